@@ -1,0 +1,409 @@
+"""Command-line interface: argument parsing only; every command calls the public API.
+
+Exit codes: 0 success, 2 bad input (one-line message), 1 internal error, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+from .errors import TentnetError
+
+EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # one line, exit 2, no usage dump
+        raise TentnetError(f"{message} (see '{self.prog} --help')")
+
+
+def _domain(text: str) -> tuple[float, float]:
+    parts = text.split(",")
+    try:
+        if len(parts) != 2:
+            raise ValueError
+        return float(parts[0]), float(parts[1])
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LO,HI such as 0,1 or -1,1; got {text!r}")
+
+
+def _seeds(text: str) -> list[int]:
+    """'3' -> [3]; '0-4' -> [0..4]; '1,5,9' -> [1, 5, 9]."""
+    seeds: list[int] = []
+    try:
+        for part in text.split(","):
+            if "-" in part.strip()[1:]:
+                a, b = part.rsplit("-", 1)
+                lo, hi = int(a), int(b)
+                if hi < lo or hi - lo > 100_000:
+                    raise ValueError
+                seeds.extend(range(lo, hi + 1))
+            else:
+                seeds.append(int(part))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seeds like 0, 0-29 or 1,5,9; got {text!r}")
+    if any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"seeds must be distinct and non-negative: {text!r}")
+    return seeds
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative number, got {text!r}")
+    return value
+
+
+def _float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .train import METHODS, TrainConfig
+
+    defaults = TrainConfig()
+    parser = _Parser(
+        prog="tentnet",
+        description="ReLU networks with exactly 2^depth linear pieces: fit, count regions.",
+    )
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+
+    fit = sub.add_parser(
+        "fit",
+        help="fit a 1-D target and save the plain ReLU MLP",
+        description="Fit a 1-D target (expression in x, or a .csv/.npy/.npz "
+        "data file) with a width-4 ReLU network.",
+    )
+    fit.add_argument(
+        "--target",
+        default="x**3",
+        help="expression in x (e.g. 'x**3', 'exp(-x)*sin(3*x)') or a data file (default: x**3)",
+    )
+    fit.add_argument("--depth", type=_positive_int, default=5, help="hidden layers (default 5)")
+    fit.add_argument(
+        "--width",
+        type=_positive_int,
+        default=4,
+        help="hidden width; tent methods build width 4 (default 4)",
+    )
+    fit.add_argument(
+        "--method",
+        default="tent",
+        choices=METHODS,
+        metavar="METHOD",
+        help=f"one of {', '.join(METHODS)} (default tent)",
+    )
+    fit.add_argument(
+        "--points",
+        type=_positive_int,
+        default=500,
+        help="training points for an expression (default 500)",
+    )
+    fit.add_argument(
+        "--domain",
+        type=_domain,
+        default=None,
+        help="LO,HI (default 0,1 for expressions, the data's range for files)",
+    )
+    seeds = fit.add_mutually_exclusive_group()
+    seeds.add_argument("--seed", type=_positive_int, default=None, help="seed (default 0)")
+    seeds.add_argument(
+        "--seeds",
+        type=_seeds,
+        default=None,
+        help="several seeds trained as one batch: 0-29 or 1,5,9",
+    )
+    fit.add_argument(
+        "--steps",
+        type=_positive_int,
+        default=defaults.steps,
+        help=f"total gradient steps, the same for every method (default {defaults.steps})",
+    )
+    fit.add_argument(
+        "--phase1-steps",
+        type=_positive_int,
+        default=None,
+        help=f"of those, phase-1 steps for tent methods "
+        f"(default {defaults.phase1_steps / defaults.steps:.0%} of --steps)",
+    )
+    fit.add_argument(
+        "--lr",
+        type=_float,
+        default=None,
+        help=f"Adam rate on raw weights (default {defaults.lr} for tent phase 2, "
+        f"{defaults.random_lr} for kaiming/xavier)",
+    )
+    fit.add_argument(
+        "--holdout",
+        type=_float,
+        default=0.0,
+        help="fraction of a data file's points held out for test_mse (default 0)",
+    )
+    fit.add_argument(
+        "--dtype",
+        choices=("float64", "float32"),
+        default="float64",
+        help="default float64 (errors below 1e-7 need it)",
+    )
+    fit.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="folder for metrics.json, model.safetensors and fit.png "
+        "(nothing is written without it)",
+    )
+    fit.add_argument("--no-plot", action="store_true", help="do not draw fit.png")
+    fit.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    fit.add_argument("--quiet", action="store_true", help="no progress display")
+
+    reg = sub.add_parser(
+        "regions",
+        help="exact region counts of a saved model",
+        description="Count the linear pieces and activation regions of a "
+        "saved model exactly, on its domain.",
+    )
+    reg.add_argument("model", type=Path, help="a model.safetensors written by tentnet")
+    reg.add_argument(
+        "--domain",
+        type=_domain,
+        default=None,
+        help="LO,HI (default: the domain saved with the model)",
+    )
+    reg.add_argument("--breakpoints", action="store_true", help="also list the breakpoints")
+    reg.add_argument("--json", action="store_true", help="print the counts as JSON")
+    return parser
+
+
+def _join_negative_values(argv: list[str]) -> list[str]:
+    """Let ``--domain -1,1`` work: argparse would read ``-1,1`` as an option."""
+    out: list[str] = []
+    it = iter(argv)
+    for arg in it:
+        if arg == "--domain":
+            value = next(it, None)
+            out.append(arg if value is None else f"--domain={value}")
+        else:
+            out.append(arg)
+    return out
+
+
+class _ProgressLine:
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.shown = False
+
+    def __call__(self, phase: str, step: int, steps: int, loss: float) -> None:
+        if self.enabled:
+            sys.stderr.write(f"\r{phase:>8}: {step:>7}/{steps}  train loss {loss:.3e}   ")
+            sys.stderr.flush()
+            self.shown = True
+
+    def done(self) -> None:
+        if self.shown:
+            sys.stderr.write("\r" + " " * 60 + "\r")
+            sys.stderr.flush()
+
+
+def _cmd_fit(args: argparse.Namespace) -> int:
+    import torch
+
+    from . import __version__
+    from .fit import fit
+    from .io import atomic_write_text, save_model
+    from .train import TrainConfig
+
+    defaults = TrainConfig()
+    p1 = args.phase1_steps
+    if p1 is None:
+        p1 = round(args.steps * defaults.phase1_steps / defaults.steps)
+    overrides = {}
+    if args.lr is not None:
+        overrides = {"lr": args.lr, "random_lr": args.lr}
+    config = TrainConfig(
+        depth=max(args.depth, 1), width=args.width, steps=args.steps, phase1_steps=p1, **overrides
+    )
+    seeds = args.seeds if args.seeds is not None else [args.seed or 0]
+    plot = args.out is not None and not args.no_plot
+    if plot:
+        from .plot import _pyplot
+
+        _pyplot()  # fail before training if matplotlib is missing
+    progress = _ProgressLine(not args.quiet and sys.stderr.isatty())
+    dtype = torch.float64 if args.dtype == "float64" else torch.float32
+    try:
+        results = fit(
+            args.target,
+            depth=args.depth,
+            method=args.method,
+            seeds=seeds,
+            points=args.points,
+            domain=args.domain,
+            config=config,
+            holdout=args.holdout,
+            dtype=dtype,
+            progress=progress,
+        )
+    finally:
+        progress.done()
+    metrics = [r.metrics() for r in results]
+    summary = _summary(metrics) if len(results) > 1 else None
+    if args.out is not None:
+        from .plot import plot_fit
+
+        for r, m in zip(results, metrics, strict=True):
+            folder = args.out if len(results) == 1 else args.out / f"seed-{r.seed}"
+            meta = {
+                "tentnet_version": __version__,
+                "domain": list(r.domain),
+                "depth": r.depth,
+                "width": r.width,
+                "method": r.method,
+                "target": r.target,
+                "seed": r.seed,
+                "dtype": r.dtype,
+                "metrics": m,
+            }
+            save_model(folder / "model.safetensors", r.mlp, meta)
+            if plot:
+                plot_fit(r, folder / "fit.png")
+            atomic_write_text(folder / "metrics.json", json.dumps(m, indent=2) + "\n")
+        if summary is not None:
+            atomic_write_text(
+                args.out / "summary.json",
+                json.dumps({"summary": summary, "runs": metrics}, indent=2) + "\n",
+            )
+    if args.json:
+        doc = metrics[0] if summary is None else {"summary": summary, "runs": metrics}
+        print(json.dumps(doc, indent=2))
+    else:
+        _print_fit(results, summary, args.out, plot)
+    return EXIT_OK
+
+
+def _summary(metrics: list[dict]) -> dict:
+    out = {"seeds": [m["seed"] for m in metrics]}
+    for key in ("test_mse", "train_mse", "max_abs_error", "linear_regions"):
+        vals = [m[key] for m in metrics]
+        out[key] = {
+            "min": min(vals),
+            "median": statistics.median(vals),
+            "mean": statistics.fmean(vals),
+            "max": max(vals),
+        }
+    return out
+
+
+def _print_fit(results, summary, out: Path | None, plot: bool) -> None:
+    r = results[0]
+    lo, hi = r.domain
+    params = sum(p.numel() for p in r.mlp.parameters())
+    print(
+        f"target {r.target} on [{lo:g}, {hi:g}]; method {r.method}; depth {r.depth} x width "
+        f"{r.width} ({params} parameters); {r.points} points; {r.dtype}; {r.steps} steps"
+    )
+    print(f"test set: {r.test_set}")
+    for r in results:
+        p1 = ""
+        if r.phase1_test_mse is not None:
+            p1 = f"  phase 1: test MSE {r.phase1_test_mse:.3e}, {r.phase1_linear_regions} pieces;"
+        print(
+            f"seed {r.seed}:{p1}  test MSE {r.test_mse:.3e}  max |err| {r.max_abs_error:.2e}  "
+            f"train MSE {r.train_mse:.3e}  {r.linear_regions} linear pieces, "
+            f"{r.activation_regions} activation regions"
+        )
+    if summary is not None:
+        t = summary["test_mse"]
+        print(
+            f"test MSE over {len(results)} seeds: min {t['min']:.3e}  median "
+            f"{t['median']:.3e}  mean {t['mean']:.3e}  max {t['max']:.3e}"
+        )
+    print(
+        f"time {r.seconds:.1f} s"
+        + (f" ({len(results)} networks in one batch)" if len(results) > 1 else "")
+    )
+    if out is not None:
+        files = "metrics.json, model.safetensors" + (", fit.png" if plot else "")
+        where = out if len(results) == 1 else f"{out}/seed-*/ and {out}/summary.json"
+        print(f"wrote {files} to {where}")
+
+
+def _cmd_regions(args: argparse.Namespace) -> int:
+    from .io import load
+    from .regions import count_linear_regions
+
+    mlp, meta = load(args.model)
+    domain = args.domain or meta.get("domain")
+    if domain is None:
+        raise TentnetError(f"{args.model}: no domain saved with the model; pass --domain LO,HI")
+    reg = count_linear_regions(mlp, domain)
+    if args.json:
+        doc = {
+            "model": str(args.model),
+            "domain": list(domain),
+            "linear_regions": reg.linear_regions,
+            "activation_regions": reg.activation_regions,
+        }
+        if args.breakpoints:
+            doc["breakpoints"] = reg.breakpoints.tolist()
+        print(json.dumps(doc, indent=2))
+    else:
+        depth = meta.get("depth")
+        ref = f" (2^depth = {2**depth})" if isinstance(depth, int) else ""
+        print(
+            f"{args.model}: on [{domain[0]:g}, {domain[1]:g}] {reg.linear_regions} linear "
+            f"pieces{ref}, {reg.activation_regions} activation regions"
+        )
+        if args.breakpoints:
+            print("breakpoints: " + " ".join(f"{b:.12g}" for b in reg.breakpoints))
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (also used as the console script's status)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        parser = build_parser()
+        args = parser.parse_args(_join_negative_values(argv))
+        if args.version:
+            from . import __version__
+
+            print(f"tentnet {__version__}")
+            return EXIT_OK
+        if args.command is None:
+            parser.print_help()
+            return EXIT_BAD_INPUT
+        handler = {"fit": _cmd_fit, "regions": _cmd_regions}[args.command]
+        return handler(args)
+    except TentnetError as exc:
+        print(f"tentnet: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("tentnet: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        if os.environ.get("TENTNET_DEBUG"):
+            raise
+        msg = str(exc).splitlines()[0] if str(exc) else ""
+        print(
+            f"tentnet: internal error: {type(exc).__name__}: {msg} (rerun with "
+            f"TENTNET_DEBUG=1 for the traceback)",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,302 @@
+"""Fit a 1-D target (expression or data file) with any method, for several seeds at once."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .errors import TentnetError
+from .mlp import Stack, fold_affine, stack_forward
+from .regions import count_linear_regions
+from .targets import (
+    Dataset,
+    Expression,
+    evaluate_checked,
+    load_data,
+    looks_like_file,
+    parse_expression,
+    sample_points,
+    uniform_grid,
+)
+from .tent import check_domain, sequential_from_layers
+from .train import TENT_METHODS, Progress, TrainConfig, train_networks
+
+TEST_POINTS = 10_001
+
+
+@dataclass
+class FitResult:
+    """One trained network and its measured metrics (raw units, the test grid of the domain).
+
+    ``mlp`` is the plain ``nn.Sequential``; ``metrics()`` gives the JSON-ready summary.
+    """
+
+    target: str
+    method: str
+    depth: int
+    width: int
+    points: int
+    seed: int
+    domain: tuple[float, float]
+    dtype: str
+    steps: int
+    phase1_steps: int
+    seconds: float
+    batch_size: int
+    train_mse: float
+    test_mse: float
+    max_abs_error: float
+    test_set: str
+    linear_regions: int
+    activation_regions: int
+    breakpoints: np.ndarray
+    mlp: nn.Sequential
+    phase1_test_mse: float | None = None
+    phase1_linear_regions: int | None = None
+    history: list[tuple[int, float]] = field(default_factory=list)
+    x_train: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    y_train: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    x_test: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    y_test: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    def metrics(self) -> dict[str, Any]:
+        """The summary written to ``metrics.json``."""
+        out = {
+            "target": self.target,
+            "method": self.method,
+            "depth": self.depth,
+            "width": self.width,
+            "points": self.points,
+            "seed": self.seed,
+            "domain": list(self.domain),
+            "dtype": self.dtype,
+            "steps": self.steps,
+            "phase1_steps": self.phase1_steps,
+            "seconds": round(self.seconds, 4),
+            "batch_size": self.batch_size,
+            "train_mse": self.train_mse,
+            "test_mse": self.test_mse,
+            "max_abs_error": self.max_abs_error,
+            "test_set": self.test_set,
+            "linear_regions": self.linear_regions,
+            "activation_regions": self.activation_regions,
+            "parameters": sum(p.numel() for p in self.mlp.parameters()),
+        }
+        if self.method in TENT_METHODS:
+            out["phase1_test_mse"] = self.phase1_test_mse
+            out["phase1_linear_regions"] = self.phase1_linear_regions
+        return out
+
+
+@dataclass(frozen=True)
+class _Problem:
+    name: str
+    domain: tuple[float, float]
+    x_train: torch.Tensor  # (N, P)
+    y_train: torch.Tensor  # (N, P)
+    x_test: torch.Tensor  # (N, G)
+    y_test: torch.Tensor  # (N, G)
+    test_set: str
+
+
+def resolve_target(target: str | Expression | Dataset) -> Expression | Dataset:
+    """An expression string, a data-file path, or an already parsed target."""
+    if isinstance(target, (Expression, Dataset)):
+        return target
+    if not isinstance(target, str):
+        raise TentnetError(f"target must be an expression or a data file, got {target!r}")
+    return load_data(target) if looks_like_file(target) else parse_expression(target)
+
+
+def _problem(
+    target: Expression | Dataset,
+    seeds: list[int],
+    points: int,
+    domain: tuple[float, float] | None,
+    holdout: float,
+    dtype: torch.dtype,
+) -> _Problem:
+    if isinstance(target, Expression):
+        if target.n_inputs != 1:
+            raise TentnetError(f"target {target.text!r} has {target.n_inputs} inputs; fit is 1-D")
+        dom = check_domain(domain if domain is not None else (0.0, 1.0))
+        if not 2 <= points <= 10_000_000:
+            raise TentnetError(f"points must be from 2 to 10000000, got {points}")
+        xs = [sample_points(dom, points, torch.Generator().manual_seed(s), dtype) for s in seeds]
+        x = torch.stack(xs)
+        y = evaluate_checked(target, x.reshape(-1, 1)).reshape(x.shape)
+        grid = uniform_grid(dom, TEST_POINTS, dtype)
+        y_grid = evaluate_checked(target, grid[:, None])
+        n = len(seeds)
+        return _Problem(
+            target.text,
+            dom,
+            x,
+            y,
+            grid.expand(n, -1),
+            y_grid.expand(n, -1),
+            f"uniform grid of {TEST_POINTS} points over the domain",
+        )
+    if target.x.shape[1] != 1:
+        raise TentnetError(f"{target.source}: has {target.x.shape[1]} input columns; fit is 1-D")
+    x_all = torch.as_tensor(target.x[:, 0], dtype=dtype)
+    y_all = torch.as_tensor(target.y, dtype=dtype)
+    dom = check_domain(domain if domain is not None else (float(x_all.min()), float(x_all.max())))
+    if bool(((x_all < dom[0]) | (x_all > dom[1])).any()):
+        raise TentnetError(f"{target.source}: some x lie outside the domain {dom[0]},{dom[1]}")
+    if not 0.0 <= holdout < 1.0:
+        raise TentnetError(f"holdout must be in [0, 1), got {holdout}")
+    n_test = int(round(holdout * x_all.numel()))
+    if holdout > 0 and not 1 <= n_test <= x_all.numel() - 2:
+        raise TentnetError(f"{target.source}: too few points to hold out {holdout:.0%}")
+    xs, ys, xt, yt = [], [], [], []
+    for s in seeds:
+        perm = torch.randperm(x_all.numel(), generator=torch.Generator().manual_seed(s))
+        test_idx, train_idx = perm[:n_test], perm[n_test:]
+        if n_test == 0:
+            test_idx = train_idx
+        xs.append(x_all[train_idx])
+        ys.append(y_all[train_idx])
+        xt.append(x_all[test_idx])
+        yt.append(y_all[test_idx])
+    test_set = (
+        f"{n_test} held-out data points"
+        if n_test
+        else "the data points themselves (no held-out set)"
+    )
+    return _Problem(
+        target.source,
+        dom,
+        torch.stack(xs),
+        torch.stack(ys),
+        torch.stack(xt),
+        torch.stack(yt),
+        test_set,
+    )
+
+
+def _mse(layers: Stack, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    with torch.no_grad():
+        err = stack_forward(layers, x.unsqueeze(-1)).squeeze(-1) - y
+    return (err**2).mean(1), err.abs().amax(1)
+
+
+def fit(
+    target: str | Expression | Dataset,
+    *,
+    depth: int = 5,
+    method: str = "tent",
+    seeds: list[int] | tuple[int, ...] = (0,),
+    points: int = 500,
+    domain: tuple[float, float] | None = None,
+    config: TrainConfig | None = None,
+    holdout: float = 0.0,
+    dtype: torch.dtype = torch.float64,
+    progress: Progress | None = None,
+    count_regions: bool = True,
+) -> list[FitResult]:
+    """Fit a 1-D target with ``method`` once per seed (all seeds trained as one batch).
+
+    Args:
+        target: an expression in ``x`` (see :func:`tentnet.targets.parse_expression`), a data
+            file (``.csv`` with header ``x,y``, ``.npy`` of shape ``(n, 2)``, ``.npz`` with ``x``
+            and ``y``), or a parsed :class:`Expression` / :class:`Dataset`.
+        depth: hidden layers d (tent networks then have 2^d pieces).
+        method: one of :data:`tentnet.train.METHODS`.
+        seeds: one network per seed; seed s draws the training points (expressions) or the
+            held-out split (data) and, independently, the initialisation.
+        points: training points per seed, uniform random in the domain (expressions only).
+        domain: ``(lo, hi)``; default [0, 1] for expressions, the data's x range for files.
+        config: training budget and rates (default :class:`TrainConfig` with this depth).
+        holdout: fraction of a data file's points kept out of training for ``test_mse``.
+        dtype: float64 by default (errors below 1e-7 need it).
+        progress: optional callback ``(phase, step, steps, loss)``.
+        count_regions: count the exact linear regions of every trained network.
+
+    Returns:
+        One :class:`FitResult` per seed, in the order of ``seeds``.
+    """
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise TentnetError("give at least one seed")
+    if len(set(seeds)) != len(seeds):
+        raise TentnetError("seeds must be distinct")
+    config = replace(config or TrainConfig(), depth=depth)
+    config.check(method)
+    parsed = resolve_target(target)
+    prob = _problem(parsed, seeds, points, domain, holdout, dtype)
+    lo, hi = prob.domain
+    y_mean = prob.y_train.mean(1)
+    y_std = prob.y_train.std(1, correction=0)
+    y_std = torch.where(y_std > 0, y_std, torch.ones_like(y_std))
+    t = (prob.x_train - lo) / (hi - lo)
+    y_norm = (prob.y_train - y_mean[:, None]) / y_std[:, None]
+
+    start = time.perf_counter()
+    out = train_networks(method, t, y_norm, config, seeds, progress)
+    seconds = time.perf_counter() - start
+
+    layers = fold_affine(out.layers, lo, hi - lo, y_mean, y_std)
+    train_mse, _ = _mse(layers, prob.x_train, prob.y_train)
+    test_mse, max_err = _mse(layers, prob.x_test, prob.y_test)
+    bad = ~torch.isfinite(test_mse)
+    if bool(bad.any()):
+        raise TentnetError(
+            f"training produced a non-finite network for seed(s) "
+            f"{[seeds[i] for i in torch.nonzero(bad).flatten().tolist()]}"
+        )
+    p1_mse = None
+    p1_layers = None
+    if out.phase1_layers is not None:
+        p1_layers = fold_affine(out.phase1_layers, lo, hi - lo, y_mean, y_std)
+        p1_mse, _ = _mse(p1_layers, prob.x_test, prob.y_test)
+    history_scale = (y_std**2).tolist()
+    results = []
+    p1_steps, _ = config.phase_steps(method)
+    for i, seed in enumerate(seeds):
+        mlp = sequential_from_layers(layers, i)
+        regions = count_linear_regions(mlp, prob.domain) if count_regions else None
+        p1_regions = None
+        if p1_layers is not None and count_regions:
+            p1_regions = count_linear_regions(sequential_from_layers(p1_layers, i), prob.domain)
+        history = [
+            (step, float(v[i]) * history_scale[i])
+            for step, v in zip(out.history_steps, out.history, strict=True)
+        ]
+        results.append(
+            FitResult(
+                target=prob.name,
+                method=method,
+                depth=depth,
+                width=config.width,
+                points=int(prob.x_train.shape[1]),
+                seed=seed,
+                domain=prob.domain,
+                dtype=str(dtype).removeprefix("torch."),
+                steps=config.steps,
+                phase1_steps=p1_steps,
+                seconds=seconds,
+                batch_size=len(seeds),
+                train_mse=float(train_mse[i]),
+                test_mse=float(test_mse[i]),
+                max_abs_error=float(max_err[i]),
+                test_set=prob.test_set,
+                linear_regions=regions.linear_regions if regions else -1,
+                activation_regions=regions.activation_regions if regions else -1,
+                breakpoints=regions.breakpoints if regions else np.zeros(0),
+                mlp=mlp,
+                phase1_test_mse=float(p1_mse[i]) if p1_mse is not None else None,
+                phase1_linear_regions=p1_regions.linear_regions if p1_regions else None,
+                history=history,
+                x_train=prob.x_train[i].numpy(),
+                y_train=prob.y_train[i].numpy(),
+                x_test=prob.x_test[i].numpy(),
+                y_test=prob.y_test[i].numpy(),
+            )
+        )
+    return results

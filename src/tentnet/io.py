@@ -1,0 +1,207 @@
+"""Model files (safetensors with metadata), loading with checks, and atomic writes.
+
+The safetensors layout is written and read here directly (8-byte little-endian header length,
+a JSON header, then the raw little-endian tensor bytes), so the core needs no extra package and
+every way a file can be broken gets its own message. Files are readable by the ``safetensors``
+package and anything else that reads the format.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .errors import TentnetError
+
+FORMAT = "tentnet.mlp"
+FORMAT_VERSION = 1
+_DTYPES = {"F64": np.dtype("<f8"), "F32": np.dtype("<f4")}
+_TORCH_TO_ST = {torch.float64: "F64", torch.float32: "F32"}
+MAX_HEADER = 16 * 2**20
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file in the same folder and a rename, so a
+    reader never sees a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """:func:`atomic_write_bytes` for UTF-8 text."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def _linears(mlp: nn.Module) -> list[nn.Linear]:
+    if not isinstance(mlp, nn.Sequential):
+        raise TentnetError(f"expected an nn.Sequential of Linear/ReLU, got {type(mlp).__name__}")
+    mods = list(mlp)
+    for k, m in enumerate(mods):
+        want = nn.Linear if k % 2 == 0 else nn.ReLU
+        if not isinstance(m, want) or (k == len(mods) - 1 and not isinstance(m, nn.Linear)):
+            raise TentnetError("model files hold plain MLPs: Linear, ReLU, Linear, ..., Linear")
+    return [m for m in mods if isinstance(m, nn.Linear)]
+
+
+def model_bytes(mlp: nn.Sequential, metadata: dict[str, Any]) -> bytes:
+    """The safetensors encoding of a plain MLP with tentnet's metadata."""
+    linears = _linears(mlp)
+    header: dict[str, Any] = {}
+    chunks = []
+    offset = 0
+    for k, lin in enumerate(linears):
+        for name, tensor in (("weight", lin.weight), ("bias", lin.bias)):
+            arr = tensor.detach().cpu()
+            if arr.dtype not in _TORCH_TO_ST:
+                arr = arr.double()
+            st = _TORCH_TO_ST[arr.dtype]
+            raw = arr.numpy().astype(_DTYPES[st], copy=False).tobytes()
+            header[f"layers.{k}.{name}"] = {
+                "dtype": st,
+                "shape": list(arr.shape),
+                "data_offsets": [offset, offset + len(raw)],
+            }
+            chunks.append(raw)
+            offset += len(raw)
+    meta = {key: (v if isinstance(v, str) else json.dumps(v)) for key, v in metadata.items()}
+    meta.update(format=FORMAT, format_version=str(FORMAT_VERSION))
+    meta["sizes"] = json.dumps([linears[0].in_features] + [lin.out_features for lin in linears])
+    header["__metadata__"] = meta
+    text = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    text += b" " * (-len(text) % 8)
+    return struct.pack("<Q", len(text)) + text + b"".join(chunks)
+
+
+def save_model(path: str | Path, mlp: nn.Sequential, metadata: dict[str, Any]) -> None:
+    """Save a plain MLP and its metadata (domain, depth, method, target, ...) atomically.
+
+    Non-string metadata values are stored as JSON text.
+    """
+    for p in mlp.parameters():
+        if not bool(torch.isfinite(p).all()):
+            raise TentnetError("refusing to save a model with non-finite weights")
+    atomic_write_bytes(path, model_bytes(mlp, metadata))
+
+
+def _fail(path: Path, why: str) -> TentnetError:
+    return TentnetError(f"{path}: not a valid tentnet model file ({why})")
+
+
+def load(path: str | Path) -> tuple[nn.Sequential, dict[str, Any]]:
+    """Load a model file written by tentnet.
+
+    Returns:
+        ``(mlp, metadata)``: the plain ``nn.Sequential`` (float64 or float32 as saved) and the
+        metadata with JSON values decoded (``domain`` as a tuple of floats).
+
+    Raises:
+        TentnetError naming the problem for a missing, truncated, corrupt or foreign file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise TentnetError(f"model file not found: {path}")
+    data = path.read_bytes()
+    if len(data) < 8:
+        raise _fail(path, "truncated: shorter than the 8-byte header length")
+    (n,) = struct.unpack("<Q", data[:8])
+    if n > MAX_HEADER or 8 + n > len(data):
+        raise _fail(path, "truncated or corrupt: header length runs past the end of the file")
+    try:
+        header = json.loads(data[8 : 8 + n].decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise _fail(path, "corrupt header: not JSON") from None
+    if not isinstance(header, dict):
+        raise _fail(path, "corrupt header: not a JSON object")
+    meta_raw = header.pop("__metadata__", None)
+    if not isinstance(meta_raw, dict) or meta_raw.get("format") != FORMAT:
+        raise _fail(path, f"no {FORMAT!r} metadata: a safetensors file from another tool?")
+    if meta_raw.get("format_version") != str(FORMAT_VERSION):
+        raise _fail(
+            path,
+            f"format version {meta_raw.get('format_version')!r}, this tentnet "
+            f"reads version {FORMAT_VERSION}",
+        )
+    meta: dict[str, Any] = {}
+    for key, value in meta_raw.items():
+        try:
+            meta[key] = json.loads(value) if isinstance(value, str) else value
+        except json.JSONDecodeError:
+            meta[key] = value
+    body = memoryview(data)[8 + n :]
+    sizes = meta.get("sizes")
+    if not (
+        isinstance(sizes, list)
+        and len(sizes) >= 2
+        and all(isinstance(s, int) and s >= 1 for s in sizes)
+    ):
+        raise _fail(path, "metadata 'sizes' missing or not a list of layer widths")
+    modules: list[nn.Module] = []
+    for k in range(len(sizes) - 1):
+        lin = nn.Linear(sizes[k], sizes[k + 1], dtype=torch.float64)
+        for name, shape in (("weight", (sizes[k + 1], sizes[k])), ("bias", (sizes[k + 1],))):
+            arr = _tensor(path, header, f"layers.{k}.{name}", shape, body)
+            with torch.no_grad():
+                getattr(lin, name).copy_(torch.from_numpy(arr.astype(np.float64)))
+        modules += [lin, nn.ReLU()]
+    if len(header) != 2 * (len(sizes) - 1):
+        raise _fail(path, f"{len(header)} tensors, expected {2 * (len(sizes) - 1)}")
+    mlp = nn.Sequential(*modules[:-1])
+    if "domain" in meta:
+        dom = meta["domain"]
+        if not (
+            isinstance(dom, list)
+            and len(dom) == 2
+            and all(isinstance(v, (int, float)) for v in dom)
+            and dom[0] < dom[1]
+        ):
+            raise _fail(path, "metadata 'domain' is not [lo, hi] with lo < hi")
+        meta["domain"] = (float(dom[0]), float(dom[1]))
+    dtype = meta.get("dtype")
+    if dtype == "float32":
+        mlp = mlp.float()
+    return mlp, meta
+
+
+def _tensor(path: Path, header: dict, name: str, shape: tuple[int, ...], body) -> np.ndarray:
+    info = header.get(name)
+    if not isinstance(info, dict):
+        raise _fail(path, f"tensor {name!r} is missing")
+    st = info.get("dtype")
+    if st not in _DTYPES:
+        raise _fail(path, f"tensor {name!r} has dtype {st!r}; expected F64 or F32")
+    if info.get("shape") != list(shape):
+        raise _fail(path, f"tensor {name!r} has shape {info.get('shape')}, expected {list(shape)}")
+    offs = info.get("data_offsets")
+    nbytes = int(np.prod(shape)) * _DTYPES[st].itemsize
+    if not (
+        isinstance(offs, list)
+        and len(offs) == 2
+        and all(isinstance(o, int) for o in offs)
+        and 0 <= offs[0]
+        and offs[1] - offs[0] == nbytes
+    ):
+        raise _fail(path, f"tensor {name!r} has bad data offsets {offs}")
+    if offs[1] > len(body):
+        raise _fail(path, "truncated: tensor data runs past the end of the file")
+    arr = np.frombuffer(body[offs[0] : offs[1]], dtype=_DTYPES[st]).reshape(shape)
+    if not np.isfinite(arr).all():
+        raise _fail(path, f"tensor {name!r} has non-finite values")
+    return arr

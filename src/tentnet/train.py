@@ -1,0 +1,318 @@
+"""Training: the two tent phases and the random baselines, batched over N networks.
+
+Every function here trains N independent networks as one tensor program: stacked weights, one
+loss that is the sum of the per-network mean squared errors (so each network's gradient is its
+own), and element-wise Adam (so the optimiser state is per network). Inputs are in normalised
+units: ``t`` in [0, 1] and standardised targets; :mod:`tentnet.fit` maps back to raw units.
+
+Methods (every one spends the same total number of gradient steps):
+
+- ``tent``: phase 1 on the peaks, overall scale and linear part with the smoothness condition,
+  then phase 2 on the raw weights of the plain MLP.
+- ``tent-free-scales``: phase 1 with free per-level scales, then phase 2.
+- ``tent-no-pretrain``: tent weights at random peaks (linear part by least squares), all steps in
+  phase 2.
+- ``kaiming`` (PyTorch's default Linear init) and ``xavier``: random init, all steps on weights.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+from .errors import TentnetError
+from .mlp import FlatAdam, Stack, random_stack, stack_loss_and_grad
+from .tent import (
+    DEFAULT_MARGIN,
+    check_depth,
+    logits_from_peaks,
+    peaks_from_logits,
+    smooth_scales,
+    smooth_scales_backward,
+    tent_levels,
+    tent_loss_and_grad,
+    tent_mlp_layers,
+)
+
+METHODS = ("tent", "tent-free-scales", "tent-no-pretrain", "kaiming", "xavier")
+TENT_METHODS = ("tent", "tent-free-scales", "tent-no-pretrain")
+
+Progress = Callable[[str, int, int, float], None]
+"""Called as ``progress(phase, step, steps, mean_train_mse_normalised)`` now and then."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train; the defaults are the project's default budget.
+
+    Attributes:
+        depth: hidden layers d.
+        width: hidden width (tent methods build width 4).
+        steps: total full-batch gradient steps, the same for every method.
+        phase1_steps: of ``steps``, how many go to phase 1 (tent and tent-free-scales).
+        lr: Adam learning rate on the raw weights in phase 2 of the tent methods, cosine-decayed
+            to zero. The tent start is already a good fit, and large steps undo it (measured:
+            1e-3 collapses the 32 pieces of a depth-5 net to about 10 and ends 30x worse).
+        random_lr: the same for the random baselines (PyTorch's usual 1e-3; 1e-4 measured worse).
+        phase1_lr: Adam learning rate in phase 1 (on peak logits, scales, linear part).
+        peak_range: random initial peaks are uniform in this range.
+        margin: peaks stay in (margin, 1 - margin).
+        record_every: how often the training loss is recorded in the history.
+    """
+
+    depth: int = 5
+    width: int = 4
+    steps: int = 12_000
+    phase1_steps: int = 2_000
+    lr: float = 1e-4
+    random_lr: float = 1e-3
+    phase1_lr: float = 1e-2
+    peak_range: tuple[float, float] = (0.25, 0.75)
+    margin: float = DEFAULT_MARGIN
+    record_every: int = 100
+
+    def check(self, method: str) -> None:
+        """Raise TentnetError if the configuration cannot be trained with ``method``."""
+        if method not in METHODS:
+            raise TentnetError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+        check_depth(self.depth)
+        if method in TENT_METHODS and self.width != 4:
+            raise TentnetError(f"method {method!r} builds width-4 networks; got width {self.width}")
+        if not 1 <= self.width <= 4096:
+            raise TentnetError(f"width must be from 1 to 4096, got {self.width}")
+        if self.steps < 1 or not 0 <= self.phase1_steps <= self.steps:
+            raise TentnetError(
+                f"need steps >= 1 and 0 <= phase1_steps <= steps, got {self.steps}, "
+                f"{self.phase1_steps}"
+            )
+        rates = (self.lr, self.random_lr, self.phase1_lr)
+        if not all(r > 0 and math.isfinite(r) for r in rates):
+            raise TentnetError("learning rates must be positive and finite")
+
+    def phase_steps(self, method: str) -> tuple[int, int]:
+        """``(phase1, phase2)`` step counts for ``method``; they add up to ``steps``."""
+        p1 = self.phase1_steps if method in ("tent", "tent-free-scales") else 0
+        return p1, self.steps - p1
+
+
+@dataclass
+class TrainOutput:
+    """What training returns, in normalised units.
+
+    Attributes:
+        layers: the trained plain MLPs as a stack.
+        phase1_layers: the MLPs right after phase 1 (tent methods), else None.
+        tent_params: phase-1 tent parameters (``peaks, scales, c0, c1``), tent methods only.
+        history: ``(records, N)`` training MSE; ``history_steps`` the step of each record.
+    """
+
+    layers: Stack
+    phase1_layers: Stack | None = None
+    tent_params: dict[str, Tensor] | None = None
+    history: Tensor | None = None
+    history_steps: list[int] = field(default_factory=list)
+
+
+def _least_squares(features: Tensor, y: Tensor) -> Tensor:
+    """Batched least squares: features ``(N, P, k)``, y ``(N, P)`` -> ``(N, k)``."""
+    scale = features.abs().amax(dim=1, keepdim=True).clamp_min(1e-300)
+    sol = torch.linalg.lstsq(features / scale, y.unsqueeze(-1)).solution.squeeze(-1)
+    return sol / scale.squeeze(1)
+
+
+def tent_linear_fit(t: Tensor, y: Tensor, peaks: Tensor, smooth: bool) -> tuple[Tensor, ...]:
+    """The linear parameters that fit ``y`` best for fixed peaks (exact least squares).
+
+    Returns ``(scales (N, d), c0 (N,), c1 (N,), free)`` where ``free`` is ``s_1`` ``(N,)`` if
+    smooth else the scales ``(N, d)``.
+    """
+    d = peaks.shape[1] - 1 if smooth else peaks.shape[1]
+    levels = tent_levels(t, peaks[:, :d])
+    ones = torch.ones_like(t)
+    if smooth:
+        ratios = smooth_scales(peaks, torch.ones_like(peaks[:, 0]))
+        feats = torch.stack([ones, t, (levels * ratios[:, None, :]).sum(-1)], dim=-1)
+        sol = _least_squares(feats, y)
+        free = sol[:, 2]
+        scales = free[:, None] * ratios
+    else:
+        feats = torch.cat([ones[..., None], t[..., None], levels], dim=-1)
+        sol = _least_squares(feats, y)
+        free = sol[:, 2:]
+        scales = free
+    return scales, sol[:, 0], sol[:, 1], free
+
+
+def _cosine(step: int, steps: int) -> float:
+    return 0.5 * (1.0 + math.cos(math.pi * step / max(steps, 1)))
+
+
+def _check_finite(loss: Tensor, phase: str, seeds: list[int] | None) -> None:
+    if not bool(torch.isfinite(loss).all()):
+        bad = torch.nonzero(~torch.isfinite(loss)).flatten().tolist()
+        who = f"seed(s) {[seeds[i] for i in bad]}" if seeds else f"network(s) {bad}"
+        raise TentnetError(
+            f"training diverged in {phase} (non-finite loss for {who}); try a smaller learning "
+            f"rate or check the target's scale"
+        )
+
+
+def _optimise(
+    flat: Tensor,
+    loss_and_grad: Callable[[], tuple[Tensor, Tensor]],
+    steps: int,
+    lr: float,
+    phase: str,
+    record: Callable[[Tensor], None],
+    progress: Progress | None,
+    seeds: list[int],
+) -> None:
+    """Adam with a cosine-decayed rate on the flat tensor ``flat``, updated in place."""
+    adam = FlatAdam(flat)
+    report_every = max(1, steps // 100)
+    for step in range(steps):
+        per_net, grad = loss_and_grad()
+        _check_finite(per_net, phase, seeds)
+        record(per_net)
+        adam.step(grad, lr * _cosine(step, steps))
+        if progress is not None and (step % report_every == 0 or step == steps - 1):
+            progress(phase, step + 1, steps, float(per_net.mean()))
+
+
+def _init_generators(seeds: list[int]) -> list[torch.Generator]:
+    # Independent of the generator that drew the training points (which is seeded by `seed`).
+    return [torch.Generator().manual_seed(int(seed) + 2**32) for seed in seeds]
+
+
+def random_peaks(
+    n_peaks: int, generators: list[torch.Generator], peak_range: tuple[float, float], dtype
+) -> Tensor:
+    """``(N, n_peaks)`` peaks uniform in ``peak_range``, one row per generator."""
+    lo, hi = peak_range
+    rows = [lo + (hi - lo) * torch.rand(n_peaks, generator=g, dtype=dtype) for g in generators]
+    return torch.stack(rows)
+
+
+def train_networks(
+    method: str,
+    t: Tensor,
+    y: Tensor,
+    config: TrainConfig,
+    seeds: list[int],
+    progress: Progress | None = None,
+) -> TrainOutput:
+    """Train N networks with ``method`` on normalised data.
+
+    Args:
+        method: one of :data:`METHODS`.
+        t: ``(N, P)`` inputs in [0, 1] (each network may have its own points).
+        y: ``(N, P)`` targets, standardised.
+        config: :class:`TrainConfig`.
+        seeds: ``N`` seeds; network i is initialised from ``seeds[i]`` alone, so a network's
+            result does not depend on what else is in the batch.
+        progress: optional callback.
+
+    Returns:
+        :class:`TrainOutput` in normalised units.
+    """
+    config.check(method)
+    if t.shape != y.shape or t.dim() != 2 or t.shape[0] != len(seeds):
+        raise TentnetError("t and y must both be (N, P) with N = len(seeds)")
+    dtype = t.dtype
+    d = config.depth
+    gens = _init_generators(seeds)
+    p1_steps, p2_steps = config.phase_steps(method)
+    records: list[Tensor] = []
+    steps_seen = [0]
+    history_steps: list[int] = []
+
+    def record(per_net: Tensor) -> None:
+        if steps_seen[0] % config.record_every == 0:
+            records.append(per_net.clone())
+            history_steps.append(steps_seen[0])
+        steps_seen[0] += 1
+
+    out = TrainOutput(layers=[])
+    if method in TENT_METHODS:
+        smooth = method != "tent-free-scales"
+        peaks0 = random_peaks(d + 1 if smooth else d, gens, config.peak_range, dtype)
+        logits = logits_from_peaks(peaks0, config.margin)
+        _, c0, c1, free = tent_linear_fit(t, y, peaks0, smooth)
+
+        n_logits, n_free = logits.shape[1], free[0].numel()
+        flat1 = torch.cat(
+            [
+                logits.detach(),
+                free.detach().reshape(len(seeds), -1),
+                c0.detach()[:, None],
+                c1.detach()[:, None],
+            ],
+            dim=1,
+        )
+
+        def current(v: Tensor) -> tuple[Tensor, ...]:
+            lg, fr, a0, a1 = torch.split(v, [n_logits, n_free, 1, 1], dim=1)
+            peaks = peaks_from_logits(lg, config.margin)
+            scales = smooth_scales(peaks, fr[:, 0]) if smooth else fr
+            return peaks, scales, a0[:, 0], a1[:, 0], fr
+
+        def phase1_step() -> tuple[Tensor, Tensor]:
+            # Every gradient here is explicit (autograd costs more than the arithmetic).
+            peaks, scales, a0, a1, fr = current(flat1)
+            per_net, (gp, gs, g0, g1) = tent_loss_and_grad(t, y, peaks, scales, a0, a1)
+            if smooth:
+                gp_extra, g_free = smooth_scales_backward(peaks, fr[:, 0], gs)
+                gp = torch.cat([gp, torch.zeros_like(peaks[:, d:])], dim=1) + gp_extra
+                g_free = g_free[:, None]
+            else:
+                g_free = gs
+            sig = (peaks - config.margin) / (1.0 - 2.0 * config.margin)
+            g_logits = gp * (1.0 - 2.0 * config.margin) * sig * (1.0 - sig)
+            return per_net, torch.cat([g_logits, g_free, g0[:, None], g1[:, None]], dim=1)
+
+        _optimise(
+            flat1, phase1_step, p1_steps, config.phase1_lr, "phase 1", record, progress, seeds
+        )
+        with torch.no_grad():
+            peaks, scales, c0, c1, _ = current(flat1)
+            out.tent_params = {"peaks": peaks, "scales": scales, "c0": c0, "c1": c1}
+            layers = tent_mlp_layers(peaks, scales, c0, c1, (0.0, 1.0), smooth)
+        out.phase1_layers = [(w.clone(), b.clone()) for w, b in layers]
+    else:
+        sizes = [1] + [config.width] * d + [1]
+        layers = random_stack(method, sizes, gens, dtype)
+    # All weights live in one flat tensor: Adam then does a few large operations per step, and
+    # the gradient comes from an explicit backward pass (the per-step cost of a small network
+    # is otherwise all framework overhead).
+    shapes = [p.shape for layer in layers for p in layer]
+    sizes = [s.numel() for s in shapes]
+    flat = torch.cat([p.detach().reshape(-1) for layer in layers for p in layer])
+    tt = t.unsqueeze(-1)
+    yy = y.unsqueeze(-1)
+
+    def unflatten(v: Tensor) -> Stack:
+        views = [part.view(s) for part, s in zip(torch.split(v, sizes), shapes, strict=True)]
+        return [(views[2 * k], views[2 * k + 1]) for k in range(len(layers))]
+
+    def phase2_loss() -> Tensor:
+        return stack_loss_and_grad(unflatten(flat), tt, yy)[0]
+
+    def phase2_step() -> tuple[Tensor, Tensor]:
+        per_net, grads = stack_loss_and_grad(unflatten(flat), tt, yy)
+        return per_net, torch.cat([g.reshape(-1) for g in grads])
+
+    phase = "phase 2" if method in TENT_METHODS else "training"
+    lr = config.lr if method in TENT_METHODS else config.random_lr
+    _optimise(flat, phase2_step, p2_steps, lr, phase, record, progress, seeds)
+    out.layers = [(w.detach().clone(), b.detach().clone()) for w, b in unflatten(flat.detach())]
+    with torch.no_grad():
+        final = phase2_loss()
+    records.append(final)
+    history_steps.append(steps_seen[0])
+    out.history = torch.stack(records)
+    out.history_steps = history_steps
+    return out
