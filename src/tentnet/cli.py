@@ -30,7 +30,9 @@ def _domain(text: str) -> tuple[float, float]:
             raise ValueError
         return float(parts[0]), float(parts[1])
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected LO,HI such as 0,1 or -1,1; got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected LO,HI such as 0,1 or -1,1; got {text!r}"
+        ) from None
 
 
 def _seeds(text: str) -> list[int]:
@@ -47,7 +49,9 @@ def _seeds(text: str) -> list[int]:
             else:
                 seeds.append(int(part))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seeds like 0, 0-29 or 1,5,9; got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected seeds like 0, 0-29 or 1,5,9; got {text!r}"
+        ) from None
     if any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
         raise argparse.ArgumentTypeError(f"seeds must be distinct and non-negative: {text!r}")
     return seeds

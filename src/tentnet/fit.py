@@ -151,7 +151,7 @@ def _problem(
         raise TentnetError(f"{target.source}: some x lie outside the domain {dom[0]},{dom[1]}")
     if not 0.0 <= holdout < 1.0:
         raise TentnetError(f"holdout must be in [0, 1), got {holdout}")
-    n_test = int(round(holdout * x_all.numel()))
+    n_test = round(holdout * x_all.numel())
     if holdout > 0 and not 1 <= n_test <= x_all.numel() - 2:
         raise TentnetError(f"{target.source}: too few points to hold out {holdout:.0%}")
     xs, ys, xt, yt = [], [], [], []

@@ -7,6 +7,7 @@ a ReLU between consecutive layers and none after the last (exactly ``nn.Sequenti
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import torch
@@ -49,7 +50,7 @@ def random_stack(
     if init not in INITS:
         raise TentnetError(f"unknown init {init!r}; choose one of {', '.join(INITS)}")
     layers = []
-    for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
+    for fan_in, fan_out in itertools.pairwise(sizes):
         ws, bs = [], []
         for g in generators:
             w = torch.empty(fan_out, fan_in, dtype=dtype)

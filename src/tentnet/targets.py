@@ -110,7 +110,7 @@ class Expression:
         return len(self.variables)
 
     def __call__(self, x: Tensor) -> Tensor:
-        """Evaluate on ``x`` of shape ``(P, n_inputs)`` (or ``(P,)`` for one input); returns ``(P,)``."""
+        """Evaluate on ``x`` of shape ``(P, n_inputs)`` (or ``(P,)``); returns ``(P,)``."""
         if x.dim() == 1:
             x = x[:, None]
         env = {name: x[:, i] for i, name in enumerate(self.variables)}
@@ -273,6 +273,6 @@ def uniform_grid(domain: tuple[float, float], points: int = 10_001, dtype=torch.
 def sample_points(
     domain: tuple[float, float], points: int, generator: torch.Generator, dtype=torch.float64
 ) -> Tensor:
-    """``points`` uniform random inputs in the 1-D domain, drawn from ``generator``: ``(points,)``."""
+    """``points`` uniform random inputs in the 1-D domain, from ``generator``: ``(points,)``."""
     lo, hi = domain
     return lo + (hi - lo) * torch.rand(points, generator=generator, dtype=dtype)

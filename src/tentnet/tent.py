@@ -201,7 +201,7 @@ def tent_mlp_layers(
 
 
 def sequential_from_layers(layers: list[tuple[Tensor, Tensor]], index: int = 0) -> nn.Sequential:
-    """One network (``index`` in the batch) of stacked layers as ``nn.Sequential`` of Linear/ReLU."""
+    """One network (``index`` in the batch) of a stack as ``nn.Sequential`` of Linear/ReLU."""
     modules: list[nn.Module] = []
     for k, (w, b) in enumerate(layers):
         out_f, in_f = w.shape[1:]
