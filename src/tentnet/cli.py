@@ -140,8 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--phase1-steps",
         type=_positive_int,
         default=None,
-        help=f"of those, phase-1 steps for tent methods "
-        f"(default {defaults.phase1_steps / defaults.steps:.0%} of --steps)",
+        help="of those, phase-1 steps for tent methods (default steps // 6)",
     )
     fit.add_argument(
         "--lr",
@@ -229,15 +228,15 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     from .io import atomic_write_text, save_model
     from .train import TrainConfig
 
-    defaults = TrainConfig()
-    p1 = args.phase1_steps
-    if p1 is None:
-        p1 = round(args.steps * defaults.phase1_steps / defaults.steps)
     overrides = {}
     if args.lr is not None:
         overrides = {"lr": args.lr, "random_lr": args.lr}
     config = TrainConfig(
-        depth=max(args.depth, 1), width=args.width, steps=args.steps, phase1_steps=p1, **overrides
+        depth=args.depth,
+        width=args.width,
+        steps=args.steps,
+        phase1_steps=args.phase1_steps,
+        **overrides,
     )
     seeds = args.seeds if args.seeds is not None else [args.seed or 0]
     plot = args.out is not None and not args.no_plot

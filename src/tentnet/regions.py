@@ -77,7 +77,7 @@ def _layers(
 def count_linear_regions(
     mlp: nn.Module | list[nn.Module],
     domain: tuple[float, float] = (0.0, 1.0),
-    rtol: float = 1e-9,
+    rtol: float = 1e-12,
     xtol: float = 1e-13,
 ) -> Regions:
     """Count the linear pieces and activation regions of a ReLU MLP on ``domain``, exactly.

@@ -1,0 +1,149 @@
+import pytest
+import torch
+
+from tentnet import TentnetError, count_linear_regions
+from tentnet.fit import fit
+from tentnet.mlp import FlatAdam, random_stack, stack_forward, stack_loss_and_grad
+from tentnet.tent import sequential_from_layers
+from tentnet.train import METHODS, TrainConfig, train_networks
+
+SMALL = TrainConfig(steps=300, phase1_steps=100)
+
+
+def _data(n, points=64, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    t = torch.rand(n, points, generator=g, dtype=torch.float64)
+    return t, (t**3 - (t**3).mean(1, keepdim=True)) / (t**3).std(1, keepdim=True)
+
+
+def test_explicit_mlp_gradient_equals_autograd():
+    gens = [torch.Generator().manual_seed(s) for s in range(3)]
+    layers = random_stack("kaiming", [1, 5, 4, 2], gens)
+    x = torch.rand(3, 40, 1, dtype=torch.float64)
+    y = torch.rand(3, 40, 2, dtype=torch.float64)
+    params = [p.clone().requires_grad_(True) for layer in layers for p in layer]
+    stack = [(params[0], params[1]), (params[2], params[3]), (params[4], params[5])]
+    ((stack_forward(stack, x) - y) ** 2).mean((1, 2)).sum().backward()
+    loss, grads = stack_loss_and_grad(layers, x, y)
+    assert torch.allclose(loss, ((stack_forward(layers, x) - y) ** 2).mean((1, 2)))
+    for g, p in zip(grads, params, strict=True):
+        assert torch.allclose(g, p.grad, atol=1e-13)
+
+
+def test_flat_adam_matches_torch_adam():
+    torch.manual_seed(0)
+    a = torch.randn(20, dtype=torch.float64)
+    b = a.clone().requires_grad_(True)
+    ours = FlatAdam(a)
+    ref = torch.optim.Adam([b], lr=1e-2)
+    for _ in range(25):
+        grad = torch.sin(3 * a) + a**2  # any deterministic gradient field
+        ours.step(grad, 1e-2)
+        b.grad = torch.sin(3 * b.detach()) + b.detach() ** 2
+        ref.step()
+    assert torch.allclose(a, b.detach(), atol=1e-14)
+
+
+def test_kaiming_init_matches_pytorch_default_distribution():
+    # Same generator state, same draws as nn.Linear's reset_parameters.
+    g = torch.Generator().manual_seed(3)
+    (w, b), *_ = random_stack("kaiming", [1, 4, 1], [g])
+    torch.manual_seed(0)
+    lin = torch.nn.Linear(1, 4, dtype=torch.float64)
+    assert w.shape == lin.weight.unsqueeze(0).shape
+    assert float(w.abs().max()) <= 1.0 and float(b.abs().max()) <= 1.0  # bounds 1/sqrt(fan_in)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_same_seed_same_result_and_same_budget(method):
+    t, y = _data(2)
+    a = train_networks(method, t, y, SMALL, [4, 9])
+    b = train_networks(method, t, y, SMALL, [4, 9])
+    for (wa, ba), (wb, bb) in zip(a.layers, b.layers, strict=True):
+        assert torch.equal(wa, wb) and torch.equal(ba, bb)
+    # Every method spends the same number of gradient steps.
+    assert a.history_steps[-1] == SMALL.steps
+
+
+@pytest.mark.parametrize("method", ["tent", "tent-free-scales", "kaiming"])
+def test_batched_agrees_with_one_by_one(method):
+    t, y = _data(3)
+    seeds = [0, 1, 2]
+    batched = train_networks(method, t, y, SMALL, seeds)
+    for i, s in enumerate(seeds):
+        single = train_networks(method, t[i : i + 1], y[i : i + 1], SMALL, [s])
+        for (wb, bb), (ws, bs) in zip(batched.layers, single.layers, strict=True):
+            assert torch.allclose(wb[i], ws[0], atol=1e-9, rtol=1e-9)
+            assert torch.allclose(bb[i], bs[0], atol=1e-9, rtol=1e-9)
+
+
+@pytest.mark.parametrize("depth", range(1, 17))
+def test_phase1_keeps_exactly_2_pow_d_regions(depth):
+    t, y = _data(1, points=128, seed=depth)
+    cfg = TrainConfig(depth=depth, steps=60, phase1_steps=60)
+    out = train_networks("tent", t, y, cfg, [depth])
+    for layers in (out.phase1_layers, out.layers):  # no phase-2 steps: identical nets
+        reg = count_linear_regions(sequential_from_layers(layers), (0.0, 1.0))
+        assert reg.linear_regions == 2**depth
+        assert reg.activation_regions == 2**depth
+    # The peaks moved (phase 1 trained) and stayed inside the margins.
+    peaks = out.tent_params["peaks"]
+    assert bool((peaks > 0.05).all() and (peaks < 0.95).all())
+
+
+def test_phase1_regions_at_initialisation_and_after_fit():
+    res = fit(
+        "x**2 + exp(x)",
+        depth=7,
+        method="tent",
+        seeds=[0, 1],
+        config=TrainConfig(steps=400, phase1_steps=300),
+    )
+    for r in res:
+        assert r.phase1_linear_regions == 2**7
+        assert r.linear_regions >= 2  # phase 2 may change the count
+
+
+def test_tent_beats_kaiming_loosely_on_a_small_budget():
+    # A loose sanity bound, not a benchmark: the tent start is a good fit from step one.
+    cfg = TrainConfig(steps=1500, phase1_steps=500)
+    tent = fit("x**3", method="tent", seeds=[0, 1], config=cfg)
+    assert max(r.test_mse for r in tent) < 1e-4
+    assert all(r.phase1_test_mse < 1e-3 for r in tent)
+
+
+def test_divergence_is_reported_not_hidden():
+    cfg = TrainConfig(steps=50, phase1_steps=0, random_lr=1e200)
+    with pytest.raises(TentnetError, match="diverged"):
+        fit("x**3", method="kaiming", seeds=[0], config=cfg, points=50)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"method": "magic"}, "unknown method"),
+        ({"method": "tent", "config": TrainConfig(width=8)}, "width-4"),
+        ({"config": TrainConfig(steps=10, phase1_steps=20)}, "phase1_steps"),
+        ({"config": TrainConfig(lr=-1.0)}, "learning rates"),
+        ({"seeds": []}, "at least one seed"),
+        ({"seeds": [1, 1]}, "distinct"),
+        ({"points": 1}, "points"),
+    ],
+)
+def test_bad_training_requests(kwargs, match):
+    with pytest.raises(TentnetError, match=match):
+        fit("x**3", **kwargs)
+
+
+def test_wider_random_baseline_and_float32():
+    res = fit(
+        "sin(x)",
+        method="xavier",
+        seeds=[0],
+        dtype=torch.float32,
+        domain=(0.0, 3.0),
+        config=TrainConfig(width=8, steps=200),
+    )
+    assert res[0].dtype == "float32" and res[0].width == 8
+    assert res[0].mlp[0].weight.dtype == torch.float32
+    assert res[0].test_mse < 1.0
