@@ -121,7 +121,11 @@ def _problem(
     holdout: float,
     dtype: torch.dtype,
 ) -> _Problem:
+    if not 0.0 <= holdout < 1.0:
+        raise TentnetError(f"holdout must be in [0, 1), got {holdout}")
     if isinstance(target, Expression):
+        if holdout:
+            raise TentnetError("holdout applies to data files; expressions are tested on a grid")
         if target.n_inputs != 1:
             raise TentnetError(f"target {target.text!r} has {target.n_inputs} inputs; fit is 1-D")
         dom = check_domain(domain if domain is not None else (0.0, 1.0))
@@ -149,8 +153,6 @@ def _problem(
     dom = check_domain(domain if domain is not None else (float(x_all.min()), float(x_all.max())))
     if bool(((x_all < dom[0]) | (x_all > dom[1])).any()):
         raise TentnetError(f"{target.source}: some x lie outside the domain {dom[0]},{dom[1]}")
-    if not 0.0 <= holdout < 1.0:
-        raise TentnetError(f"holdout must be in [0, 1), got {holdout}")
     n_test = round(holdout * x_all.numel())
     if holdout > 0 and not 1 <= n_test <= x_all.numel() - 2:
         raise TentnetError(f"{target.source}: too few points to hold out {holdout:.0%}")

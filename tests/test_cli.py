@@ -1,0 +1,122 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tentnet.cli import main
+
+FAST = ["--steps", "300", "--points", "100", "--quiet"]
+
+
+def run(argv, capsys):
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_fit_writes_metrics_model_and_figure(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    code, out, err = run(["fit", "--target", "x**3", "--depth", "4", "--out", str(tmp_path),
+                          *FAST], capsys)
+    assert code == 0, err
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    for key in ("target", "method", "depth", "width", "points", "seed", "dtype", "steps",
+                "seconds", "train_mse", "test_mse", "max_abs_error", "linear_regions",
+                "activation_regions", "phase1_test_mse", "phase1_linear_regions"):
+        assert key in metrics
+    assert metrics["phase1_linear_regions"] == 16
+    assert (tmp_path / "fit.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "test MSE" in out
+    code, out, err = run(["regions", str(tmp_path / "model.safetensors"), "--json"], capsys)
+    assert code == 0, err
+    counts = json.loads(out)
+    assert counts["linear_regions"] == metrics["linear_regions"]
+    assert counts["activation_regions"] == metrics["activation_regions"]
+    code, out, _ = run(["regions", str(tmp_path / "model.safetensors"), "--breakpoints"], capsys)
+    assert "linear pieces (2^depth = 16)" in out and "breakpoints:" in out
+
+
+def test_fit_json_and_several_seeds(tmp_path, capsys):
+    code, out, err = run(["fit", "--target", "sin(3*x)", "--domain", "-1,1", "--method",
+                          "kaiming", "--seeds", "0-2", "--json", "--no-plot", "--out",
+                          str(tmp_path), *FAST], capsys)
+    assert code == 0, err
+    doc = json.loads(out)
+    assert [r["seed"] for r in doc["runs"]] == [0, 1, 2]
+    assert doc["summary"]["test_mse"]["min"] <= doc["summary"]["test_mse"]["median"]
+    assert doc["runs"][0]["domain"] == [-1.0, 1.0]
+    assert (tmp_path / "seed-2" / "model.safetensors").exists()
+    assert (tmp_path / "summary.json").exists()
+
+
+def test_fit_from_data_file(tmp_path, capsys):
+    path = tmp_path / "d.csv"
+    path.write_text("x,y\n" + "\n".join(f"{i / 49},{(i / 49) ** 2}" for i in range(50)))
+    code, out, err = run(["fit", "--target", str(path), "--holdout", "0.2", "--json",
+                          *FAST], capsys)
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["points"] == 40 and "10 held-out" in doc["test_set"]
+
+
+BAD = [
+    (["fit", "--target", "__import__('os')"], "not allowed"),
+    (["fit", "--target", "foo(x)"], "not allowed"),
+    (["fit", "--target", "log(x)"], "not finite at x = 0"),
+    (["fit", "--target", "x**3", "--depth", "0"], "depth"),
+    (["fit", "--target", "x**3", "--depth", "99"], "depth"),
+    (["fit", "--depth", "-3"], "non-negative"),
+    (["fit", "--depth", "five"], "whole number"),
+    (["fit", "--method", "magic"], "invalid choice"),
+    (["fit", "--domain", "1,0"], "domain"),
+    (["fit", "--domain", "0,nan"], "domain"),
+    (["fit", "--domain", "abc"], "LO,HI"),
+    (["fit", "--width", "8"], "width-4"),
+    (["fit", "--points", "1"], "points"),
+    (["fit", "--seeds", "3-1"], "seeds"),
+    (["fit", "--target", "missing.csv"], "not found"),
+    (["fit", "--target", "x0 + x1"], "2 inputs"),
+    (["fit", "--steps", "0"], "steps"),
+    (["fit", "--lr", "-1"], "learning rates"),
+    (["fit", "--holdout", "2"], "holdout"),
+    (["fit", "--holdout", "0.5"], "holdout applies to data files"),
+    (["regions", "missing.safetensors"], "not found"),
+    (["nonsense"], "invalid choice"),
+    (["fit", "--bogus"], "unrecognized"),
+]
+
+
+@pytest.mark.parametrize("argv, match", BAD)
+def test_bad_input_one_line_exit_2(argv, match, capsys, tmp_path):
+    argv = [a if a != "missing.csv" else str(tmp_path / "missing.csv") for a in argv]
+    code, out, err = run(argv + ["--quiet"] if argv[0] == "fit" else argv, capsys)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("tentnet: error:") and match in lines[0]
+    assert "Traceback" not in err and out == ""
+
+
+def test_corrupt_model_file(tmp_path, capsys):
+    path = tmp_path / "bad.safetensors"
+    path.write_bytes(b"\x00" * 3)
+    code, _, err = run(["regions", str(path)], capsys)
+    assert code == 2 and "truncated" in err and len(err.strip().splitlines()) == 1
+
+
+def test_no_output_is_left_half_written_on_error(tmp_path, capsys):
+    out = tmp_path / "run"
+    code, _, _ = run(["fit", "--target", "1/(x-0.5)", "--out", str(out), "--no-plot", *FAST],
+                     capsys)
+    assert code == 2
+    assert not out.exists()
+
+
+def test_console_script_entry_point():
+    proc = subprocess.run([sys.executable, "-m", "tentnet.cli", "--version"],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0 and proc.stdout.startswith("tentnet ")
+    proc = subprocess.run([sys.executable, "-m", "tentnet.cli", "fit", "--depth", "x"],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
