@@ -1,0 +1,173 @@
+"""The reference limit: the best continuous piecewise-linear L2 fit with a given number of pieces.
+
+A network with 2^d linear pieces can do no better than the best continuous piecewise-linear
+function with 2^d pieces and free knots. :func:`optimal_pwl` approximates that optimum:
+
+1. knots equidistributed by ``|f''|^(2/5)`` (the asymptotically optimal density for L2);
+2. for given knots the values are solved exactly by least squares (variable projection);
+3. the knots are then optimised by L-BFGS on the least-squares error, with the gaps
+   parameterised by a softmax so the knots stay ordered.
+
+Errors are mean squared errors over the same uniform test grid as the networks' ``test_mse``.
+Knot optimisation can only lower the equidistributed start's error; both are returned.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .errors import TentnetError
+from .targets import Expression, evaluate_checked, parse_expression, uniform_grid
+from .tent import check_domain
+
+TEST_POINTS = 10_001
+
+
+@dataclass(frozen=True)
+class PWLFit:
+    """A continuous piecewise-linear fit: ``knots (pieces + 1,)``, ``values (pieces + 1,)``.
+
+    ``mse`` is on the uniform test grid after knot optimisation, ``mse_start`` with the
+    equidistributed knots.
+    """
+
+    knots: np.ndarray
+    values: np.ndarray
+    mse: float
+    mse_start: float
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return np.interp(x, self.knots, self.values)
+
+
+def _hat_basis(x: Tensor, knots: Tensor) -> Tensor:
+    """``(P, m + 1)`` hat functions on ``knots`` evaluated at ``x`` (differentiable in knots)."""
+    m = knots.numel() - 1
+    idx = torch.searchsorted(knots.detach(), x.detach(), right=True).clamp(1, m) - 1
+    left, right = knots[idx], knots[idx + 1]
+    w = (x - left) / (right - left)
+    basis = torch.zeros(x.numel(), m + 1, dtype=x.dtype)
+    rows = torch.arange(x.numel())
+    basis = basis.index_put((rows, idx), 1.0 - w)
+    return basis.index_put((rows, idx + 1), w, accumulate=True)
+
+
+def _solve_values(basis: Tensor, y: Tensor) -> Tensor:
+    gram = basis.T @ basis
+    eye = torch.eye(gram.shape[0], dtype=gram.dtype)
+    return torch.linalg.solve(gram + 1e-14 * gram.diagonal().mean() * eye, basis.T @ y)
+
+
+def _values_tridiagonal(x: np.ndarray, y: np.ndarray, knots: np.ndarray) -> np.ndarray:
+    """Least-squares knot values for fixed knots: the hat-basis Gram matrix is tridiagonal,
+    so the normal equations are solved by the Thomas algorithm in O(points + pieces)."""
+    m = knots.size - 1
+    idx = np.clip(np.searchsorted(knots, x, side="right"), 1, m) - 1
+    w = (x - knots[idx]) / (knots[idx + 1] - knots[idx])
+    diag = np.bincount(idx, (1 - w) ** 2, m + 1) + np.bincount(idx + 1, w**2, m + 1)
+    off = np.bincount(idx, (1 - w) * w, m)
+    rhs = np.bincount(idx, (1 - w) * y, m + 1) + np.bincount(idx + 1, w * y, m + 1)
+    diag = diag + 1e-14 * diag.mean()  # a knot interval with no grid point stays solvable
+    c = np.zeros(m)
+    d = np.zeros(m + 1)
+    c[0] = off[0] / diag[0] if m else 0.0
+    d[0] = rhs[0] / diag[0]
+    for i in range(1, m + 1):
+        denom = diag[i] - off[i - 1] * c[i - 1]
+        if i < m:
+            c[i] = off[i] / denom
+        d[i] = (rhs[i] - off[i - 1] * d[i - 1]) / denom
+    v = np.zeros(m + 1)
+    v[m] = d[m]
+    for i in range(m - 1, -1, -1):
+        v[i] = d[i] - c[i] * v[i + 1]
+    return v
+
+
+def _equidistributed(f, lo: float, hi: float, pieces: int) -> Tensor:
+    x = torch.linspace(lo, hi, 20 * pieces + 4001, dtype=torch.float64)
+    y = evaluate_checked(f, x[:, None])
+    h = float(x[1] - x[0])
+    d2 = torch.zeros_like(y)
+    d2[1:-1] = (y[2:] - 2 * y[1:-1] + y[:-2]) / h**2
+    d2[0], d2[-1] = d2[1], d2[-2]
+    dens = d2.abs() ** 0.4
+    dens = dens + 1e-3 * float(dens.mean()) + 1e-300  # keep flat parts from getting no knots
+    cum = torch.cat([torch.zeros(1, dtype=torch.float64),
+                     torch.cumsum(0.5 * (dens[1:] + dens[:-1]) * h, 0)])
+    targets = torch.linspace(0, float(cum[-1]), pieces + 1, dtype=torch.float64)
+    knots = torch.from_numpy(np.interp(targets.numpy(), cum.numpy(), x.numpy()))
+    knots[0], knots[-1] = lo, hi
+    return knots
+
+
+def optimal_pwl(
+    target: str | Expression,
+    pieces: int,
+    domain: tuple[float, float] = (0.0, 1.0),
+    iterations: int = 100,
+    optimise_up_to: int = 64,
+) -> PWLFit:
+    """Best continuous piecewise-linear L2 fit of ``target`` with ``pieces`` free knots.
+
+    Args:
+        target: an expression in ``x``.
+        pieces: number of linear pieces (e.g. ``2**depth``), 1 to 65,536.
+        domain: ``(lo, hi)``.
+        iterations: L-BFGS iterations of the knot optimisation (0: equidistribution only).
+        optimise_up_to: optimise the knots only up to this many pieces; beyond it the
+            equidistributed start is used (measured on x^3: optimisation lowers the error by
+            0.3% at 32 pieces, 0.2% at 64 and 0.5% at 256, at a cost growing with pieces).
+
+    Returns:
+        :class:`PWLFit` with the MSE on the uniform grid of 10,001 points.
+    """
+    expr = parse_expression(target) if isinstance(target, str) else target
+    if expr.n_inputs != 1:
+        raise TentnetError("optimal_pwl is for targets of one input")
+    if not 1 <= pieces <= 65_536:
+        raise TentnetError(f"pieces must be from 1 to 65536, got {pieces}")
+    lo, hi = check_domain(domain)
+    grid = uniform_grid((lo, hi), TEST_POINTS)
+    y = evaluate_checked(expr, grid[:, None])
+    knots0 = _equidistributed(expr, lo, hi, pieces)
+
+    def mse_for(knots: Tensor) -> tuple[Tensor, Tensor]:
+        basis = _hat_basis(grid, knots)
+        values = _solve_values(basis, y)
+        return ((basis @ values - y) ** 2).mean(), values
+
+    gx, gy = grid.numpy(), y.numpy()
+    values0 = _values_tridiagonal(gx, gy, knots0.numpy())
+    start = float(np.mean((np.interp(gx, knots0.numpy(), values0) - gy) ** 2))
+    best = (start, knots0, torch.from_numpy(values0))
+    if iterations > 0 and 1 < pieces <= optimise_up_to:
+        gaps = torch.diff(knots0) / (hi - lo)
+        logits = torch.log(gaps).clone().requires_grad_(True)
+        opt = torch.optim.LBFGS([logits], lr=1.0, max_iter=iterations, line_search_fn="strong_wolfe",
+                                tolerance_grad=1e-16, tolerance_change=1e-22, history_size=20)
+
+        def knots_of(lg: Tensor) -> Tensor:
+            inner = lo + (hi - lo) * torch.cumsum(torch.softmax(lg, 0), 0)[:-1]
+            return torch.cat([inner.new_tensor([lo]), inner, inner.new_tensor([hi])])
+
+        def closure() -> Tensor:
+            opt.zero_grad()
+            loss, _ = mse_for(knots_of(logits))
+            loss = loss / start if start > 0 else loss
+            loss.backward()
+            return loss
+
+        opt.step(closure)
+        with torch.no_grad():
+            knots = knots_of(logits)
+            mse, values = mse_for(knots)
+        if float(mse) < best[0] and bool(torch.all(torch.diff(knots) > 0)):
+            best = (float(mse), knots, values)
+    mse, knots, values = best
+    return PWLFit(knots=knots.detach().numpy(), values=values.detach().numpy(), mse=mse,
+                  mse_start=start)
