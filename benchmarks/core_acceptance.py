@@ -41,11 +41,19 @@ def main() -> None:
             wall = time.perf_counter() - start
             mse = [r.test_mse for r in res]
             row = {
-                "target": target, "method": method, "depth": args.depth, "width": 4,
-                "points": 500, "seeds": seeds, "dtype": "float64",
+                "target": target,
+                "method": method,
+                "depth": args.depth,
+                "width": 4,
+                "points": 500,
+                "seeds": seeds,
+                "dtype": "float64",
                 "test_grid": "10001 uniform points on [0, 1]",
-                "min": min(mse), "median": statistics.median(mse), "mean": statistics.fmean(mse),
-                "max": max(mse), "per_seed": mse,
+                "min": min(mse),
+                "median": statistics.median(mse),
+                "mean": statistics.fmean(mse),
+                "max": max(mse),
+                "per_seed": mse,
                 "linear_regions": [r.linear_regions for r in res],
                 "phase1_linear_regions": [r.phase1_linear_regions for r in res],
                 "phase1_test_mse": [r.phase1_test_mse for r in res],
@@ -53,12 +61,17 @@ def main() -> None:
             }
             rows.append(row)
             medians[method] = row["median"]
-            print(f"| {target} | {method} | {len(seeds)} | {row['min']:.3g} | {row['median']:.3g}"
-                  f" | {row['mean']:.3g} | {row['max']:.3g} | "
-                  f"{statistics.median(row['linear_regions']):g} | {wall:.1f} |", flush=True)
+            print(
+                f"| {target} | {method} | {len(seeds)} | {row['min']:.3g} | {row['median']:.3g}"
+                f" | {row['mean']:.3g} | {row['max']:.3g} | "
+                f"{statistics.median(row['linear_regions']):g} | {wall:.1f} |",
+                flush=True,
+            )
         if "tent" in medians and "kaiming" in medians:
-            print(f"| {target} | kaiming/tent median ratio | | | "
-                  f"{medians['kaiming'] / medians['tent']:.3g} | | | | |")
+            print(
+                f"| {target} | kaiming/tent median ratio | | | "
+                f"{medians['kaiming'] / medians['tent']:.3g} | | | | |"
+            )
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(rows, fh, indent=2)

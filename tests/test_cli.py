@@ -17,13 +17,29 @@ def run(argv, capsys):
 
 def test_fit_writes_metrics_model_and_figure(tmp_path, capsys):
     pytest.importorskip("matplotlib")
-    code, out, err = run(["fit", "--target", "x**3", "--depth", "4", "--out", str(tmp_path),
-                          *FAST], capsys)
+    code, out, err = run(
+        ["fit", "--target", "x**3", "--depth", "4", "--out", str(tmp_path), *FAST], capsys
+    )
     assert code == 0, err
     metrics = json.loads((tmp_path / "metrics.json").read_text())
-    for key in ("target", "method", "depth", "width", "points", "seed", "dtype", "steps",
-                "seconds", "train_mse", "test_mse", "max_abs_error", "linear_regions",
-                "activation_regions", "phase1_test_mse", "phase1_linear_regions"):
+    for key in (
+        "target",
+        "method",
+        "depth",
+        "width",
+        "points",
+        "seed",
+        "dtype",
+        "steps",
+        "seconds",
+        "train_mse",
+        "test_mse",
+        "max_abs_error",
+        "linear_regions",
+        "activation_regions",
+        "phase1_test_mse",
+        "phase1_linear_regions",
+    ):
         assert key in metrics
     assert metrics["phase1_linear_regions"] == 16
     assert (tmp_path / "fit.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -38,9 +54,25 @@ def test_fit_writes_metrics_model_and_figure(tmp_path, capsys):
 
 
 def test_fit_json_and_several_seeds(tmp_path, capsys):
-    code, out, err = run(["fit", "--target", "sin(3*x)", "--domain", "-1,1", "--method",
-                          "kaiming", "--seeds", "0-2", "--json", "--no-plot", "--out",
-                          str(tmp_path), *FAST], capsys)
+    code, out, err = run(
+        [
+            "fit",
+            "--target",
+            "sin(3*x)",
+            "--domain",
+            "-1,1",
+            "--method",
+            "kaiming",
+            "--seeds",
+            "0-2",
+            "--json",
+            "--no-plot",
+            "--out",
+            str(tmp_path),
+            *FAST,
+        ],
+        capsys,
+    )
     assert code == 0, err
     doc = json.loads(out)
     assert [r["seed"] for r in doc["runs"]] == [0, 1, 2]
@@ -53,8 +85,9 @@ def test_fit_json_and_several_seeds(tmp_path, capsys):
 def test_fit_from_data_file(tmp_path, capsys):
     path = tmp_path / "d.csv"
     path.write_text("x,y\n" + "\n".join(f"{i / 49},{(i / 49) ** 2}" for i in range(50)))
-    code, out, err = run(["fit", "--target", str(path), "--holdout", "0.2", "--json",
-                          *FAST], capsys)
+    code, out, err = run(
+        ["fit", "--target", str(path), "--holdout", "0.2", "--json", *FAST], capsys
+    )
     assert code == 0, err
     doc = json.loads(out)
     assert doc["points"] == 40 and "10 held-out" in doc["test_set"]
@@ -107,16 +140,25 @@ def test_corrupt_model_file(tmp_path, capsys):
 
 def test_no_output_is_left_half_written_on_error(tmp_path, capsys):
     out = tmp_path / "run"
-    code, _, _ = run(["fit", "--target", "1/(x-0.5)", "--out", str(out), "--no-plot", *FAST],
-                     capsys)
+    code, _, _ = run(
+        ["fit", "--target", "1/(x-0.5)", "--out", str(out), "--no-plot", *FAST], capsys
+    )
     assert code == 2
     assert not out.exists()
 
 
 def test_console_script_entry_point():
-    proc = subprocess.run([sys.executable, "-m", "tentnet.cli", "--version"],
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "tentnet.cli", "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert proc.returncode == 0 and proc.stdout.startswith("tentnet ")
-    proc = subprocess.run([sys.executable, "-m", "tentnet.cli", "fit", "--depth", "x"],
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "tentnet.cli", "fit", "--depth", "x"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr

@@ -12,17 +12,26 @@ from tentnet.targets import evaluate_checked, load_data, parse_expression
 X = torch.linspace(0.1, 2.0, 50, dtype=torch.float64)
 
 
-@pytest.mark.parametrize("text, ref", [
-    ("x**3", lambda x: x**3),
-    ("-x + 2*x**2 - 3/x", lambda x: -x + 2 * x**2 - 3 / x),
-    ("exp(x) + log(x) + log1p(x) + sqrt(x)", lambda x: np.exp(x) + np.log(x) + np.log1p(x) + np.sqrt(x)),
-    ("sin(x)*cos(x) - tan(x/3)", lambda x: np.sin(x) * np.cos(x) - np.tan(x / 3)),
-    ("tanh(3*x) + sinh(x) - cosh(x) + abs(x - 1)", lambda x: np.tanh(3 * x) + np.sinh(x) - np.cosh(x) + np.abs(x - 1)),
-    ("pi * e + x", lambda x: math.pi * math.e + x),
-    ("2", lambda x: 2 + 0 * x),
-    ("+x", lambda x: x),
-    ("x**-1.5", lambda x: x**-1.5),
-])
+@pytest.mark.parametrize(
+    "text, ref",
+    [
+        ("x**3", lambda x: x**3),
+        ("-x + 2*x**2 - 3/x", lambda x: -x + 2 * x**2 - 3 / x),
+        (
+            "exp(x) + log(x) + log1p(x) + sqrt(x)",
+            lambda x: np.exp(x) + np.log(x) + np.log1p(x) + np.sqrt(x),
+        ),
+        ("sin(x)*cos(x) - tan(x/3)", lambda x: np.sin(x) * np.cos(x) - np.tan(x / 3)),
+        (
+            "tanh(3*x) + sinh(x) - cosh(x) + abs(x - 1)",
+            lambda x: np.tanh(3 * x) + np.sinh(x) - np.cosh(x) + np.abs(x - 1),
+        ),
+        ("pi * e + x", lambda x: math.pi * math.e + x),
+        ("2", lambda x: 2 + 0 * x),
+        ("+x", lambda x: x),
+        ("x**-1.5", lambda x: x**-1.5),
+    ],
+)
 def test_expressions_evaluate_like_numpy(text, ref):
     expr = parse_expression(text)
     assert expr.variables == ("x",)
@@ -79,16 +88,19 @@ def test_hostile_expressions_are_refused(text):
         parse_expression(text)
 
 
-@pytest.mark.parametrize("text, match", [
-    ("", "empty"),
-    ("   ", "empty"),
-    ("x +", "cannot parse"),
-    ("x" + "+x" * 600, "longer than"),
-    ("sin(" * 60 + "x" + ")" * 60, "nested"),
-    ("-" * 80 + "x", "nested"),
-    ("foo(x)", "exp, log"),
-    ("q", "unknown name"),
-])
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("", "empty"),
+        ("   ", "empty"),
+        ("x +", "cannot parse"),
+        ("x" + "+x" * 600, "longer than"),
+        ("sin(" * 60 + "x" + ")" * 60, "nested"),
+        ("-" * 80 + "x", "nested"),
+        ("foo(x)", "exp, log"),
+        ("q", "unknown name"),
+    ],
+)
 def test_refusals_name_the_problem(text, match):
     with pytest.raises(TentnetError, match=match):
         parse_expression(text)
@@ -125,9 +137,11 @@ _exprs = st.recursive(
     _atoms,
     lambda inner: st.one_of(
         st.tuples(inner, st.sampled_from(["+", "-", "*", "/", "**"]), inner).map(
-            lambda t: f"({t[0]} {t[1]} {t[2]})"),
+            lambda t: f"({t[0]} {t[1]} {t[2]})"
+        ),
         st.tuples(st.sampled_from(["exp", "sin", "abs", "sqrt", "log"]), inner).map(
-            lambda t: f"{t[0]}({t[1]})"),
+            lambda t: f"{t[0]}({t[1]})"
+        ),
         inner.map(lambda s: f"-{s}"),
     ),
     max_leaves=12,
@@ -146,7 +160,9 @@ def test_whitelisted_grammar_always_parses(text):
 def test_csv_npy_npz(tmp_path):
     x = np.linspace(0, 1, 7)
     y = x**2
-    (tmp_path / "d.csv").write_text("x,y\n" + "\n".join(f"{a},{b}" for a, b in zip(x, y, strict=True)))
+    (tmp_path / "d.csv").write_text(
+        "x,y\n" + "\n".join(f"{a},{b}" for a, b in zip(x, y, strict=True))
+    )
     np.save(tmp_path / "d.npy", np.stack([x, y], 1))
     np.savez(tmp_path / "d.npz", x=x, y=y)
     for name in ("d.csv", "d.npy", "d.npz"):
@@ -155,16 +171,19 @@ def test_csv_npy_npz(tmp_path):
         assert np.allclose(data.y, y)
 
 
-@pytest.mark.parametrize("content, match", [
-    ("", "empty"),
-    ("x,y\n", "no data rows"),
-    ("a,b\n1,2\n", "header"),
-    ("x,y\n1,2\n3\n", "row 2 has 1 columns"),
-    ("x,y\n1,2\n3,nan\n", "row 2 has a NaN"),
-    ("x,y\n1,2\ninf,1\n", "row 2 has a NaN or infinite"),
-    ("x,y\n1,two\n", "row 1 has a value that is not a number"),
-    ("x,y\n1,2\n", "at least 2 points"),
-])
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        ("", "empty"),
+        ("x,y\n", "no data rows"),
+        ("a,b\n1,2\n", "header"),
+        ("x,y\n1,2\n3\n", "row 2 has 1 columns"),
+        ("x,y\n1,2\n3,nan\n", "row 2 has a NaN"),
+        ("x,y\n1,2\ninf,1\n", "row 2 has a NaN or infinite"),
+        ("x,y\n1,two\n", "row 1 has a value that is not a number"),
+        ("x,y\n1,2\n", "at least 2 points"),
+    ],
+)
 def test_bad_csv_is_refused(tmp_path, content, match):
     path = tmp_path / "bad.csv"
     path.write_text(content)
@@ -177,7 +196,12 @@ def test_bad_binary_data_is_refused(tmp_path):
     np.save(tmp_path / "b.npy", np.array([[0.0, 1.0], [np.nan, 2.0], [1.0, 1.0]]))
     (tmp_path / "c.npy").write_bytes(b"garbage")
     np.savez(tmp_path / "d.npz", a=np.zeros(3))
-    for name, match in [("a.npy", "shape"), ("b.npy", "row 2"), ("c.npy", "cannot read"),
-                        ("d.npz", "'x' and 'y'"), ("missing.csv", "not found")]:
+    for name, match in [
+        ("a.npy", "shape"),
+        ("b.npy", "row 2"),
+        ("c.npy", "cannot read"),
+        ("d.npz", "'x' and 'y'"),
+        ("missing.csv", "not found"),
+    ]:
         with pytest.raises(TentnetError, match=match):
             load_data(tmp_path / name)

@@ -1,8 +1,17 @@
 """tentnet: ReLU networks with exactly 2^depth linear pieces, and how to train them."""
 
 from .errors import TentnetError as TentnetError
+from .export import export as export
+from .fit import FitResult as FitResult
+from .fit import fit as fit
+from .io import load as load
+from .io import save_model as save_model
+from .limit import PWLFit as PWLFit
+from .limit import optimal_pwl as optimal_pwl
 from .regions import Regions as Regions
 from .regions import count_linear_regions as count_linear_regions
 from .tent import TentNet as TentNet
+from .train import METHODS as METHODS
+from .train import TrainConfig as TrainConfig
 
 __version__ = "0.1.0"

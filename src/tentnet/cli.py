@@ -187,6 +187,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     reg.add_argument("--breakpoints", action="store_true", help="also list the breakpoints")
     reg.add_argument("--json", action="store_true", help="print the counts as JSON")
+
+    exp = sub.add_parser(
+        "export",
+        help="export a saved model to ONNX, TorchScript or JSON",
+        description="Export a saved model; each export is checked against "
+        "torch on 10,001 points of the model's domain.",
+    )
+    exp.add_argument("model", type=Path, help="a model.safetensors (or .json) written by tentnet")
+    exp.add_argument("--onnx", type=Path, default=None, help="write an ONNX model here")
+    exp.add_argument("--torchscript", type=Path, default=None, help="write TorchScript here")
+    exp.add_argument(
+        "--json",
+        dest="json_out",
+        type=Path,
+        default=None,
+        help="write plain weight arrays and metadata as JSON here",
+    )
+    exp.add_argument(
+        "--print-json",
+        action="store_true",
+        help="print what was written and the differences as JSON",
+    )
     return parser
 
 
@@ -374,6 +396,40 @@ def _cmd_regions(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from .export import export
+    from .io import load
+
+    if args.onnx is None and args.torchscript is None and args.json_out is None:
+        raise TentnetError("say what to export: --onnx OUT, --torchscript OUT and/or --json OUT")
+    mlp, meta = load(args.model)
+    meta.pop("format", None)
+    meta.pop("format_version", None)
+    meta.pop("sizes", None)
+    if "domain" in meta:
+        meta["domain"] = list(meta["domain"])
+    diffs = export(
+        mlp, meta, onnx_path=args.onnx, torchscript_path=args.torchscript, json_path=args.json_out
+    )
+    paths = {"onnx": args.onnx, "torchscript": args.torchscript, "json": args.json_out}
+    if args.print_json:
+        print(
+            json.dumps(
+                {k: {"path": str(paths[k]), "max_abs_difference": v} for k, v in diffs.items()},
+                indent=2,
+            )
+        )
+    else:
+        for k, v in diffs.items():
+            check = (
+                "not checked: onnxruntime is not installed"
+                if v != v
+                else f"max |difference| vs torch on the domain {v:.2e}"
+            )
+            print(f"wrote {k} to {paths[k]} ({check})")
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code (also used as the console script's status)."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -388,7 +444,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command is None:
             parser.print_help()
             return EXIT_BAD_INPUT
-        handler = {"fit": _cmd_fit, "regions": _cmd_regions}[args.command]
+        handler = {"fit": _cmd_fit, "regions": _cmd_regions, "export": _cmd_export}[args.command]
         return handler(args)
     except TentnetError as exc:
         print(f"tentnet: error: {exc}", file=sys.stderr)

@@ -106,7 +106,7 @@ def _fail(path: Path, why: str) -> TentnetError:
 
 
 def load(path: str | Path) -> tuple[nn.Sequential, dict[str, Any]]:
-    """Load a model file written by tentnet.
+    """Load a model file written by tentnet (``.safetensors``, or a ``.json`` export).
 
     Returns:
         ``(mlp, metadata)``: the plain ``nn.Sequential`` (float64 or float32 as saved) and the
@@ -118,6 +118,10 @@ def load(path: str | Path) -> tuple[nn.Sequential, dict[str, Any]]:
     path = Path(path)
     if not path.is_file():
         raise TentnetError(f"model file not found: {path}")
+    if path.suffix.lower() == ".json":
+        from .export import load_json
+
+        return load_json(path)
     data = path.read_bytes()
     if len(data) < 8:
         raise _fail(path, "truncated: shorter than the 8-byte header length")

@@ -97,8 +97,9 @@ def _equidistributed(f, lo: float, hi: float, pieces: int) -> Tensor:
     d2[0], d2[-1] = d2[1], d2[-2]
     dens = d2.abs() ** 0.4
     dens = dens + 1e-3 * float(dens.mean()) + 1e-300  # keep flat parts from getting no knots
-    cum = torch.cat([torch.zeros(1, dtype=torch.float64),
-                     torch.cumsum(0.5 * (dens[1:] + dens[:-1]) * h, 0)])
+    cum = torch.cat(
+        [torch.zeros(1, dtype=torch.float64), torch.cumsum(0.5 * (dens[1:] + dens[:-1]) * h, 0)]
+    )
     targets = torch.linspace(0, float(cum[-1]), pieces + 1, dtype=torch.float64)
     knots = torch.from_numpy(np.interp(targets.numpy(), cum.numpy(), x.numpy()))
     knots[0], knots[-1] = lo, hi
@@ -148,8 +149,15 @@ def optimal_pwl(
     if iterations > 0 and 1 < pieces <= optimise_up_to:
         gaps = torch.diff(knots0) / (hi - lo)
         logits = torch.log(gaps).clone().requires_grad_(True)
-        opt = torch.optim.LBFGS([logits], lr=1.0, max_iter=iterations, line_search_fn="strong_wolfe",
-                                tolerance_grad=1e-16, tolerance_change=1e-22, history_size=20)
+        opt = torch.optim.LBFGS(
+            [logits],
+            lr=1.0,
+            max_iter=iterations,
+            line_search_fn="strong_wolfe",
+            tolerance_grad=1e-16,
+            tolerance_change=1e-22,
+            history_size=20,
+        )
 
         def knots_of(lg: Tensor) -> Tensor:
             inner = lo + (hi - lo) * torch.cumsum(torch.softmax(lg, 0), 0)[:-1]
@@ -169,5 +177,6 @@ def optimal_pwl(
         if float(mse) < best[0] and bool(torch.all(torch.diff(knots) > 0)):
             best = (float(mse), knots, values)
     mse, knots, values = best
-    return PWLFit(knots=knots.detach().numpy(), values=values.detach().numpy(), mse=mse,
-                  mse_start=start)
+    return PWLFit(
+        knots=knots.detach().numpy(), values=values.detach().numpy(), mse=mse, mse_start=start
+    )

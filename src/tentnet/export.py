@@ -1,0 +1,200 @@
+"""Export a plain MLP to ONNX, TorchScript or JSON, and check each export against torch.
+
+TorchScript is deprecated upstream (torch 2.13 warns); it is still written because many
+deployment tools read it. ONNX graphs are built node by node (Gemm and Relu) with the ``onnx`` package (optional extra
+``export``), so they do not depend on torch's exporter; the dtype of the model is kept (float64
+models export as double). TorchScript uses ``torch.jit.trace``. JSON holds plain weight arrays
+(floats written with full round-trip precision) and the metadata; :func:`tentnet.load` reads it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .errors import TentnetError
+from .io import FORMAT, FORMAT_VERSION, _linears, atomic_write_bytes, atomic_write_text
+
+JSON_FORMAT = "tentnet.mlp.json"
+
+
+def _onnx():
+    try:
+        import onnx
+        from onnx import TensorProto, helper, numpy_helper
+    except ImportError:
+        raise TentnetError(
+            "ONNX export needs the onnx package: pip install 'tentnet[export]'"
+        ) from None
+    return onnx, TensorProto, helper, numpy_helper
+
+
+def onnx_bytes(mlp: nn.Sequential, metadata: dict[str, Any] | None = None) -> bytes:
+    """The MLP as a serialised ONNX model: input ``x`` of shape ``(N, in)``, output ``y``."""
+    onnx, tensor_proto, helper, numpy_helper = _onnx()
+    linears = _linears(mlp)
+    dtype = linears[0].weight.dtype
+    elem = tensor_proto.DOUBLE if dtype == torch.float64 else tensor_proto.FLOAT
+    nodes, inits = [], []
+    current = "x"
+    for k, lin in enumerate(linears):
+        w = numpy_helper.from_array(lin.weight.detach().cpu().numpy(), f"w{k}")
+        b = numpy_helper.from_array(lin.bias.detach().cpu().numpy(), f"b{k}")
+        inits += [w, b]
+        out = "y" if k == len(linears) - 1 else f"z{k}"
+        nodes.append(helper.make_node("Gemm", [current, f"w{k}", f"b{k}"], [out], transB=1))
+        if k < len(linears) - 1:
+            nodes.append(helper.make_node("Relu", [out], [f"h{k}"]))
+            current = f"h{k}"
+    graph = helper.make_graph(
+        nodes,
+        "tentnet_mlp",
+        [helper.make_tensor_value_info("x", elem, ["N", linears[0].in_features])],
+        [helper.make_tensor_value_info("y", elem, ["N", linears[-1].out_features])],
+        initializer=inits,
+    )
+    model = helper.make_model(
+        graph, producer_name="tentnet", opset_imports=[helper.make_opsetid("", 17)]
+    )
+    model.ir_version = 8  # readable by onnxruntime releases of the last years
+    meta = {k: (v if isinstance(v, str) else json.dumps(v)) for k, v in (metadata or {}).items()}
+    for key, value in meta.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
+def torchscript_bytes(mlp: nn.Sequential) -> bytes:
+    """The MLP traced to TorchScript, as the bytes ``torch.jit.save`` writes."""
+    lin = _linears(mlp)[0]
+    example = torch.zeros(2, lin.in_features, dtype=lin.weight.dtype)
+    buf = io.BytesIO()
+    with warnings.catch_warnings():  # TorchScript is deprecated upstream but still asked for
+        warnings.simplefilter("ignore", DeprecationWarning)
+        traced = torch.jit.trace(mlp.eval(), example)
+        torch.jit.save(traced, buf)
+    return buf.getvalue()
+
+
+def load_torchscript(data: bytes) -> torch.jit.ScriptModule:
+    """Load TorchScript bytes (deprecation warnings of torch.jit silenced)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return torch.jit.load(io.BytesIO(data))
+
+
+def json_text(mlp: nn.Sequential, metadata: dict[str, Any] | None = None) -> str:
+    """Plain weight arrays and metadata; ``layers[k]`` has ``weight (out, in)``, ``bias (out,)``
+    and ``relu`` (whether a ReLU follows)."""
+    linears = _linears(mlp)
+    doc = {
+        "format": JSON_FORMAT,
+        "format_version": FORMAT_VERSION,
+        "metadata": metadata or {},
+        "dtype": str(linears[0].weight.dtype).removeprefix("torch."),
+        "layers": [
+            {
+                "weight": lin.weight.detach().double().tolist(),
+                "bias": lin.bias.detach().double().tolist(),
+                "relu": k < len(linears) - 1,
+            }
+            for k, lin in enumerate(linears)
+        ],
+    }
+    return json.dumps(doc) + "\n"
+
+
+def load_json(path: Path) -> tuple[nn.Sequential, dict[str, Any]]:
+    """Read a JSON export back into a plain MLP; refuses malformed files with a clear error."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise TentnetError(f"{path}: not a valid tentnet JSON model (not JSON)") from None
+    if not isinstance(doc, dict) or doc.get("format") != JSON_FORMAT:
+        raise TentnetError(f"{path}: not a tentnet JSON model (no format {JSON_FORMAT!r})")
+    modules: list[nn.Module] = []
+    layers = doc.get("layers")
+    if not isinstance(layers, list) or not layers:
+        raise TentnetError(f"{path}: 'layers' missing or empty")
+    prev = None
+    for k, layer in enumerate(layers):
+        try:
+            w = np.asarray(layer["weight"], dtype=np.float64)
+            b = np.asarray(layer["bias"], dtype=np.float64)
+        except (KeyError, TypeError, ValueError):
+            raise TentnetError(f"{path}: layer {k} needs numeric 'weight' and 'bias'") from None
+        if w.ndim != 2 or b.shape != (w.shape[0],) or (prev is not None and w.shape[1] != prev):
+            raise TentnetError(f"{path}: layer {k} has inconsistent shapes")
+        if not (np.isfinite(w).all() and np.isfinite(b).all()):
+            raise TentnetError(f"{path}: layer {k} has non-finite values")
+        lin = nn.Linear(w.shape[1], w.shape[0], dtype=torch.float64)
+        with torch.no_grad():
+            lin.weight.copy_(torch.from_numpy(w))
+            lin.bias.copy_(torch.from_numpy(b))
+        modules += [lin, nn.ReLU()]
+        prev = w.shape[0]
+    mlp = nn.Sequential(*modules[:-1])
+    if doc.get("dtype") == "float32":
+        mlp = mlp.float()
+    meta = dict(doc.get("metadata") or {})
+    meta.update(format=FORMAT, format_version=doc.get("format_version"))
+    if "domain" in meta:
+        meta["domain"] = tuple(float(v) for v in meta["domain"])
+    return mlp, meta
+
+
+def export(
+    mlp: nn.Sequential,
+    metadata: dict[str, Any],
+    *,
+    onnx_path: str | Path | None = None,
+    torchscript_path: str | Path | None = None,
+    json_path: str | Path | None = None,
+) -> dict[str, float]:
+    """Write the requested exports atomically and check each against torch on the domain.
+
+    Returns:
+        ``{format: max abs difference}`` between the export and the torch MLP on 10,001 points
+        of ``metadata['domain']`` (or [0, 1]).
+    """
+    lo, hi = metadata.get("domain", (0.0, 1.0))
+    dtype = _linears(mlp)[0].weight.dtype
+    x = torch.linspace(lo, hi, 10_001, dtype=dtype)[:, None]
+    with torch.no_grad():
+        ref = mlp(x).numpy()
+    diffs: dict[str, float] = {}
+    if onnx_path is not None:
+        data = onnx_bytes(mlp, metadata)
+        diffs["onnx"] = _check_onnx(data, x.numpy(), ref)
+        atomic_write_bytes(onnx_path, data)
+    if torchscript_path is not None:
+        data = torchscript_bytes(mlp)
+        loaded = load_torchscript(data)
+        with torch.no_grad():
+            diffs["torchscript"] = float(np.abs(loaded(x).numpy() - ref).max())
+        atomic_write_bytes(torchscript_path, data)
+    if json_path is not None:
+        text = json_text(mlp, metadata)
+        atomic_write_text(json_path, text)
+        back, _ = load_json(Path(json_path))
+        with torch.no_grad():
+            diffs["json"] = float(np.abs(back.to(dtype)(x).numpy() - ref).max())
+    return diffs
+
+
+def _check_onnx(data: bytes, x: np.ndarray, ref: np.ndarray) -> float:
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return float("nan")  # exported, but no runtime here to compare against
+    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    (out,) = session.run(None, {"x": x})
+    return float(np.abs(out - ref).max())

@@ -1,0 +1,44 @@
+import numpy as np
+import pytest
+
+from tentnet import TentnetError, optimal_pwl
+
+
+def test_matches_the_published_limits_for_x_cubed():
+    # DESIGN.md section 4: about 9.0e-9 at 32 pieces and 5.6e-10 at 64 for x^3 on [0, 1].
+    assert optimal_pwl("x**3", 32).mse == pytest.approx(9.0e-9, rel=0.03)
+    assert optimal_pwl("x**3", 64).mse == pytest.approx(5.6e-10, rel=0.03)
+
+
+def test_knot_optimisation_only_lowers_and_finds_a_kink():
+    fit = optimal_pwl("abs(x - 0.3)", 2)
+    assert fit.mse <= fit.mse_start
+    assert fit.mse < 1e-12
+    assert fit.knots[1] == pytest.approx(0.3, abs=1e-6)
+
+
+def test_error_falls_like_pieces_to_the_minus_four():
+    errs = [optimal_pwl("exp(2*x)", p, domain=(-1.0, 1.0), iterations=0).mse for p in (8, 16, 32)]
+    for a, b in zip(errs, errs[1:], strict=False):
+        assert 12 < a / b < 20
+
+
+def test_fit_is_continuous_piecewise_linear_with_sorted_knots():
+    fit = optimal_pwl("sin(3*x)", 16, domain=(0.0, 1.0))
+    assert np.all(np.diff(fit.knots) > 0) and fit.knots.size == 17
+    assert fit.knots[0] == 0.0 and fit.knots[-1] == 1.0
+    x = np.linspace(0, 1, 10_001)
+    assert np.mean((fit(x) - np.sin(3 * x)) ** 2) == pytest.approx(fit.mse, rel=1e-9)
+
+
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        (("x**3", 0), "pieces"),
+        (("x0*x1", 4), "one input"),
+        (("log(x)", 4), "not finite"),
+    ],
+)
+def test_bad_requests(args, match):
+    with pytest.raises(TentnetError, match=match):
+        optimal_pwl(*args)
