@@ -123,7 +123,7 @@ BAD = [
 @pytest.mark.parametrize("argv, match", BAD)
 def test_bad_input_one_line_exit_2(argv, match, capsys, tmp_path):
     argv = [a if a != "missing.csv" else str(tmp_path / "missing.csv") for a in argv]
-    code, out, err = run(argv + ["--quiet"] if argv[0] == "fit" else argv, capsys)
+    code, out, err = run([*argv, "--quiet"] if argv[0] == "fit" else argv, capsys)
     assert code == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1, err

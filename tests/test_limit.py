@@ -1,3 +1,5 @@
+import itertools
+
 import numpy as np
 import pytest
 
@@ -19,7 +21,7 @@ def test_knot_optimisation_only_lowers_and_finds_a_kink():
 
 def test_error_falls_like_pieces_to_the_minus_four():
     errs = [optimal_pwl("exp(2*x)", p, domain=(-1.0, 1.0), iterations=0).mse for p in (8, 16, 32)]
-    for a, b in zip(errs, errs[1:], strict=False):
+    for a, b in itertools.pairwise(errs):
         assert 12 < a / b < 20
 
 

@@ -1,10 +1,10 @@
 """Export a plain MLP to ONNX, TorchScript or JSON, and check each export against torch.
 
-TorchScript is deprecated upstream (torch 2.13 warns); it is still written because many
-deployment tools read it. ONNX graphs are built node by node (Gemm and Relu) with the ``onnx`` package (optional extra
+ONNX graphs are built node by node (Gemm and Relu) with the ``onnx`` package (optional extra
 ``export``), so they do not depend on torch's exporter; the dtype of the model is kept (float64
-models export as double). TorchScript uses ``torch.jit.trace``. JSON holds plain weight arrays
-(floats written with full round-trip precision) and the metadata; :func:`tentnet.load` reads it.
+models export as double). TorchScript uses ``torch.jit.trace``; it is deprecated upstream (torch
+2.13 warns) but still written because many deployment tools read it. JSON holds plain weight
+arrays (floats with full round-trip precision) and the metadata; :func:`tentnet.load` reads it.
 """
 
 from __future__ import annotations
