@@ -46,6 +46,8 @@ class FitResult:
     dtype: str
     steps: int
     phase1_steps: int
+    lm_iterations: int
+    restarts: int
     seconds: float
     batch_size: int
     train_mse: float
@@ -77,6 +79,8 @@ class FitResult:
             "dtype": self.dtype,
             "steps": self.steps,
             "phase1_steps": self.phase1_steps,
+            "lm_iterations": self.lm_iterations,
+            "restarts": self.restarts,
             "seconds": round(self.seconds, 4),
             "batch_size": self.batch_size,
             "train_mse": self.train_mse,
@@ -95,7 +99,7 @@ class FitResult:
 
 @dataclass(frozen=True)
 class _Problem:
-    name: str
+    names: list[str]  # one per row
     domain: tuple[float, float]
     x_train: torch.Tensor  # (N, P)
     y_train: torch.Tensor  # (N, P)
@@ -113,39 +117,43 @@ def resolve_target(target: str | Expression | Dataset) -> Expression | Dataset:
     return load_data(target) if looks_like_file(target) else parse_expression(target)
 
 
-def _problem(
-    target: Expression | Dataset,
+def _expression_problem(
+    target: Expression,
     seeds: list[int],
     points: int,
+    dom: tuple[float, float],
+    test_points: int | None,
+    dtype: torch.dtype,
+) -> _Problem:
+    if target.n_inputs != 1:
+        raise TentnetError(f"target {target.text!r} has {target.n_inputs} inputs; fit is 1-D")
+    if not 2 <= points <= 10_000_000:
+        raise TentnetError(f"points must be from 2 to 10000000, got {points}")
+    gens = [torch.Generator().manual_seed(s) for s in seeds]
+    x = torch.stack([sample_points(dom, points, g, dtype) for g in gens])
+    y = evaluate_checked(target, x.reshape(-1, 1)).reshape(x.shape)
+    n = len(seeds)
+    if test_points is None:
+        grid = uniform_grid(dom, TEST_POINTS, dtype)
+        xt = grid.expand(n, -1)
+        test_set = f"uniform grid of {TEST_POINTS} points over the domain"
+    else:
+        if not 1 <= test_points <= 10_000_000:
+            raise TentnetError(f"test_points must be from 1 to 10000000, got {test_points}")
+        # Drawn after the training points from the same seeded stream.
+        xt = torch.stack([sample_points(dom, test_points, g, dtype) for g in gens])
+        test_set = f"{test_points} uniform random test points per seed"
+    yt = evaluate_checked(target, xt.reshape(-1, 1)).reshape(xt.shape)
+    return _Problem([target.text] * n, dom, x, y, xt, yt, test_set)
+
+
+def _data_problem(
+    target: Dataset,
+    seeds: list[int],
     domain: tuple[float, float] | None,
     holdout: float,
     dtype: torch.dtype,
 ) -> _Problem:
-    if not 0.0 <= holdout < 1.0:
-        raise TentnetError(f"holdout must be in [0, 1), got {holdout}")
-    if isinstance(target, Expression):
-        if holdout:
-            raise TentnetError("holdout applies to data files; expressions are tested on a grid")
-        if target.n_inputs != 1:
-            raise TentnetError(f"target {target.text!r} has {target.n_inputs} inputs; fit is 1-D")
-        dom = check_domain(domain if domain is not None else (0.0, 1.0))
-        if not 2 <= points <= 10_000_000:
-            raise TentnetError(f"points must be from 2 to 10000000, got {points}")
-        xs = [sample_points(dom, points, torch.Generator().manual_seed(s), dtype) for s in seeds]
-        x = torch.stack(xs)
-        y = evaluate_checked(target, x.reshape(-1, 1)).reshape(x.shape)
-        grid = uniform_grid(dom, TEST_POINTS, dtype)
-        y_grid = evaluate_checked(target, grid[:, None])
-        n = len(seeds)
-        return _Problem(
-            target.text,
-            dom,
-            x,
-            y,
-            grid.expand(n, -1),
-            y_grid.expand(n, -1),
-            f"uniform grid of {TEST_POINTS} points over the domain",
-        )
     if target.x.shape[1] != 1:
         raise TentnetError(f"{target.source}: has {target.x.shape[1]} input columns; fit is 1-D")
     x_all = torch.as_tensor(target.x[:, 0], dtype=dtype)
@@ -171,14 +179,44 @@ def _problem(
         if n_test
         else "the data points themselves (no held-out set)"
     )
+    stack = torch.stack
     return _Problem(
-        target.source,
+        [target.source] * len(seeds), dom, stack(xs), stack(ys), stack(xt), stack(yt), test_set
+    )
+
+
+def _problem(
+    targets: list[Expression | Dataset],
+    seeds: list[int],
+    points: int,
+    domain: tuple[float, float] | None,
+    holdout: float,
+    test_points: int | None,
+    dtype: torch.dtype,
+) -> _Problem:
+    if not 0.0 <= holdout < 1.0:
+        raise TentnetError(f"holdout must be in [0, 1), got {holdout}")
+    if any(isinstance(t, Dataset) for t in targets):
+        if len(targets) != 1:
+            raise TentnetError("a data file is fitted on its own, not in a list of targets")
+        if test_points is not None:
+            raise TentnetError("test_points applies to expressions; use holdout for data")
+        return _data_problem(targets[0], seeds, domain, holdout, dtype)
+    if holdout:
+        raise TentnetError("holdout applies to data files; expressions are tested on a grid")
+    dom = check_domain(domain if domain is not None else (0.0, 1.0))
+    parts = [_expression_problem(t, seeds, points, dom, test_points, dtype) for t in targets]
+    if len(parts) == 1:
+        return parts[0]
+    cat = torch.cat
+    return _Problem(
+        [name for p in parts for name in p.names],
         dom,
-        torch.stack(xs),
-        torch.stack(ys),
-        torch.stack(xt),
-        torch.stack(yt),
-        test_set,
+        cat([p.x_train for p in parts]),
+        cat([p.y_train for p in parts]),
+        cat([p.x_test for p in parts]),
+        cat([p.y_test for p in parts]),
+        parts[0].test_set,
     )
 
 
@@ -189,7 +227,7 @@ def _mse(layers: Stack, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor,
 
 
 def fit(
-    target: str | Expression | Dataset,
+    target: str | Expression | Dataset | list[str | Expression],
     *,
     depth: int = 5,
     method: str = "tent",
@@ -198,6 +236,7 @@ def fit(
     domain: tuple[float, float] | None = None,
     config: TrainConfig | None = None,
     holdout: float = 0.0,
+    test_points: int | None = None,
     dtype: torch.dtype = torch.float64,
     progress: Progress | None = None,
     count_regions: bool = True,
@@ -207,7 +246,8 @@ def fit(
     Args:
         target: an expression in ``x`` (see :func:`tentnet.targets.parse_expression`), a data
             file (``.csv`` with header ``x,y``, ``.npy`` of shape ``(n, 2)``, ``.npz`` with ``x``
-            and ``y``), or a parsed :class:`Expression` / :class:`Dataset`.
+            and ``y``), or a parsed :class:`Expression` / :class:`Dataset`. A list of
+            expressions trains every (target, seed) pair in one batch.
         depth: hidden layers d (tent networks then have 2^d pieces).
         method: one of :data:`tentnet.train.METHODS`.
         seeds: one network per seed; seed s draws the training points (expressions) or the
@@ -216,12 +256,14 @@ def fit(
         domain: ``(lo, hi)``; default [0, 1] for expressions, the data's x range for files.
         config: training budget and rates (default :class:`TrainConfig` with this depth).
         holdout: fraction of a data file's points kept out of training for ``test_mse``.
+        test_points: for expressions, test on this many uniform random points per seed (drawn
+            after the training points) instead of the grid of 10,001 points.
         dtype: float64 by default (errors below 1e-7 need it).
         progress: optional callback ``(phase, step, steps, loss)``.
         count_regions: count the exact linear regions of every trained network.
 
     Returns:
-        One :class:`FitResult` per seed, in the order of ``seeds``.
+        One :class:`FitResult` per seed (per target, then per seed, for a list of targets).
     """
     seeds = [int(s) for s in seeds]
     if not seeds:
@@ -230,8 +272,12 @@ def fit(
         raise TentnetError("seeds must be distinct")
     config = replace(config or TrainConfig(), depth=depth)
     config.check(method)
-    parsed = resolve_target(target)
-    prob = _problem(parsed, seeds, points, domain, holdout, dtype)
+    targets = target if isinstance(target, list) else [target]
+    if not targets:
+        raise TentnetError("give at least one target")
+    parsed = [resolve_target(t) for t in targets]
+    prob = _problem(parsed, seeds, points, domain, holdout, test_points, dtype)
+    row_seeds = seeds * len(parsed)
     lo, hi = prob.domain
     y_mean = prob.y_train.mean(1)
     y_std = prob.y_train.std(1, correction=0)
@@ -240,7 +286,7 @@ def fit(
     y_norm = (prob.y_train - y_mean[:, None]) / y_std[:, None]
 
     start = time.perf_counter()
-    out = train_networks(method, t, y_norm, config, seeds, progress)
+    out = train_networks(method, t, y_norm, config, row_seeds, progress)
     seconds = time.perf_counter() - start
 
     layers = fold_affine(out.layers, lo, hi - lo, y_mean, y_std)
@@ -250,7 +296,7 @@ def fit(
     if bool(bad.any()):
         raise TentnetError(
             f"training produced a non-finite network for seed(s) "
-            f"{[seeds[i] for i in torch.nonzero(bad).flatten().tolist()]}"
+            f"{[row_seeds[i] for i in torch.nonzero(bad).flatten().tolist()]}"
         )
     p1_mse = None
     p1_layers = None
@@ -260,7 +306,8 @@ def fit(
     history_scale = (y_std**2).tolist()
     results = []
     p1_steps, _ = config.phase_steps(method)
-    for i, seed in enumerate(seeds):
+    used = config.resolved(method)
+    for i, seed in enumerate(row_seeds):
         mlp = sequential_from_layers(layers, i)
         regions = count_linear_regions(mlp, prob.domain) if count_regions else None
         p1_regions = None
@@ -272,7 +319,7 @@ def fit(
         ]
         results.append(
             FitResult(
-                target=prob.name,
+                target=prob.names[i],
                 method=method,
                 depth=depth,
                 width=config.width,
@@ -280,10 +327,12 @@ def fit(
                 seed=seed,
                 domain=prob.domain,
                 dtype=str(dtype).removeprefix("torch."),
-                steps=config.steps,
+                steps=sum(config.phase_steps(method)),
                 phase1_steps=p1_steps,
+                lm_iterations=used.lm_iterations,
+                restarts=used.restarts,
                 seconds=seconds,
-                batch_size=len(seeds),
+                batch_size=len(row_seeds),
                 train_mse=float(train_mse[i]),
                 test_mse=float(test_mse[i]),
                 max_abs_error=float(max_err[i]),

@@ -154,3 +154,58 @@ class FlatAdam:
         bc2 = 1.0 - self.b2**self.t
         denom = (self.v.sqrt() / math.sqrt(bc2)).add_(self.eps)
         self.param.addcdiv_(self.m, denom, value=-lr / bc1)
+
+
+def stack_jacobian(layers: Stack, x: Tensor) -> tuple[Tensor, Tensor]:
+    """Outputs and the Jacobian of every output with respect to every weight, per network.
+
+    For a one-output MLP, ``d out(x_p) / d W_k[o, i] = g_k[o](x_p) h_{k-1}[i](x_p)`` where
+    ``g_k`` is the backpropagated vector of point p; computed for all points at once.
+
+    Args:
+        layers: the stack (the last layer must have one output); x: ``(N, P, in)``.
+
+    Returns:
+        ``out (N, P)`` and ``jac (N, P, K)`` with K the number of weights, in the flat order
+        ``w0, b0, w1, b1, ...`` (row-major weights).
+    """
+    inputs = [x.transpose(1, 2)]
+    masks = []
+    h = inputs[0]
+    last = len(layers) - 1
+    for k, (w, b) in enumerate(layers):
+        z = torch.baddbmm(b.unsqueeze(-1), w, h)
+        if k < last:
+            masks.append(z > 0)
+            h = torch.relu(z)
+            inputs.append(h)
+        else:
+            h = z
+    n, _, p = h.shape
+    g = torch.ones_like(h)  # (N, 1, P): d out / d z_last
+    blocks: list[Tensor] = [torch.empty(0)] * (2 * len(layers))
+    for k in range(last, -1, -1):
+        hin = inputs[k]  # (N, in, P)
+        blocks[2 * k] = (g.unsqueeze(2) * hin.unsqueeze(1)).permute(0, 3, 1, 2).reshape(n, p, -1)
+        blocks[2 * k + 1] = g.transpose(1, 2)
+        if k > 0:
+            g = torch.bmm(layers[k][0].transpose(1, 2), g) * masks[k - 1]
+    return h[:, 0, :], torch.cat(blocks, dim=2)
+
+
+def stack_to_rows(layers: Stack) -> Tensor:
+    """``(N, K)``: each network's weights in the order ``w0, b0, w1, b1, ...`` (row-major)."""
+    n = layers[0][0].shape[0]
+    return torch.cat([p.reshape(n, -1) for layer in layers for p in layer], dim=1)
+
+
+def rows_to_stack(rows: Tensor, like: Stack) -> Stack:
+    """Inverse of :func:`stack_to_rows` for a stack shaped like ``like``."""
+    sizes = [p[0].numel() for layer in like for p in layer]
+    parts = torch.split(rows, sizes, dim=1)
+    n = rows.shape[0]
+    views = [
+        part.reshape(n, *p.shape[1:])
+        for part, p in zip(parts, [p for layer in like for p in layer], strict=True)
+    ]
+    return [(views[2 * k], views[2 * k + 1]) for k in range(len(like))]

@@ -13,19 +13,35 @@ Methods (every one spends the same total number of gradient steps):
 - ``tent-no-pretrain``: tent weights at random peaks (linear part by least squares), all steps in
   phase 2.
 - ``kaiming`` (PyTorch's default Linear init) and ``xavier``: random init, all steps on weights.
+
+Beyond the paper:
+
+- ``tent+``: phase 1 as ``tent``, then phase 2 as nonlinear least squares: Levenberg-Marquardt
+  on all weights (``lm_iterations``, default 300) instead of Adam, from ``restarts`` (default 8)
+  initialisations per seed, keeping the lowest training loss. It spends ``phase1_steps`` Adam
+  steps plus the LM iterations, not ``steps``; compare it by wall time too.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from .errors import TentnetError
-from .mlp import FlatAdam, Stack, random_stack, stack_loss_and_grad
+from .lm import levenberg_marquardt
+from .mlp import (
+    FlatAdam,
+    Stack,
+    random_stack,
+    rows_to_stack,
+    stack_loss_and_grad,
+    stack_to_rows,
+)
 from .tent import (
     DEFAULT_MARGIN,
     check_depth,
@@ -38,8 +54,10 @@ from .tent import (
     tent_mlp_layers,
 )
 
-METHODS = ("tent", "tent-free-scales", "tent-no-pretrain", "kaiming", "xavier")
-TENT_METHODS = ("tent", "tent-free-scales", "tent-no-pretrain")
+METHODS = ("tent", "tent-free-scales", "tent-no-pretrain", "kaiming", "xavier", "tent+")
+TENT_METHODS = ("tent", "tent-free-scales", "tent-no-pretrain", "tent+")
+TENT_PLUS_LM_ITERATIONS = 300
+TENT_PLUS_RESTARTS = 8
 
 Progress = Callable[[str, int, int, float], None]
 """Called as ``progress(phase, step, steps, mean_train_mse_normalised)`` now and then."""
@@ -63,6 +81,10 @@ class TrainConfig:
         peak_range: random initial peaks are uniform in this range.
         margin: peaks stay in (margin, 1 - margin).
         record_every: how often the training loss is recorded in the history.
+        restarts: candidates per seed, each from its own initialisation on the seed's data; the
+            one with the lowest final training loss is kept (selection never sees test data).
+        lm_iterations: after the gradient steps, this many Levenberg-Marquardt iterations on
+            all weights (:mod:`tentnet.lm`); 0 for the published methods.
     """
 
     depth: int = 5
@@ -75,6 +97,8 @@ class TrainConfig:
     peak_range: tuple[float, float] = (0.25, 0.75)
     margin: float = DEFAULT_MARGIN
     record_every: int = 100
+    lm_iterations: int = 0
+    restarts: int = 1
 
     def check(self, method: str) -> None:
         """Raise TentnetError if the configuration cannot be trained with ``method``."""
@@ -83,6 +107,8 @@ class TrainConfig:
         check_depth(self.depth)
         if method in TENT_METHODS and self.width != 4:
             raise TentnetError(f"method {method!r} builds width-4 networks; got width {self.width}")
+        if not 1 <= self.restarts <= 1000:
+            raise TentnetError(f"restarts must be from 1 to 1000, got {self.restarts}")
         if not 1 <= self.width <= 4096:
             raise TentnetError(f"width must be from 1 to 4096, got {self.width}")
         if self.steps < 1 or not 0 <= self.phase1 <= self.steps:
@@ -101,8 +127,20 @@ class TrainConfig:
 
     def phase_steps(self, method: str) -> tuple[int, int]:
         """``(phase1, phase2)`` step counts for ``method``; they add up to ``steps``."""
+        if method == "tent+":
+            return self.phase1, 0
         p1 = self.phase1 if method in ("tent", "tent-free-scales") else 0
         return p1, self.steps - p1
+
+    def resolved(self, method: str) -> TrainConfig:
+        """The configuration ``method`` really trains with (``tent+`` fills in its defaults)."""
+        if method != "tent+":
+            return self
+        return replace(
+            self,
+            lm_iterations=self.lm_iterations or TENT_PLUS_LM_ITERATIONS,
+            restarts=self.restarts if self.restarts > 1 else TENT_PLUS_RESTARTS,
+        )
 
 
 @dataclass
@@ -198,9 +236,17 @@ def _optimise(
             progress(phase, step + 1, steps, float(per_net.mean()))
 
 
-def _init_generators(seeds: list[int]) -> list[torch.Generator]:
-    # Independent of the generator that drew the training points (which is seeded by `seed`).
-    return [torch.Generator().manual_seed(int(seed) + 2**32) for seed in seeds]
+def _init_generators(seeds: list[int], restarts: int = 1) -> list[torch.Generator]:
+    # Independent of the generator that drew the training points (seeded by `seed` itself);
+    # candidate r of a seed (restarts > 1) gets its own stream. torch's CPU generator keeps
+    # only 32 bits of a seed, so the streams are derived by numpy's SeedSequence.
+    return [
+        torch.Generator().manual_seed(
+            int(np.random.SeedSequence([seed, 1, r]).generate_state(1)[0])
+        )
+        for seed in seeds
+        for r in range(restarts)
+    ]
 
 
 def random_peaks(
@@ -232,14 +278,50 @@ def train_networks(
         progress: optional callback.
 
     Returns:
-        :class:`TrainOutput` in normalised units.
+        :class:`TrainOutput` in normalised units, one network per seed (with
+        ``config.restarts > 1``, the candidate of each seed with the lowest training loss).
     """
     config.check(method)
     if t.shape != y.shape or t.dim() != 2 or t.shape[0] != len(seeds):
         raise TentnetError("t and y must both be (N, P) with N = len(seeds)")
+    config = config.resolved(method)
+    out = _train_core(method, t, y, config, seeds, progress)
+    r = config.restarts
+    if r == 1:
+        return out
+    n = len(seeds)
+    best = out.history[-1].reshape(n, r).argmin(1) + torch.arange(n) * r
+
+    def pick(stack: Stack | None) -> Stack | None:
+        return None if stack is None else [(w[best], b[best]) for w, b in stack]
+
+    return TrainOutput(
+        layers=pick(out.layers),
+        phase1_layers=pick(out.phase1_layers),
+        tent_params=None
+        if out.tent_params is None
+        else {k: v[best] for k, v in out.tent_params.items()},
+        history=out.history[:, best],
+        history_steps=out.history_steps,
+    )
+
+
+def _train_core(
+    method: str,
+    t: Tensor,
+    y: Tensor,
+    config: TrainConfig,
+    seeds: list[int],
+    progress: Progress | None = None,
+) -> TrainOutput:
+    """Train ``len(seeds) * config.restarts`` networks; see :func:`train_networks`."""
     dtype = t.dtype
     d = config.depth
-    gens = _init_generators(seeds)
+    gens = _init_generators(seeds, config.restarts)
+    if config.restarts > 1:
+        t = t.repeat_interleave(config.restarts, 0)
+        y = y.repeat_interleave(config.restarts, 0)
+        seeds = [s for s in seeds for _ in range(config.restarts)]
     p1_steps, p2_steps = config.phase_steps(method)
     records: list[Tensor] = []
     steps_seen = [0]
@@ -253,7 +335,7 @@ def train_networks(
 
     out = TrainOutput(layers=[])
     if method in TENT_METHODS:
-        smooth = method != "tent-free-scales"
+        smooth = method != "tent-free-scales"  # tent+ is tent in phase 1
         peaks0 = random_peaks(d + 1 if smooth else d, gens, config.peak_range, dtype)
         logits = logits_from_peaks(peaks0, config.margin)
         _, c0, c1, free = tent_linear_fit(t, y, peaks0, smooth)
@@ -323,6 +405,18 @@ def train_networks(
     phase = "phase 2" if method in TENT_METHODS else "training"
     lr = config.lr if method in TENT_METHODS else config.random_lr
     _optimise(flat, phase2_step, p2_steps, lr, phase, record, progress, seeds)
+    if config.lm_iterations:
+        like = unflatten(flat)
+        rows = levenberg_marquardt(
+            stack_to_rows(like),
+            lambda v: rows_to_stack(v, like),
+            tt,
+            y,
+            config.lm_iterations,
+            record,
+            progress,
+        )
+        flat = torch.cat([p.reshape(-1) for layer in rows_to_stack(rows, like) for p in layer])
     out.layers = [(w.detach().clone(), b.detach().clone()) for w, b in unflatten(flat.detach())]
     with torch.no_grad():
         final = phase2_loss()
