@@ -188,6 +188,41 @@ def build_parser() -> argparse.ArgumentParser:
     reg.add_argument("--breakpoints", action="store_true", help="also list the breakpoints")
     reg.add_argument("--json", action="store_true", help="print the counts as JSON")
 
+    rep = sub.add_parser(
+        "reproduce",
+        help="rerun the paper's experiments and write a report",
+        description="Rerun the paper's experiments (dense, sparse, depth, regions) and the "
+        "tent+ ablation; writes report.md, CSVs and figures.",
+    )
+    rep.add_argument(
+        "--quick",
+        action="store_true",
+        help="fewer seeds, depths and steps (a few minutes on 2 cores)",
+    )
+    rep.add_argument(
+        "--seeds",
+        type=_positive_int,
+        default=None,
+        help="seeds per experiment (default 30, 3 with --quick)",
+    )
+    rep.add_argument(
+        "--only",
+        default=None,
+        help="comma-separated experiments: dense,sparse,depth,regions,ablation",
+    )
+    rep.add_argument(
+        "--out",
+        type=Path,
+        default=Path("tentnet-reproduce"),
+        help="output folder (default ./tentnet-reproduce)",
+    )
+    rep.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the batches already finished in OUT/runs and skip them",
+    )
+    rep.add_argument("--quiet", action="store_true", help="no progress messages")
+
     exp = sub.add_parser(
         "export",
         help="export a saved model to ONNX, TorchScript or JSON",
@@ -396,6 +431,26 @@ def _cmd_regions(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_reproduce(args: argparse.Namespace) -> int:
+    from .experiments import reproduce
+
+    only = [s.strip() for s in args.only.split(",") if s.strip()] if args.only else None
+    log = (lambda msg: None) if args.quiet else None
+    try:
+        path = reproduce(
+            args.out, quick=args.quick, seeds=args.seeds, only=only, resume=args.resume, log=log
+        )
+    except KeyboardInterrupt:
+        print(
+            f"tentnet: interrupted; finished batches are kept in {args.out / 'runs'}; rerun "
+            f"with --resume to continue",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    print(f"report: {path}")
+    return EXIT_OK
+
+
 def _cmd_export(args: argparse.Namespace) -> int:
     from .export import export
     from .io import load
@@ -444,7 +499,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.command is None:
             parser.print_help()
             return EXIT_BAD_INPUT
-        handler = {"fit": _cmd_fit, "regions": _cmd_regions, "export": _cmd_export}[args.command]
+        handler = {
+            "fit": _cmd_fit,
+            "regions": _cmd_regions,
+            "export": _cmd_export,
+            "reproduce": _cmd_reproduce,
+        }[args.command]
         return handler(args)
     except TentnetError as exc:
         print(f"tentnet: error: {exc}", file=sys.stderr)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from .mlp import Stack, stack_jacobian
+from .mlp import Stack, stack_forward, stack_jacobian
 
 
 def levenberg_marquardt(
@@ -39,26 +39,27 @@ def levenberg_marquardt(
     out, jac = stack_jacobian(unflatten(flat), x)
     res = out - y
     loss = (res * res).mean(1)
+    jtj = torch.bmm(jac.transpose(1, 2), jac)
+    jtr = torch.bmm(jac.transpose(1, 2), res.unsqueeze(-1)).squeeze(-1)
     eye = torch.eye(flat.shape[1], dtype=flat.dtype)
     report_every = max(1, iterations // 100)
     for it in range(iterations):
-        jtj = torch.bmm(jac.transpose(1, 2), jac)
-        jtr = torch.bmm(jac.transpose(1, 2), res.unsqueeze(-1)).squeeze(-1)
         diag = jtj.diagonal(dim1=1, dim2=2)
-        scale = diag.mean(1).clamp_min(1e-300)
-        system = jtj + lam[:, None, None] * (
-            torch.diag_embed(diag) + 1e-9 * scale[:, None, None] * eye
-        )
-        step = torch.linalg.solve(system, -jtr)
-        trial = flat + step
-        t_out, t_jac = stack_jacobian(unflatten(trial), x)
-        t_res = t_out - y
+        tiny = 1e-9 * diag.mean(1).clamp_min(1e-300)
+        system = jtj + lam[:, None, None] * (torch.diag_embed(diag) + tiny[:, None, None] * eye)
+        trial = flat + torch.linalg.solve(system, -jtr)
+        t_res = stack_forward(unflatten(trial), x).squeeze(-1) - y
         t_loss = (t_res * t_res).mean(1)
         better = torch.isfinite(t_loss) & (t_loss < loss)
-        flat = torch.where(better[:, None], trial, flat)
-        res = torch.where(better[:, None], t_res, res)
-        jac = torch.where(better[:, None, None], t_jac, jac)
-        loss = torch.where(better, t_loss, loss)
+        idx = torch.nonzero(better).flatten()
+        if idx.numel():
+            # Only the networks that moved need a new Jacobian and normal equations.
+            flat[idx] = trial[idx]
+            res[idx] = t_res[idx]
+            loss[idx] = t_loss[idx]
+            _, j_new = stack_jacobian(unflatten(flat[idx]), x[idx])
+            jtj[idx] = torch.bmm(j_new.transpose(1, 2), j_new)
+            jtr[idx] = torch.bmm(j_new.transpose(1, 2), res[idx].unsqueeze(-1)).squeeze(-1)
         lam = torch.where(better, (lam / 3).clamp_min(1e-12), (lam * 4).clamp_max(1e12))
         if record is not None:
             record(loss)

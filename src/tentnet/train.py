@@ -39,6 +39,7 @@ from .mlp import (
     Stack,
     random_stack,
     rows_to_stack,
+    stack_forward,
     stack_loss_and_grad,
     stack_to_rows,
 )
@@ -58,6 +59,7 @@ METHODS = ("tent", "tent-free-scales", "tent-no-pretrain", "kaiming", "xavier", 
 TENT_METHODS = ("tent", "tent-free-scales", "tent-no-pretrain", "tent+")
 TENT_PLUS_LM_ITERATIONS = 300
 TENT_PLUS_RESTARTS = 8
+LM_SCREEN_ITERATIONS = 40  # with restarts: LM iterations every candidate gets before the cut
 
 Progress = Callable[[str, int, int, float], None]
 """Called as ``progress(phase, step, steps, mean_train_mse_normalised)`` now and then."""
@@ -285,19 +287,60 @@ def train_networks(
     if t.shape != y.shape or t.dim() != 2 or t.shape[0] != len(seeds):
         raise TentnetError("t and y must both be (N, P) with N = len(seeds)")
     config = config.resolved(method)
-    out = _train_core(method, t, y, config, seeds, progress)
     r = config.restarts
     if r == 1:
-        return out
+        return _train_core(method, t, y, config, seeds, progress)
     n = len(seeds)
-    best = out.history[-1].reshape(n, r).argmin(1) + torch.arange(n) * r
+    if config.lm_iterations <= LM_SCREEN_ITERATIONS:
+        out = _train_core(method, t, y, config, seeds, progress)
+        best = out.history[-1].reshape(n, r).argmin(1) + torch.arange(n) * r
+    else:
+        # Successive halving: every candidate gets a short LM run, the best quarter of each
+        # seed's candidates (by training loss) gets the rest of the iterations.
+        screen = replace(config, lm_iterations=LM_SCREEN_ITERATIONS)
+        out = _train_core(method, t, y, screen, seeds, progress)
+        keep = max(1, r // 4)
+        top = out.history[-1].reshape(n, r).topk(keep, dim=1, largest=False).indices
+        chosen = (top + torch.arange(n)[:, None] * r).flatten()
+        like = [(w[chosen], b[chosen]) for w, b in out.layers]
+        rows = levenberg_marquardt(
+            stack_to_rows(like),
+            lambda v: rows_to_stack(v, like),
+            t.repeat_interleave(keep, 0).unsqueeze(-1),
+            y.repeat_interleave(keep, 0),
+            config.lm_iterations - LM_SCREEN_ITERATIONS,
+            None,
+            progress,
+        )
+        refined = rows_to_stack(rows, like)
+        with torch.no_grad():
+            err = stack_forward(refined, t.repeat_interleave(keep, 0).unsqueeze(-1)).squeeze(-1)
+            final = ((err - y.repeat_interleave(keep, 0)) ** 2).mean(1)
+        pick = final.reshape(n, keep).argmin(1) + torch.arange(n) * keep
+        best = chosen[pick]  # candidate index of each seed's winner
+        history = torch.cat([out.history[:, best], final[pick][None]])
+        steps = [
+            *out.history_steps,
+            out.history_steps[-1] + config.lm_iterations - LM_SCREEN_ITERATIONS,
+        ]
+        return TrainOutput(
+            layers=[(w[pick], b[pick]) for w, b in refined],
+            phase1_layers=None
+            if out.phase1_layers is None
+            else [(w[best], b[best]) for w, b in out.phase1_layers],
+            tent_params=None
+            if out.tent_params is None
+            else {k: v[best] for k, v in out.tent_params.items()},
+            history=history,
+            history_steps=steps,
+        )
 
-    def pick(stack: Stack | None) -> Stack | None:
+    def select(stack: Stack | None) -> Stack | None:
         return None if stack is None else [(w[best], b[best]) for w, b in stack]
 
     return TrainOutput(
-        layers=pick(out.layers),
-        phase1_layers=pick(out.phase1_layers),
+        layers=select(out.layers),
+        phase1_layers=select(out.phase1_layers),
         tent_params=None
         if out.tent_params is None
         else {k: v[best] for k, v in out.tent_params.items()},

@@ -1,0 +1,122 @@
+"""``tentnet reproduce``: the paper's experiments, the reference limit, and tent+ (beyond it).
+
+Experiments are data (:mod:`.specs`), finished batches are kept on disk (:mod:`.store`), and
+the report is rebuilt from them (:mod:`.report`). Only the public API is used.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+
+from ..errors import TentnetError
+from ..fit import fit
+from ..train import TrainConfig
+from .specs import EXPERIMENTS as EXPERIMENTS
+from .specs import Job, jobs_for, make_plan
+from .store import Store
+
+Log = Callable[[str], None]
+
+
+def run_job(job: Job) -> dict:
+    """Train one batch and return its record (per-run metrics; no model weights)."""
+    start = time.perf_counter()
+    results = fit(
+        list(job.targets),
+        depth=job.depth,
+        method=job.method,
+        seeds=list(job.seeds),
+        points=job.points,
+        test_points=job.test_points,
+        config=TrainConfig(**job.config),
+    )
+    runs = [
+        {
+            k: r.metrics()[k]
+            for k in (
+                "target",
+                "seed",
+                "test_mse",
+                "train_mse",
+                "max_abs_error",
+                "linear_regions",
+                "activation_regions",
+                "steps",
+                "lm_iterations",
+                "restarts",
+            )
+        }
+        | {"phase1_test_mse": r.phase1_test_mse, "phase1_linear_regions": r.phase1_linear_regions}
+        for r in results
+    ]
+    return {
+        "job": asdict(job),
+        "key": job.key,
+        "seconds": time.perf_counter() - start,
+        "runs": runs,
+    }
+
+
+def reproduce(
+    out: str | Path,
+    *,
+    quick: bool = False,
+    seeds: int | None = None,
+    only: list[str] | None = None,
+    resume: bool = False,
+    log: Log | None = None,
+    runner: Callable[[list[Job], Store, Log], None] | None = None,
+) -> Path:
+    """Run the experiments and write ``out/report.md``, one CSV per experiment and figures.
+
+    Args:
+        out: output folder.
+        quick: fewer seeds, depths and steps (minutes instead of half an hour on 2 cores).
+        seeds: seeds per experiment (default 30, or 3 with ``quick``).
+        only: experiment names (see :data:`EXPERIMENTS`); default all.
+        resume: skip batches already finished in ``out/runs``.
+        log: progress messages (default: standard error).
+        runner: how batches are executed (default: here, one after another).
+
+    Returns:
+        The path of the report.
+    """
+    names = list(only or EXPERIMENTS)
+    unknown = [n for n in names if n not in EXPERIMENTS]
+    if unknown:
+        raise TentnetError(
+            f"unknown experiment(s) {', '.join(unknown)}; choose from {', '.join(EXPERIMENTS)}"
+        )
+    if seeds is not None and not 1 <= seeds <= 1000:
+        raise TentnetError(f"seeds must be from 1 to 1000, got {seeds}")
+    log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    plan = make_plan(quick, seeds)
+    store = Store(Path(out))
+    jobs: list[Job] = []
+    for name in names:
+        for job in jobs_for(name, plan):
+            if job not in jobs:
+                jobs.append(job)
+    todo = [j for j in jobs if not (resume and store.has(j.key))]
+    if len(todo) < len(jobs):
+        log(f"resuming: {len(jobs) - len(todo)} of {len(jobs)} batches already finished")
+    (runner or run_local)(todo, store, log)
+    from .report import write_report
+
+    return write_report(Path(out), names, plan, [store.load(j.key) for j in jobs], log)
+
+
+def run_local(jobs: list[Job], store: Store, log: Log) -> None:
+    """Run batches one after another, saving each as soon as it finishes."""
+    for i, job in enumerate(jobs, 1):
+        log(
+            f"[{i}/{len(jobs)}] {job.experiment}: {job.label}, depth {job.depth}, "
+            f"{len(job.targets)} target(s) x {len(job.seeds)} seed(s) ..."
+        )
+        record = run_job(job)
+        store.save(job.key, record)
+        log(f"[{i}/{len(jobs)}] done in {record['seconds']:.1f} s")

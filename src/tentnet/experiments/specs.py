@@ -1,0 +1,140 @@
+"""The experiments of ``tentnet reproduce`` as data: every batch of runs is a :class:`Job`."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+
+EXPERIMENTS = ("dense", "sparse", "depth", "regions", "ablation")
+
+DENSE_TARGETS = ("x**3", "x**11")
+DENSE_METHODS = ("kaiming", "xavier", "tent-no-pretrain", "tent-free-scales", "tent", "tent+")
+SPARSE_TARGETS = ("x**3", "x**11", "sin(x)", "tanh(3*x)")
+SPARSE_METHODS = ("kaiming", "tent", "tent+")
+DEPTH_TARGETS = ("x**3", "x**11", "exp(x)")
+DEPTH_METHODS = ("kaiming", "tent", "tent+")
+
+# Published figures (DESIGN.md section 4): dense means and minima at 4 x 5, 30 runs.
+PUBLISHED_DENSE = {
+    ("x**3", "kaiming"): {"min": 2.11e-5, "mean": 7.20e-2},
+    ("x**11", "kaiming"): {"min": 2.19e-5, "mean": 2.82e-2},
+    ("x**3", "tent-no-pretrain"): {"min": 7.63e-7, "mean": 3.89e-5},
+    ("x**11", "tent-no-pretrain"): {"min": 1.86e-5, "mean": 3.56e-4},
+    ("x**3", "tent-free-scales"): {"min": 1.64e-7, "mean": 1.02e-5},
+    ("x**11", "tent-free-scales"): {"min": 3.20e-6, "mean": 3.73e-5},
+    ("x**3", "tent"): {"min": 7.86e-8, "mean": 5.27e-7},
+    ("x**11", "tent"): {"min": 8.86e-7, "mean": 7.87e-6},
+}
+PUBLISHED_SPARSE = {  # min test MSE over runs
+    ("x**3", "kaiming"): 2.41e-4,
+    ("x**3", "tent"): 5.65e-6,
+    ("x**11", "kaiming"): 2.14e-3,
+    ("x**11", "tent"): 6.53e-4,
+    ("sin(x)", "kaiming"): 2.27e-5,
+    ("sin(x)", "tent"): 7.92e-7,
+    ("tanh(3*x)", "kaiming"): 1.60e-4,
+    ("tanh(3*x)", "tent"): 5.09e-6,
+}
+
+# Ablation of tent+: each idea alone and together (config overrides on top of the budget).
+ABLATION = (
+    ("tent (Adam phase 2)", "tent", {}),
+    ("tent, LM phase 2", "tent", {"steps": 2000, "phase1_steps": 2000, "lm_iterations": 300}),
+    ("tent, Adam then LM", "tent", {"lm_iterations": 300}),
+    ("tent, Adam phase 2, best of 8", "tent", {"restarts": 8}),
+    ("tent+ (LM, best of 8)", "tent+", {}),
+    ("kaiming, Adam then LM", "kaiming", {"lm_iterations": 300}),
+)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One batch: every (target, seed) pair trained together with one method and depth."""
+
+    experiment: str
+    label: str
+    method: str
+    targets: tuple[str, ...]
+    depth: int
+    seeds: tuple[int, ...]
+    points: int = 500
+    test_points: int | None = None
+    config: dict = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        text = json.dumps(asdict(self), sort_keys=True)
+        digest = hashlib.sha1(text.encode()).hexdigest()[:10]
+        return f"{self.experiment}-{self.method.replace('+', 'plus')}-d{self.depth}-{digest}"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Sizes of a reproduce run."""
+
+    seeds: tuple[int, ...]
+    depth_seeds: tuple[int, ...]
+    depths: tuple[int, ...]
+    depth_steps: int
+    ablation_seeds: tuple[int, ...]
+
+
+def make_plan(quick: bool, seeds: int | None) -> Plan:
+    if quick:
+        n = seeds or 3
+        return Plan(
+            tuple(range(n)), tuple(range(min(n, 2))), (2, 4, 6, 8), 2000, tuple(range(min(n, 2)))
+        )
+    n = seeds or 30
+    return Plan(
+        tuple(range(n)),
+        tuple(range(min(n, 5))),
+        tuple(range(1, 13)),
+        4000,
+        tuple(range(min(n, 10))),
+    )
+
+
+def jobs_for(name: str, plan: Plan) -> list[Job]:
+    """The batches of one experiment."""
+    quick_cfg = {"steps": 4000} if len(plan.depths) < 12 else {}
+    if name == "dense":
+        return [
+            Job("dense", m, m, (t,), 5, plan.seeds, config=dict(quick_cfg))
+            for t in DENSE_TARGETS
+            for m in DENSE_METHODS
+        ]
+    if name == "sparse":
+        return [
+            Job(
+                "sparse",
+                m,
+                m,
+                SPARSE_TARGETS,
+                5,
+                plan.seeds,
+                points=10,
+                test_points=10,
+                config=dict(quick_cfg),
+            )
+            for m in SPARSE_METHODS
+        ]
+    if name in ("depth", "regions"):
+        cfg = {"steps": plan.depth_steps}
+        return [
+            Job("depth", m, m, DEPTH_TARGETS, d, plan.depth_seeds, config=dict(cfg))
+            for d in plan.depths
+            for m in DEPTH_METHODS
+        ]
+    if name == "ablation":
+        jobs = []
+        for label, method, overrides in ABLATION:
+            cfg = {**quick_cfg, **overrides}
+            if quick_cfg and "steps" in overrides:
+                cfg["steps"] = overrides["steps"]
+            jobs.append(
+                Job("ablation", label, method, DENSE_TARGETS, 5, plan.ablation_seeds, config=cfg)
+            )
+        return jobs
+    raise ValueError(name)
