@@ -162,3 +162,8 @@ def test_console_script_entry_point():
         check=False,
     )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
+
+
+def test_reproduce_cli_rejects_unknown_experiment(tmp_path, capsys):
+    code = main(["reproduce", "--only", "dense,nope", "--out", str(tmp_path), "--quiet"])
+    assert code == 2 and "unknown experiment" in capsys.readouterr().err

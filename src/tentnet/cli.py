@@ -188,6 +188,25 @@ def build_parser() -> argparse.ArgumentParser:
     reg.add_argument("--breakpoints", action="store_true", help="also list the breakpoints")
     reg.add_argument("--json", action="store_true", help="print the counts as JSON")
 
+    ben = sub.add_parser(
+        "bench",
+        help="time batched against one-by-one training on this machine",
+        description="Train the same networks batched and one by one (and with a plain PyTorch "
+        "loop), in one run; print both times and the ratio.",
+    )
+    ben.add_argument("--models", type=_positive_int, default=30, help="networks (default 30)")
+    ben.add_argument("--depth", type=_positive_int, default=5, help="hidden layers (default 5)")
+    ben.add_argument("--steps", type=_positive_int, default=2000, help="steps (default 2000)")
+    ben.add_argument(
+        "--method",
+        default="kaiming",
+        choices=METHODS,
+        metavar="METHOD",
+        help="training method (default kaiming)",
+    )
+    ben.add_argument("--no-plain", action="store_true", help="skip the plain PyTorch loop")
+    ben.add_argument("--json", action="store_true", help="print the timings as JSON")
+
     rep = sub.add_parser(
         "reproduce",
         help="rerun the paper's experiments and write a report",
@@ -222,6 +241,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep the batches already finished in OUT/runs and skip them",
     )
     rep.add_argument("--quiet", action="store_true", help="no progress messages")
+    rep.add_argument(
+        "--backend",
+        choices=("local", "ray"),
+        default="local",
+        help="where batches run: here (default) or on a Ray cluster",
+    )
+    rep.add_argument(
+        "--address", default=None, help="Ray cluster address (default: start a local Ray instance)"
+    )
 
     exp = sub.add_parser(
         "export",
@@ -431,14 +459,48 @@ def _cmd_regions(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import bench
+
+    res = bench(args.models, args.depth, args.steps, args.method, plain=not args.no_plain)
+    if args.json:
+        print(json.dumps(res.as_dict(), indent=2))
+        return EXIT_OK
+    print(
+        f"{res.models} networks of width 4 x depth {res.depth}, {res.steps} steps each, "
+        f"method {res.method}, {res.threads} torch threads"
+    )
+    print(f"batched:                 {res.batched_s:8.2f} s")
+    print(f"one by one (tentnet):    {res.sequential_s:8.2f} s   speedup {res.speedup:.1f}x")
+    if res.plain_s is not None:
+        print(
+            f"one by one (plain loop): {res.plain_s:8.2f} s   speedup {res.speedup_vs_plain:.1f}x"
+        )
+    print(f"batched vs one by one, max weight difference: {res.max_weight_difference:.1e}")
+    return EXIT_OK
+
+
 def _cmd_reproduce(args: argparse.Namespace) -> int:
     from .experiments import reproduce
 
     only = [s.strip() for s in args.only.split(",") if s.strip()] if args.only else None
     log = (lambda msg: None) if args.quiet else None
+    runner = None
+    if args.backend == "ray":
+        from .experiments.ray_backend import make_ray_runner
+
+        runner = make_ray_runner(args.address)
+    elif args.address is not None:
+        raise TentnetError("--address goes with --backend ray")
     try:
         path = reproduce(
-            args.out, quick=args.quick, seeds=args.seeds, only=only, resume=args.resume, log=log
+            args.out,
+            quick=args.quick,
+            seeds=args.seeds,
+            only=only,
+            resume=args.resume,
+            log=log,
+            runner=runner,
         )
     except KeyboardInterrupt:
         print(
@@ -504,6 +566,7 @@ def main(argv: list[str] | None = None) -> int:
             "regions": _cmd_regions,
             "export": _cmd_export,
             "reproduce": _cmd_reproduce,
+            "bench": _cmd_bench,
         }[args.command]
         return handler(args)
     except TentnetError as exc:

@@ -16,7 +16,7 @@ from ..errors import TentnetError
 from ..fit import fit
 from ..train import TrainConfig
 from .specs import EXPERIMENTS as EXPERIMENTS
-from .specs import Job, jobs_for, make_plan
+from .specs import Job, Plan, jobs_for, make_plan
 from .store import Store
 
 Log = Callable[[str], None]
@@ -70,6 +70,7 @@ def reproduce(
     resume: bool = False,
     log: Log | None = None,
     runner: Callable[[list[Job], Store, Log], None] | None = None,
+    plan: Plan | None = None,
 ) -> Path:
     """Run the experiments and write ``out/report.md``, one CSV per experiment and figures.
 
@@ -81,6 +82,7 @@ def reproduce(
         resume: skip batches already finished in ``out/runs``.
         log: progress messages (default: standard error).
         runner: how batches are executed (default: here, one after another).
+        plan: explicit sizes (overrides ``quick`` and ``seeds``).
 
     Returns:
         The path of the report.
@@ -94,7 +96,7 @@ def reproduce(
     if seeds is not None and not 1 <= seeds <= 1000:
         raise TentnetError(f"seeds must be from 1 to 1000, got {seeds}")
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
-    plan = make_plan(quick, seeds)
+    plan = plan or make_plan(quick, seeds)
     store = Store(Path(out))
     jobs: list[Job] = []
     for name in names:

@@ -71,20 +71,33 @@ class Job:
 
 @dataclass(frozen=True)
 class Plan:
-    """Sizes of a reproduce run."""
+    """Sizes of a reproduce run.
+
+    ``steps`` (None: the default 12,000) is the gradient-step budget of the dense, sparse and
+    ablation runs; ``depth_steps`` that of the depth sweep; ``lm_iterations`` (None: tent+'s
+    default) caps the Levenberg-Marquardt iterations everywhere.
+    """
 
     seeds: tuple[int, ...]
     depth_seeds: tuple[int, ...]
     depths: tuple[int, ...]
     depth_steps: int
     ablation_seeds: tuple[int, ...]
+    steps: int | None = None
+    lm_iterations: int | None = None
 
 
 def make_plan(quick: bool, seeds: int | None) -> Plan:
+    """The default sizes (``quick``: a few minutes on 2 cores)."""
     if quick:
         n = seeds or 3
         return Plan(
-            tuple(range(n)), tuple(range(min(n, 2))), (2, 4, 6, 8), 2000, tuple(range(min(n, 2)))
+            tuple(range(n)),
+            tuple(range(min(n, 2))),
+            (2, 4, 6, 8),
+            2000,
+            tuple(range(min(n, 2))),
+            steps=4000,
         )
     n = seeds or 30
     return Plan(
@@ -96,12 +109,22 @@ def make_plan(quick: bool, seeds: int | None) -> Plan:
     )
 
 
+def _budget(plan: Plan, overrides: dict | None = None, steps: int | None = None) -> dict:
+    steps = steps or plan.steps
+    cfg = {} if steps is None else {"steps": steps}
+    cfg.update(overrides or {})
+    if plan.lm_iterations is not None:
+        cfg["lm_iterations"] = min(cfg.get("lm_iterations", plan.lm_iterations), plan.lm_iterations)
+    if "phase1_steps" in cfg and "steps" in cfg:
+        cfg["phase1_steps"] = min(cfg["phase1_steps"], cfg["steps"])
+    return cfg
+
+
 def jobs_for(name: str, plan: Plan) -> list[Job]:
     """The batches of one experiment."""
-    quick_cfg = {"steps": 4000} if len(plan.depths) < 12 else {}
     if name == "dense":
         return [
-            Job("dense", m, m, (t,), 5, plan.seeds, config=dict(quick_cfg))
+            Job("dense", m, m, (t,), 5, plan.seeds, config=_budget(plan))
             for t in DENSE_TARGETS
             for m in DENSE_METHODS
         ]
@@ -116,25 +139,42 @@ def jobs_for(name: str, plan: Plan) -> list[Job]:
                 plan.seeds,
                 points=10,
                 test_points=10,
-                config=dict(quick_cfg),
+                config=_budget(plan),
             )
             for m in SPARSE_METHODS
         ]
     if name in ("depth", "regions"):
-        cfg = {"steps": plan.depth_steps}
         return [
-            Job("depth", m, m, DEPTH_TARGETS, d, plan.depth_seeds, config=dict(cfg))
+            Job(
+                "depth",
+                m,
+                m,
+                DEPTH_TARGETS,
+                d,
+                plan.depth_seeds,
+                config=_budget(plan, steps=plan.depth_steps),
+            )
             for d in plan.depths
             for m in DEPTH_METHODS
         ]
     if name == "ablation":
         jobs = []
         for label, method, overrides in ABLATION:
-            cfg = {**quick_cfg, **overrides}
-            if quick_cfg and "steps" in overrides:
-                cfg["steps"] = overrides["steps"]
+            # Variants that fix their own step count keep it (an LM phase 2 replaces Adam).
+            steps = overrides.get("steps")
+            if steps is not None and plan.steps is not None:
+                steps = min(steps, plan.steps)
+            rest = {k: v for k, v in overrides.items() if k != "steps"}
             jobs.append(
-                Job("ablation", label, method, DENSE_TARGETS, 5, plan.ablation_seeds, config=cfg)
+                Job(
+                    "ablation",
+                    label,
+                    method,
+                    DENSE_TARGETS,
+                    5,
+                    plan.ablation_seeds,
+                    config=_budget(plan, rest, steps),
+                )
             )
         return jobs
     raise ValueError(name)

@@ -1,0 +1,146 @@
+import csv
+
+import pytest
+
+from tentnet import TentnetError
+from tentnet.experiments import reproduce, run_local
+from tentnet.experiments.specs import Plan
+
+TINY = Plan(
+    seeds=(0, 1),
+    depth_seeds=(0,),
+    depths=(2, 3),
+    depth_steps=40,
+    ablation_seeds=(0,),
+    steps=60,
+    lm_iterations=3,
+)
+
+
+def quiet(msg):
+    pass
+
+
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory):
+    pytest.importorskip("matplotlib")
+    out = tmp_path_factory.mktemp("reproduce")
+    report = reproduce(out, plan=TINY, log=quiet)
+    return out, report
+
+
+def _rows(path):
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_report_tables_and_figures(full_run):
+    out, report = full_run
+    text = report.read_text()
+    for heading in (
+        "Dense data",
+        "Sparse data",
+        "Error against depth",
+        "Linear regions",
+        "ablation",
+    ):
+        assert heading in text
+    dense = _rows(out / "dense.csv")
+    assert {
+        "target",
+        "method",
+        "seeds",
+        "min_mse",
+        "median_mse",
+        "mean_mse",
+        "max_mse",
+        "median_linear_regions",
+        "published_mean",
+        "limit_32_pieces",
+    } <= set(dense[0])
+    assert {r["method"] for r in dense} == {
+        "kaiming",
+        "xavier",
+        "tent-no-pretrain",
+        "tent-free-scales",
+        "tent",
+        "tent+",
+    }
+    assert all(float(r["min_mse"]) <= float(r["median_mse"]) <= float(r["max_mse"]) for r in dense)
+    sparse = _rows(out / "sparse.csv")
+    assert {"min_test_mse", "median_test_mse"} <= set(sparse[0]) and len(sparse) == 12
+    depth = _rows(out / "depth.csv")
+    assert {int(r["depth"]) for r in depth} == {2, 3}
+    regions = _rows(out / "regions.csv")
+    phase1 = [r for r in regions if r["stage"] == "after phase 1"]
+    assert phase1 and all(float(r["median_linear_regions"]) == 2 ** int(r["depth"]) for r in phase1)
+    assert (out / "depth.png").exists() and (out / "regions.png").exists()
+
+
+def test_resume_skips_finished_batches(full_run, tmp_path):
+    out, _ = full_run
+
+    def must_not_run(jobs, store, log):
+        assert jobs == []
+
+    reproduce(out, plan=TINY, resume=True, log=quiet, runner=must_not_run)
+
+
+def test_interrupted_sweep_keeps_finished_batches(tmp_path):
+    done = []
+
+    def interrupt_after_one(jobs, store, log):
+        run_local(jobs[:1], store, log)
+        done.append(jobs[0].key)
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        reproduce(tmp_path, plan=TINY, only=["sparse"], log=quiet, runner=interrupt_after_one)
+    assert (tmp_path / "runs" / f"{done[0]}.json").exists()
+    assert not (tmp_path / "report.md").exists()
+    left = []
+
+    def remaining(jobs, store, log):
+        left.extend(jobs)
+        run_local(jobs, store, log)
+
+    reproduce(tmp_path, plan=TINY, only=["sparse"], resume=True, log=quiet, runner=remaining)
+    assert done[0] not in [j.key for j in left] and len(left) == 2
+    assert (tmp_path / "report.md").exists()
+
+
+def test_unknown_experiment(tmp_path):
+    with pytest.raises(TentnetError, match="unknown experiment"):
+        reproduce(tmp_path, only=["dense", "bogus"], log=quiet)
+
+
+def test_ray_backend_matches_local(tmp_path):
+    pytest.importorskip("ray")
+    import ray
+
+    from tentnet.experiments.ray_backend import make_ray_runner
+
+    plan = Plan(
+        seeds=(0, 1),
+        depth_seeds=(0,),
+        depths=(2,),
+        depth_steps=30,
+        ablation_seeds=(0,),
+        steps=40,
+        lm_iterations=3,
+    )
+    local = tmp_path / "local"
+    remote = tmp_path / "ray"
+    reproduce(local, plan=plan, only=["sparse"], log=quiet)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        reproduce(remote, plan=plan, only=["sparse"], log=quiet, runner=make_ray_runner())
+    finally:
+        ray.shutdown()
+    a = {(r["target"], r["method"]): r for r in _rows(local / "sparse.csv")}
+    b = {(r["target"], r["method"]): r for r in _rows(remote / "sparse.csv")}
+    assert a.keys() == b.keys() and len(a) == 12
+    for key in a:  # one torch thread per Ray task: equal up to floating-point rounding
+        assert float(b[key]["median_test_mse"]) == pytest.approx(
+            float(a[key]["median_test_mse"]), rel=1e-6
+        )
