@@ -100,15 +100,16 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument(
         "--width",
         type=_positive_int,
-        default=4,
-        help="hidden width; tent methods build width 4 (default 4)",
+        default=None,
+        help="hidden width (default: the method's own, 4; 8 for tent-dc)",
     )
     fit.add_argument(
         "--method",
-        default="tent",
-        choices=METHODS,
+        default="auto",
+        choices=("auto", *METHODS),
         metavar="METHOD",
-        help=f"one of {', '.join(METHODS)} (default tent)",
+        help=f"auto or one of {', '.join(METHODS)}; auto (default) picks tent for a target "
+        "that is convex or concave on the domain, tent-dc otherwise",
     )
     fit.add_argument(
         "--points",
@@ -148,6 +149,19 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help=f"Adam rate on raw weights (default {defaults.lr} for tent phase 2, "
         f"{defaults.random_lr} for kaiming/xavier)",
+    )
+    fit.add_argument(
+        "--lm-iterations",
+        type=_positive_int,
+        default=None,
+        help="Levenberg-Marquardt iterations on all weights after the gradient steps "
+        "(default 0; 300 for tent+)",
+    )
+    fit.add_argument(
+        "--restarts",
+        type=_positive_int,
+        default=None,
+        help="initialisations per seed, keeping the lowest training loss (default 1; 8 for tent+)",
     )
     fit.add_argument(
         "--holdout",
@@ -316,6 +330,10 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     overrides = {}
     if args.lr is not None:
         overrides = {"lr": args.lr, "random_lr": args.lr}
+    if args.lm_iterations is not None:
+        overrides["lm_iterations"] = args.lm_iterations
+    if args.restarts is not None:
+        overrides["restarts"] = args.restarts
     config = TrainConfig(
         depth=args.depth,
         width=args.width,
@@ -324,6 +342,13 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         **overrides,
     )
     seeds = args.seeds if args.seeds is not None else [args.seed or 0]
+    method = args.method
+    if method == "auto":
+        from .fit import choose_method
+
+        method, why = choose_method(args.target, args.domain)
+        if not args.json:
+            print(f"method auto: {why}; using {method}")
     plot = args.out is not None and not args.no_plot
     if plot:
         from .plot import _pyplot
@@ -335,7 +360,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         results = fit(
             args.target,
             depth=args.depth,
-            method=args.method,
+            method=method,
             seeds=seeds,
             points=args.points,
             domain=args.domain,

@@ -220,6 +220,27 @@ def _problem(
     )
 
 
+def choose_method(target: str | Expression | Dataset, domain=None) -> tuple[str, str]:
+    """``("tent", why)`` for a target that is convex or concave on the domain (or data),
+    ``("tent-dc", why)`` otherwise; judged by second differences on 4,001 points."""
+    parsed = resolve_target(target)
+    if isinstance(parsed, Dataset):
+        return "tent", "data file (curvature not judged)"
+    if parsed.n_inputs != 1:
+        return "tent", "several inputs"
+    dom = check_domain(domain if domain is not None else (0.0, 1.0))
+    x = uniform_grid(dom, 4001)
+    y = evaluate_checked(parsed, x[:, None])
+    d2 = y[2:] - 2 * y[1:-1] + y[:-2]
+    # Relative to the largest curvature, and above the rounding noise of a straight line.
+    tol = max(1e-6 * float(d2.abs().max()), 1e-12 * float(y.abs().max()), 1e-300)
+    if float(d2.min()) >= -tol:
+        return "tent", "target is convex on the domain"
+    if float(d2.max()) <= tol:
+        return "tent", "target is concave on the domain"
+    return "tent-dc", "target is neither convex nor concave on the domain"
+
+
 def _mse(layers: Stack, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     with torch.no_grad():
         err = stack_forward(layers, x.unsqueeze(-1)).squeeze(-1) - y
@@ -322,7 +343,7 @@ def fit(
                 target=prob.names[i],
                 method=method,
                 depth=depth,
-                width=config.width,
+                width=config.width_for(method),
                 points=int(prob.x_train.shape[1]),
                 seed=seed,
                 domain=prob.domain,

@@ -314,9 +314,47 @@ class TentNet(nn.Module):
         return f"depth={self.depth}, domain={self.domain}, smooth={self.smooth}"
 
 
+def _levels_and_slopes(t: Tensor, a: Tensor) -> tuple[Tensor, list[Tensor]]:
+    """``W_1 .. W_d`` as ``(N, P, d)`` and the list of ``dW_i/dW_{i-1}`` for peaks ``a (N, d)``."""
+    # Per-level columns, unbound once (indexing inside the loop costs more than the arithmetic).
+    a_col = a.t().unsqueeze(-1).unbind(0)
+    inv_a = (1.0 / a).t().unsqueeze(-1).unbind(0)
+    inv_b = (1.0 / (1.0 - a)).t().unsqueeze(-1).unbind(0)
+    neg_inv_b = (-1.0 / (1.0 - a)).t().unsqueeze(-1).unbind(0)
+    levels, slopes = [], []
+    w = t
+    for i in range(a.shape[1]):
+        up = w <= a_col[i]
+        w = torch.where(up, w * inv_a[i], (1.0 - w) * inv_b[i])
+        levels.append(w)
+        slopes.append(torch.where(up, inv_a[i], neg_inv_b[i]))
+    return torch.stack(levels, dim=-1), slopes
+
+
+def _backward(g: Tensor, lv: Tensor, slopes: list[Tensor], scales: Tensor) -> tuple[Tensor, ...]:
+    """Gradients with respect to peaks and scales, given ``g = dL/dF`` of shape ``(N, P)``."""
+    d = scales.shape[1]
+    s_col = scales.t().unsqueeze(-1).unbind(0)
+    grad_scales = torch.bmm(g.unsqueeze(1), lv).squeeze(1)
+    totals = [g] * d  # dL/dW_i, accumulated from the deeper levels
+    total = torch.zeros_like(g)
+    for i in range(d - 1, -1, -1):
+        total = torch.addcmul(total, s_col[i], g)
+        totals[i] = total
+        total = total * slopes[i]
+    # dW_i/da_i = -W_i * dW_i/dW_{i-1} on both sides of the tent.
+    grad_peaks = -(torch.stack(totals, dim=-1) * lv * torch.stack(slopes, dim=-1)).sum(1)
+    return grad_peaks, grad_scales
+
+
 def tent_loss_and_grad(
-    t: Tensor, y: Tensor, peaks: Tensor, scales: Tensor, c0: Tensor, c1: Tensor
-) -> tuple[Tensor, tuple[Tensor, Tensor, Tensor, Tensor]]:
+    t: Tensor,
+    y: Tensor,
+    peaks: Tensor | list[Tensor],
+    scales: Tensor | list[Tensor],
+    c0: Tensor,
+    c1: Tensor,
+) -> tuple[Tensor, tuple]:
     """Per-network MSE of the closed form and its gradient, by an explicit backward pass.
 
     With ``W_i = W_{i-1} / a_i`` on the rising side and ``(1 - W_{i-1}) / (1 - a_i)`` on the
@@ -324,40 +362,52 @@ def tent_loss_and_grad(
     ``-W_i/a_i`` or ``W_i/(1 - a_i)``; the gradient flows back level by level.
 
     Args:
-        t, y: ``(N, P)``; peaks: ``(N, >= d)``; scales: ``(N, d)``; c0, c1: ``(N,)``.
+        t, y: ``(N, P)``; peaks: ``(N, >= d)``; scales: ``(N, d)``; c0, c1: ``(N,)``. Peaks and
+            scales may also be lists (one entry per tent network, for a sum of networks such
+            as a difference-of-convex pair); the output is then ``c0 + c1 t`` plus every
+            network's levels.
 
     Returns:
         ``loss (N,)`` and the gradients of ``loss.sum()`` with respect to
-        ``(peaks[:, :d], scales, c0, c1)``.
+        ``(peaks[:, :d], scales, c0, c1)`` (peaks and scales as lists when given as lists).
     """
-    d = scales.shape[1]
-    a = peaks[:, :d]
-    # Per-level columns, unbound once (indexing inside the loop costs more than the arithmetic).
-    a_col = a.t().unsqueeze(-1).unbind(0)
-    inv_a = (1.0 / a).t().unsqueeze(-1).unbind(0)
-    inv_b = (1.0 / (1.0 - a)).t().unsqueeze(-1).unbind(0)
-    neg_inv_b = (-1.0 / (1.0 - a)).t().unsqueeze(-1).unbind(0)
-    s_col = scales.t().unsqueeze(-1).unbind(0)
-    levels, slopes = [], []  # W_i and dW_i/dW_{i-1}
-    w = t
-    for i in range(d):
-        up = w <= a_col[i]
-        w = torch.where(up, w * inv_a[i], (1.0 - w) * inv_b[i])
-        levels.append(w)
-        slopes.append(torch.where(up, inv_a[i], neg_inv_b[i]))
-    lv = torch.stack(levels, dim=-1)  # (N, P, d)
-    out = torch.baddbmm((c0[:, None] + c1[:, None] * t).unsqueeze(-1), lv, scales.unsqueeze(-1))
+    many = isinstance(peaks, list)
+    peak_list = peaks if many else [peaks]
+    scale_list = scales if many else [scales]
+    out = (c0[:, None] + c1[:, None] * t).unsqueeze(-1)
+    parts = []
+    for p, s in zip(peak_list, scale_list, strict=True):
+        lv, slopes = _levels_and_slopes(t, p[:, : s.shape[1]])
+        out = torch.baddbmm(out, lv, s.unsqueeze(-1))
+        parts.append((lv, slopes, s))
     err = out.squeeze(-1) - y
     count = t.shape[1]
     loss = (err * err).sum(1) / count
     g = err * (2.0 / count)
-    grad_scales = torch.bmm(g.unsqueeze(1), lv).squeeze(1)
-    totals = [g] * d  # dL/dW_i, accumulated from the deeper levels
-    total = torch.zeros_like(t)
-    for i in range(d - 1, -1, -1):
-        total = torch.addcmul(total, s_col[i], g)
-        totals[i] = total
-        total = total * slopes[i]
-    # dW_i/da_i = -W_i * dW_i/dW_{i-1} on both sides of the tent.
-    grad_peaks = -(torch.stack(totals, dim=-1) * lv * torch.stack(slopes, dim=-1)).sum(1)
-    return loss, (grad_peaks, grad_scales, g.sum(1), (g * t).sum(1))
+    grads = [_backward(g, lv, slopes, s) for lv, slopes, s in parts]
+    gp = [gr[0] for gr in grads]
+    gs = [gr[1] for gr in grads]
+    if not many:
+        gp, gs = gp[0], gs[0]
+    return loss, (gp, gs, g.sum(1), (g * t).sum(1))
+
+
+def parallel_layers(
+    a: list[tuple[Tensor, Tensor]], b: list[tuple[Tensor, Tensor]]
+) -> list[tuple[Tensor, Tensor]]:
+    """One MLP computing ``net_a(x) + net_b(x)``: hidden layers side by side (block diagonal)."""
+    out = []
+    last = len(a) - 1
+    for k, ((wa, ba), (wb, bb)) in enumerate(zip(a, b, strict=True)):
+        if k == 0:
+            out.append((torch.cat([wa, wb], 1), torch.cat([ba, bb], 1)))
+        elif k == last:
+            out.append((torch.cat([wa, wb], 2), ba + bb))
+        else:
+            n, oa, ia = wa.shape
+            _, ob, ib = wb.shape
+            w = torch.zeros(n, oa + ob, ia + ib, dtype=wa.dtype, device=wa.device)
+            w[:, :oa, :ia] = wa
+            w[:, oa:, ia:] = wb
+            out.append((w, torch.cat([ba, bb], 1)))
+    return out

@@ -16,6 +16,10 @@ Methods (every one spends the same total number of gradient steps):
 
 Beyond the paper:
 
+- ``tent-dc``: for targets that are neither convex nor concave, the sum of two tent networks
+  with their own peaks and scales (a difference of convex parts when the scales differ in
+  sign), phase 1 on both, then phase 2 on the width-8 plain MLP (two width-4 blocks side by
+  side).
 - ``tent+``: phase 1 as ``tent``, then phase 2 as nonlinear least squares: Levenberg-Marquardt
   on all weights (``lm_iterations``, default 300) instead of Adam, from ``restarts`` (default 8)
   initialisations per seed, keeping the lowest training loss. It spends ``phase1_steps`` Adam
@@ -47,6 +51,7 @@ from .tent import (
     DEFAULT_MARGIN,
     check_depth,
     logits_from_peaks,
+    parallel_layers,
     peaks_from_logits,
     smooth_scales,
     smooth_scales_backward,
@@ -55,8 +60,8 @@ from .tent import (
     tent_mlp_layers,
 )
 
-METHODS = ("tent", "tent-free-scales", "tent-no-pretrain", "kaiming", "xavier", "tent+")
-TENT_METHODS = ("tent", "tent-free-scales", "tent-no-pretrain", "tent+")
+METHODS = ("tent", "tent-free-scales", "tent-no-pretrain", "kaiming", "xavier", "tent+", "tent-dc")
+TENT_METHODS = ("tent", "tent-free-scales", "tent-no-pretrain", "tent+", "tent-dc")
 TENT_PLUS_LM_ITERATIONS = 300
 TENT_PLUS_RESTARTS = 8
 LM_SCREEN_ITERATIONS = 40  # with restarts: LM iterations every candidate gets before the cut
@@ -71,7 +76,8 @@ class TrainConfig:
 
     Attributes:
         depth: hidden layers d.
-        width: hidden width (tent methods build width 4).
+        width: hidden width; None means the method's own (tent methods build width 4,
+            tent-dc width 8; the random baselines default to 4).
         steps: total full-batch gradient steps, the same for every method.
         phase1_steps: of ``steps``, how many go to phase 1 (tent and tent-free-scales);
             default ``steps // 6`` (2,000 of the default 12,000).
@@ -90,7 +96,7 @@ class TrainConfig:
     """
 
     depth: int = 5
-    width: int = 4
+    width: int | None = None
     steps: int = 12_000
     phase1_steps: int | None = None
     lr: float = 1e-4
@@ -107,11 +113,14 @@ class TrainConfig:
         if method not in METHODS:
             raise TentnetError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
         check_depth(self.depth)
-        if method in TENT_METHODS and self.width != 4:
-            raise TentnetError(f"method {method!r} builds width-4 networks; got width {self.width}")
+        natural = 8 if method == "tent-dc" else 4
+        if method in TENT_METHODS and self.width not in (None, natural):
+            raise TentnetError(
+                f"method {method!r} builds width-{natural} networks; got width {self.width}"
+            )
         if not 1 <= self.restarts <= 1000:
             raise TentnetError(f"restarts must be from 1 to 1000, got {self.restarts}")
-        if not 1 <= self.width <= 4096:
+        if self.width is not None and not 1 <= self.width <= 4096:
             raise TentnetError(f"width must be from 1 to 4096, got {self.width}")
         if self.steps < 1 or not 0 <= self.phase1 <= self.steps:
             raise TentnetError(
@@ -122,6 +131,12 @@ class TrainConfig:
         if not all(r > 0 and math.isfinite(r) for r in rates):
             raise TentnetError("learning rates must be positive and finite")
 
+    def width_for(self, method: str) -> int:
+        """The hidden width ``method`` trains."""
+        if self.width is not None:
+            return self.width
+        return 8 if method == "tent-dc" else 4
+
     @property
     def phase1(self) -> int:
         """Phase-1 steps of the pre-training tent methods."""
@@ -131,7 +146,7 @@ class TrainConfig:
         """``(phase1, phase2)`` step counts for ``method``; they add up to ``steps``."""
         if method == "tent+":
             return self.phase1, 0
-        p1 = self.phase1 if method in ("tent", "tent-free-scales") else 0
+        p1 = self.phase1 if method in ("tent", "tent-free-scales", "tent-dc") else 0
         return p1, self.steps - p1
 
     def resolved(self, method: str) -> TrainConfig:
@@ -177,6 +192,48 @@ def _least_squares(features: Tensor, y: Tensor) -> Tensor:
     rhs = (f * y.unsqueeze(-1)).sum(1)
     eye = torch.eye(gram.shape[-1], dtype=gram.dtype, device=gram.device)
     return torch.linalg.solve(gram + 1e-13 * eye, rhs) / scale
+
+
+def convexifying_curvature(t: Tensor, y: Tensor, bins: int = 16) -> Tensor:
+    """``k (N,)`` such that ``y + k t^2`` is convex, estimated from the data.
+
+    A quadratic is fitted by least squares in each of ``bins`` equal parts of [0, 1] (fewer
+    when there are few points); ``k`` is half the most negative second derivative found, with a
+    10% margin, and 0 for data that look convex.
+    """
+    n, p = t.shape
+    bins = max(1, min(bins, p // 6))
+    edges = torch.linspace(0, 1, bins + 1, dtype=t.dtype)
+    worst = torch.zeros(n, dtype=t.dtype)
+    for b in range(bins):
+        inside = (t >= edges[b]) & (t <= edges[b + 1])
+        w = inside.to(t.dtype)
+        mid = 0.5 * (edges[b] + edges[b + 1])
+        u = (t - mid) / (edges[b + 1] - edges[b])
+        feats = torch.stack([w, w * u, w * u * u], dim=-1)
+        enough = inside.sum(1) >= 4
+        coef = _least_squares(feats, y * w)
+        second = 2 * coef[:, 2] / (edges[b + 1] - edges[b]) ** 2
+        worst = torch.where(enough, torch.minimum(worst, second), worst)
+    return 0.55 * (-worst).clamp_min(0.0)
+
+
+def _sum_linear_fit(t: Tensor, y: Tensor, peaks: list[Tensor]) -> tuple[Tensor, ...]:
+    """Start a difference-of-convex pair: ``y = (y + k t^2) - k t^2`` with ``k`` from the data.
+
+    The first network is fitted (least squares for ``c0, c1, s_1``) to the convex part
+    ``y + k t^2``, the second to ``-k t^2``; returns ``c0, c1`` (summed) and each ``s_1``.
+    """
+    k = convexifying_curvature(t, y)
+    bend = k[:, None] * t * t
+    c0a, c1a, sa = _one_linear_fit(t, y + bend, peaks[0])
+    c0b, c1b, sb = _one_linear_fit(t, -bend, peaks[1])
+    return c0a + c0b, c1a + c1b, [sa, sb]
+
+
+def _one_linear_fit(t: Tensor, y: Tensor, peaks: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    _, c0, c1, free = tent_linear_fit(t, y, peaks, True)
+    return c0, c1, free[:, None]
 
 
 def tent_linear_fit(t: Tensor, y: Tensor, peaks: Tensor, smooth: bool) -> tuple[Tensor, ...]:
@@ -379,51 +436,72 @@ def _train_core(
     out = TrainOutput(layers=[])
     if method in TENT_METHODS:
         smooth = method != "tent-free-scales"  # tent+ is tent in phase 1
-        peaks0 = random_peaks(d + 1 if smooth else d, gens, config.peak_range, dtype)
-        logits = logits_from_peaks(peaks0, config.margin)
-        _, c0, c1, free = tent_linear_fit(t, y, peaks0, smooth)
-
-        n_logits, n_free = logits.shape[1], free[0].numel()
+        n_parts = 2 if method == "tent-dc" else 1  # tent-dc: a sum of two tent networks
+        peaks0 = [
+            random_peaks(d + 1 if smooth else d, gens, config.peak_range, dtype)
+            for _ in range(n_parts)
+        ]
+        if n_parts == 1:
+            _, c0, c1, free = tent_linear_fit(t, y, peaks0[0], smooth)
+            frees = [free.reshape(len(seeds), -1)]
+        else:
+            c0, c1, frees = _sum_linear_fit(t, y, peaks0)
+        n_logits, n_free = peaks0[0].shape[1], frees[0].shape[1]
         flat1 = torch.cat(
             [
-                logits.detach(),
-                free.detach().reshape(len(seeds), -1),
-                c0.detach()[:, None],
-                c1.detach()[:, None],
-            ],
+                v
+                for k in range(n_parts)
+                for v in (logits_from_peaks(peaks0[k], config.margin), frees[k])
+            ]
+            + [c0[:, None], c1[:, None]],
             dim=1,
         )
+        split = [n_logits, n_free] * n_parts + [1, 1]
 
-        def current(v: Tensor) -> tuple[Tensor, ...]:
-            lg, fr, a0, a1 = torch.split(v, [n_logits, n_free, 1, 1], dim=1)
-            peaks = peaks_from_logits(lg, config.margin)
-            scales = smooth_scales(peaks, fr[:, 0]) if smooth else fr
-            return peaks, scales, a0[:, 0], a1[:, 0], fr
+        def current(v: Tensor) -> tuple[list[Tensor], list[Tensor], Tensor, Tensor, list[Tensor]]:
+            chunks = torch.split(v, split, dim=1)
+            peaks = [peaks_from_logits(chunks[2 * k], config.margin) for k in range(n_parts)]
+            frs = [chunks[2 * k + 1] for k in range(n_parts)]
+            scales = [
+                smooth_scales(p, f[:, 0]) if smooth else f for p, f in zip(peaks, frs, strict=True)
+            ]
+            return peaks, scales, chunks[-2][:, 0], chunks[-1][:, 0], frs
 
         def phase1_step() -> tuple[Tensor, Tensor]:
             # Every gradient here is explicit (autograd costs more than the arithmetic).
-            peaks, scales, a0, a1, fr = current(flat1)
-            per_net, (gp, gs, g0, g1) = tent_loss_and_grad(t, y, peaks, scales, a0, a1)
-            if smooth:
-                gp_extra, g_free = smooth_scales_backward(peaks, fr[:, 0], gs)
-                gp = torch.cat([gp, torch.zeros_like(peaks[:, d:])], dim=1) + gp_extra
-                g_free = g_free[:, None]
-            else:
-                g_free = gs
-            sig = (peaks - config.margin) / (1.0 - 2.0 * config.margin)
-            g_logits = gp * (1.0 - 2.0 * config.margin) * sig * (1.0 - sig)
-            return per_net, torch.cat([g_logits, g_free, g0[:, None], g1[:, None]], dim=1)
+            peaks, scales, a0, a1, frs = current(flat1)
+            per_net, (gps, gss, g0, g1) = tent_loss_and_grad(t, y, peaks, scales, a0, a1)
+            grads = []
+            for p, f, gp, gs in zip(peaks, frs, gps, gss, strict=True):
+                if smooth:
+                    gp_extra, g_free = smooth_scales_backward(p, f[:, 0], gs)
+                    gp = torch.cat([gp, torch.zeros_like(p[:, d:])], dim=1) + gp_extra
+                    g_free = g_free[:, None]
+                else:
+                    g_free = gs
+                sig = (p - config.margin) / (1.0 - 2.0 * config.margin)
+                grads += [gp * (1.0 - 2.0 * config.margin) * sig * (1.0 - sig), g_free]
+            return per_net, torch.cat([*grads, g0[:, None], g1[:, None]], dim=1)
 
         _optimise(
             flat1, phase1_step, p1_steps, config.phase1_lr, "phase 1", record, progress, seeds
         )
         with torch.no_grad():
             peaks, scales, c0, c1, _ = current(flat1)
-            out.tent_params = {"peaks": peaks, "scales": scales, "c0": c0, "c1": c1}
-            layers = tent_mlp_layers(peaks, scales, c0, c1, (0.0, 1.0), smooth)
+            out.tent_params = {
+                "peaks": torch.cat(peaks, 1),
+                "scales": torch.cat(scales, 1),
+                "c0": c0,
+                "c1": c1,
+            }
+            zero = torch.zeros_like(c0)
+            layers = tent_mlp_layers(peaks[0], scales[0], c0, c1, (0.0, 1.0), smooth)
+            for k in range(1, n_parts):
+                other = tent_mlp_layers(peaks[k], scales[k], zero, zero, (0.0, 1.0), smooth)
+                layers = parallel_layers(layers, other)
         out.phase1_layers = [(w.clone(), b.clone()) for w, b in layers]
     else:
-        sizes = [1] + [config.width] * d + [1]
+        sizes = [1] + [config.width_for(method)] * d + [1]
         layers = random_stack(method, sizes, gens, dtype)
     # All weights live in one flat tensor: Adam then does a few large operations per step, and
     # the gradient comes from an explicit backward pass (the per-step cost of a small network

@@ -32,6 +32,7 @@ def run_job(job: Job) -> dict:
         seeds=list(job.seeds),
         points=job.points,
         test_points=job.test_points,
+        domain=job.domain,
         config=TrainConfig(**job.config),
     )
     runs = [
@@ -48,6 +49,7 @@ def run_job(job: Job) -> dict:
                 "steps",
                 "lm_iterations",
                 "restarts",
+                "parameters",
             )
         }
         | {"phase1_test_mse": r.phase1_test_mse, "phase1_linear_regions": r.phase1_linear_regions}

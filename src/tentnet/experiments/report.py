@@ -17,6 +17,8 @@ from .specs import (
     DENSE_TARGETS,
     DEPTH_METHODS,
     DEPTH_TARGETS,
+    NONCONVEX_METHODS,
+    NONCONVEX_TARGETS,
     PUBLISHED_DENSE,
     PUBLISHED_SPARSE,
     SPARSE_METHODS,
@@ -69,10 +71,14 @@ class _Limits:
         self.path = out / "limits.json"
         self.cache = json.loads(self.path.read_text()) if self.path.is_file() else {}
 
-    def get(self, target: str, pieces: int) -> float:
-        key = f"{target}|{pieces}"
+    def get(self, target: str, pieces: int, domain: tuple[float, float] = (0.0, 1.0)) -> float:
+        key = (
+            f"{target}|{pieces}"
+            if tuple(domain) == (0.0, 1.0)
+            else f"{target}|{pieces}|{domain[0]},{domain[1]}"
+        )
         if key not in self.cache:
-            self.cache[key] = optimal_pwl(target, pieces).mse
+            self.cache[key] = optimal_pwl(target, pieces, tuple(domain)).mse
             atomic_write_text(self.path, json.dumps(self.cache, indent=1) + "\n")
         return self.cache[key]
 
@@ -103,6 +109,8 @@ def write_report(out: Path, names: list[str], plan: Plan, records: list[dict], l
         sections += _depth(out, by_exp["depth"], limits, plan)
     if "regions" in names:
         sections += _regions(out, by_exp["depth"], plan)
+    if "nonconvex" in names:
+        sections += _nonconvex(out, by_exp["nonconvex"], limits)
     sections += ["", f"Training time summed over batches: {total / 60:.1f} min."]
     path = out / "report.md"
     atomic_write_text(path, "\n".join(sections) + "\n")
@@ -449,3 +457,63 @@ def _regions_figure(out: Path, rows: list[dict]) -> str | None:
     ax.legend(fontsize=7)
     save_figure(fig, out / "regions.png")
     return "regions.png"
+
+
+def _nonconvex(out: Path, records: list[dict], limits: _Limits) -> list[str]:
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    params: dict[str, int] = {}
+    for rec in records:
+        params[rec["job"]["label"]] = rec["runs"][0].get("parameters", 0)
+        for run in rec["runs"]:
+            groups[(run["target"], rec["job"]["label"])].append(run)
+    rows = []
+    for target, domain in NONCONVEX_TARGETS:
+        base = None
+        for label, _, _ in NONCONVEX_METHODS:
+            runs = groups.get((target, label))
+            if not runs:
+                continue
+            st = _stats([r["test_mse"] for r in runs])
+            if base is None:
+                base = st["median_mse"]
+            rows.append(
+                {
+                    "target": target,
+                    "domain": f"[{domain[0]:g}, {domain[1]:g}]",
+                    "method": label,
+                    "seeds": len(runs),
+                    "parameters": params[label],
+                    **st,
+                    "kaiming/method (median)": base / st["median_mse"],
+                    "median_linear_regions": statistics.median(r["linear_regions"] for r in runs),
+                    "limit_64_pieces": limits.get(target, 64, domain),
+                }
+            )
+    _csv(out / "nonconvex.csv", rows)
+    return [
+        "## Non-convex targets (depth 5, 500 points, equal parameter counts)",
+        "",
+        "tent-dc is the sum of two tent networks (a difference-of-convex split started from "
+        "y = (y + k x^2) - k x^2 with k estimated from the data), exported as one width-8 "
+        "plain MLP; the baseline is the same width-8 MLP with Kaiming init. A pair has at "
+        "most 63 pieces at initialisation, so the limit shown is for 64 pieces.",
+        "",
+        _table(
+            rows,
+            [
+                "target",
+                "domain",
+                "method",
+                "seeds",
+                "parameters",
+                "min_mse",
+                "median_mse",
+                "mean_mse",
+                "max_mse",
+                "kaiming/method (median)",
+                "median_linear_regions",
+                "limit_64_pieces",
+            ],
+        ),
+        "",
+    ]

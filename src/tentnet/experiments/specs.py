@@ -6,7 +6,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 
-EXPERIMENTS = ("dense", "sparse", "depth", "regions", "ablation")
+EXPERIMENTS = ("dense", "sparse", "depth", "regions", "ablation", "nonconvex")
 
 DENSE_TARGETS = ("x**3", "x**11")
 DENSE_METHODS = ("kaiming", "xavier", "tent-no-pretrain", "tent-free-scales", "tent", "tent+")
@@ -14,6 +14,18 @@ SPARSE_TARGETS = ("x**3", "x**11", "sin(x)", "tanh(3*x)")
 SPARSE_METHODS = ("kaiming", "tent", "tent+")
 DEPTH_TARGETS = ("x**3", "x**11", "exp(x)")
 DEPTH_METHODS = ("kaiming", "tent", "tent+")
+
+NONCONVEX_TARGETS = (
+    ("x**3 - x", (-1.0, 1.0)),
+    ("sin(3*x)", (0.0, 3.0)),
+    ("tanh(5*x)", (-1.0, 1.0)),
+)
+# Equal parameter counts: tent-dc is a width-8 MLP, so the baseline is Kaiming at width 8.
+NONCONVEX_METHODS = (
+    ("kaiming (width 8)", "kaiming", {"width": 8}),
+    ("tent-dc", "tent-dc", {}),
+    ("tent-dc, LM phase 2", "tent-dc", {"steps": 2000, "phase1_steps": 2000, "lm_iterations": 300}),
+)
 
 # Published figures (DESIGN.md section 4): dense means and minima at 4 x 5, 30 runs.
 PUBLISHED_DENSE = {
@@ -61,10 +73,14 @@ class Job:
     points: int = 500
     test_points: int | None = None
     config: dict = field(default_factory=dict)
+    domain: tuple[float, float] = (0.0, 1.0)
 
     @property
     def key(self) -> str:
-        text = json.dumps(asdict(self), sort_keys=True)
+        fields = asdict(self)
+        if fields["domain"] == (0.0, 1.0):
+            del fields["domain"]  # keys of jobs on [0, 1] stay as they were before domains
+        text = json.dumps(fields, sort_keys=True)
         digest = hashlib.sha1(text.encode()).hexdigest()[:10]
         return f"{self.experiment}-{self.method.replace('+', 'plus')}-d{self.depth}-{digest}"
 
@@ -85,6 +101,7 @@ class Plan:
     ablation_seeds: tuple[int, ...]
     steps: int | None = None
     lm_iterations: int | None = None
+    nonconvex_seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
 
 
 def make_plan(quick: bool, seeds: int | None) -> Plan:
@@ -98,6 +115,7 @@ def make_plan(quick: bool, seeds: int | None) -> Plan:
             2000,
             tuple(range(min(n, 2))),
             steps=4000,
+            nonconvex_seeds=tuple(range(min(n, 2))),
         )
     n = seeds or 30
     return Plan(
@@ -106,6 +124,7 @@ def make_plan(quick: bool, seeds: int | None) -> Plan:
         tuple(range(1, 13)),
         4000,
         tuple(range(min(n, 10))),
+        nonconvex_seeds=tuple(range(min(n, 5))),
     )
 
 
@@ -176,5 +195,26 @@ def jobs_for(name: str, plan: Plan) -> list[Job]:
                     config=_budget(plan, rest, steps),
                 )
             )
+        return jobs
+    if name == "nonconvex":
+        jobs = []
+        for target, domain in NONCONVEX_TARGETS:
+            for label, method, overrides in NONCONVEX_METHODS:
+                steps = overrides.get("steps")
+                if steps is not None and plan.steps is not None:
+                    steps = min(steps, plan.steps)
+                rest = {k: v for k, v in overrides.items() if k != "steps"}
+                jobs.append(
+                    Job(
+                        "nonconvex",
+                        label,
+                        method,
+                        (target,),
+                        5,
+                        plan.nonconvex_seeds,
+                        config=_budget(plan, rest, steps),
+                        domain=domain,
+                    )
+                )
         return jobs
     raise ValueError(name)
