@@ -134,8 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument(
         "--steps",
         type=_positive_int,
-        default=defaults.steps,
-        help=f"total gradient steps, the same for every method (default {defaults.steps})",
+        default=None,
+        help=f"total gradient steps, the same for every method (default {defaults.steps}; "
+        "3000 for several inputs)",
     )
     fit.add_argument(
         "--phase1-steps",
@@ -325,11 +326,18 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     from . import __version__
     from .fit import fit
     from .io import atomic_write_text, save_model
+    from .targets import looks_like_file, parse_expression
     from .train import TrainConfig
 
+    if not looks_like_file(args.target):
+        expr = parse_expression(args.target)
+        if expr.n_inputs > 1:
+            return _fit_many_inputs(args, expr)
     overrides = {}
+    if args.steps is not None:
+        overrides["steps"] = args.steps
     if args.lr is not None:
-        overrides = {"lr": args.lr, "random_lr": args.lr}
+        overrides.update(lr=args.lr, random_lr=args.lr)
     if args.lm_iterations is not None:
         overrides["lm_iterations"] = args.lm_iterations
     if args.restarts is not None:
@@ -337,7 +345,6 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     config = TrainConfig(
         depth=args.depth,
         width=args.width,
-        steps=args.steps,
         phase1_steps=args.phase1_steps,
         **overrides,
     )
@@ -403,6 +410,65 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         print(json.dumps(doc, indent=2))
     else:
         _print_fit(results, summary, args.out, plot)
+    return EXIT_OK
+
+
+def _fit_many_inputs(args: argparse.Namespace, expr) -> int:
+    """Several inputs: a TentLayer network (linear map, per-channel tent functions, read-out)."""
+    from . import __version__
+    from .io import atomic_write_text, save_model
+    from .multi import fit_multi
+
+    if args.method not in ("auto", "tent"):
+        raise TentnetError(
+            "targets of several inputs are fitted with TentLayer networks (--method auto or tent)"
+        )
+    if args.seeds is not None and len(args.seeds) > 1:
+        raise TentnetError("targets of several inputs take one --seed at a time")
+    seed = args.seeds[0] if args.seeds else (args.seed or 0)
+    mlp, metrics = fit_multi(
+        expr,
+        domain=args.domain or (0.0, 1.0),
+        depth=args.depth,
+        points=max(args.points, 2),
+        steps=args.steps or 3000,
+        phase1_steps=args.phase1_steps
+        if args.phase1_steps is not None
+        else (args.steps or 3000) // 3,
+        seed=seed,
+    )
+    if args.out is not None:
+        meta = {
+            "tentnet_version": __version__,
+            "domain": metrics["domain"],
+            "depth": metrics["depth"],
+            "method": "tentlayer",
+            "target": metrics["target"],
+            "seed": seed,
+            "dtype": metrics["dtype"],
+            "inputs": metrics["inputs"],
+            "metrics": metrics,
+        }
+        save_model(args.out / "model.safetensors", mlp, meta)
+        atomic_write_text(args.out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+    if args.json:
+        print(json.dumps(metrics, indent=2))
+    else:
+        print(
+            f"target {metrics['target']} on [{metrics['domain'][0]:g}, "
+            f"{metrics['domain'][1]:g}]^{metrics['inputs']}; TentLayer network: "
+            f"{metrics['channels']} channels of depth {metrics['depth']} "
+            f"({metrics['parameters']} parameters); {metrics['points']} points"
+        )
+        print(
+            f"test MSE {metrics['test_mse']:.3e} ({metrics['test_set']}), train MSE "
+            f"{metrics['train_mse']:.3e}; time {metrics['seconds']:.1f} s"
+        )
+        if args.out is not None:
+            print(
+                f"wrote metrics.json, model.safetensors to {args.out} (no figure for "
+                f"several inputs)"
+            )
     return EXIT_OK
 
 

@@ -163,11 +163,16 @@ def export(
 
     Returns:
         ``{format: max abs difference}`` between the export and the torch MLP on 10,001 points
-        of ``metadata['domain']`` (or [0, 1]).
+        of ``metadata['domain']`` (or [0, 1]; random points of the cube for several inputs).
     """
     lo, hi = metadata.get("domain", (0.0, 1.0))
-    dtype = _linears(mlp)[0].weight.dtype
-    x = torch.linspace(lo, hi, 10_001, dtype=dtype)[:, None]
+    first = _linears(mlp)[0]
+    dtype = first.weight.dtype
+    if first.in_features == 1:
+        x = torch.linspace(lo, hi, 10_001, dtype=dtype)[:, None]
+    else:  # several inputs: 10,001 seeded random points of the cube domain^n
+        g = torch.Generator().manual_seed(0)
+        x = lo + (hi - lo) * torch.rand(10_001, first.in_features, generator=g, dtype=dtype)
     with torch.no_grad():
         ref = mlp(x).numpy()
     diffs: dict[str, float] = {}

@@ -16,7 +16,7 @@ from ..errors import TentnetError
 from ..fit import fit
 from ..train import TrainConfig
 from .specs import EXPERIMENTS as EXPERIMENTS
-from .specs import Job, Plan, jobs_for, make_plan
+from .specs import EXTRA_STEPS, Job, Plan, jobs_for, make_plan
 from .store import Store
 
 Log = Callable[[str], None]
@@ -24,6 +24,17 @@ Log = Callable[[str], None]
 
 def run_job(job: Job) -> dict:
     """Train one batch and return its record (per-run metrics; no model weights)."""
+    if job.experiment in EXTRA_STEPS:
+        from .extras import run_extra
+
+        out = run_extra(job.experiment, job.method, job.seeds[0], job.config["steps"])
+        return {
+            "job": asdict(job),
+            "key": job.key,
+            "seconds": out["seconds"],
+            "runs": [],
+            "rows": out["rows"],
+        }
     start = time.perf_counter()
     results = fit(
         list(job.targets),

@@ -6,7 +6,18 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 
-EXPERIMENTS = ("dense", "sparse", "depth", "regions", "ablation", "nonconvex")
+EXPERIMENTS = (
+    "dense",
+    "sparse",
+    "depth",
+    "regions",
+    "ablation",
+    "nonconvex",
+    "multid",
+    "digits",
+    "diabetes",
+)
+EXTRA_STEPS = {"multid": 3000, "digits": 1500, "diabetes": 1500}
 
 DENSE_TARGETS = ("x**3", "x**11")
 DENSE_METHODS = ("kaiming", "xavier", "tent-no-pretrain", "tent-free-scales", "tent", "tent+")
@@ -102,6 +113,7 @@ class Plan:
     steps: int | None = None
     lm_iterations: int | None = None
     nonconvex_seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
+    extra_steps_scale: float = 1.0
 
 
 def make_plan(quick: bool, seeds: int | None) -> Plan:
@@ -116,6 +128,7 @@ def make_plan(quick: bool, seeds: int | None) -> Plan:
             tuple(range(min(n, 2))),
             steps=4000,
             nonconvex_seeds=tuple(range(min(n, 2))),
+            extra_steps_scale=0.2,
         )
     n = seeds or 30
     return Plan(
@@ -217,4 +230,11 @@ def jobs_for(name: str, plan: Plan) -> list[Job]:
                     )
                 )
         return jobs
+    if name in EXTRA_STEPS:
+        steps = max(10, int(EXTRA_STEPS[name] * plan.extra_steps_scale))
+        return [
+            Job(name, kind, kind, (), 0, (seed,), config={"steps": steps})
+            for kind in ("tent", "dense")
+            for seed in plan.nonconvex_seeds
+        ]
     raise ValueError(name)
