@@ -14,6 +14,8 @@ TINY = Plan(
     ablation_seeds=(0,),
     steps=60,
     lm_iterations=3,
+    nonconvex_seeds=(0,),
+    extra_steps_scale=0.01,
 )
 
 
@@ -144,3 +146,29 @@ def test_ray_backend_matches_local(tmp_path):
         assert float(b[key]["median_test_mse"]) == pytest.approx(
             float(a[key]["median_test_mse"]), rel=1e-6
         )
+
+
+def test_extra_experiments_tiny(tmp_path):
+    pytest.importorskip("sklearn")
+    plan = Plan(
+        seeds=(0,),
+        depth_seeds=(0,),
+        depths=(2,),
+        depth_steps=10,
+        ablation_seeds=(0,),
+        steps=20,
+        lm_iterations=2,
+        nonconvex_seeds=(0,),
+        extra_steps_scale=0.01,
+    )
+    report = reproduce(
+        tmp_path, plan=plan, only=["digits", "diabetes", "multid", "nonconvex"], log=quiet
+    )
+    text = report.read_text()
+    assert "digits" in text and "diabetes" in text and "Non-convex" in text
+    digits = _rows(tmp_path / "digits.csv")
+    assert {"head", "seed", "test_accuracy"} <= set(digits[0])
+    assert {r["head"] for r in digits} == {"tent", "dense"}
+    diabetes = _rows(tmp_path / "diabetes.csv")
+    assert {"head", "seed", "test_mse"} <= set(diabetes[0])
+    assert (tmp_path / "multid.csv").exists() and (tmp_path / "nonconvex.csv").exists()
