@@ -6,6 +6,7 @@ Usage: python benchmarks/bad_inputs.py   (prints a markdown table; writes only u
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -40,7 +41,7 @@ def cases(tmp: Path) -> list[tuple[str, list[str]]]:
         ("very long input", [*fit, "--target", "x" + "+x" * 2000]),
         ("not finite on domain", [*fit, "--target", "log(x)"]),
         ("pole on domain", [*fit, "--target", "1/(x-0.5)", "--points", "5000"]),
-        ("two inputs", [*fit, "--target", "x0*x1"]),
+        ("two inputs, several seeds", [*fit, "--target", "x0*x1", "--seeds", "0-2"]),
         ("depth 0", [*fit, "--depth", "0"]),
         ("depth 100", [*fit, "--depth", "100"]),
         ("depth not a number", [*fit, "--depth", "five"]),
@@ -80,6 +81,7 @@ def main() -> None:
         print("| input | exit | message | traceback | files left |")
         print("|---|---|---|---|---|")
         for name, argv in cases(tmp):
+            shutil.rmtree(tmp / "out", ignore_errors=True)
             proc = subprocess.run([sys.executable, "-m", "tentnet.cli", *argv], cwd=tmp,
                                   capture_output=True, text=True, check=False,
                                   env={**os.environ, "PYTHONWARNINGS": "ignore"})

@@ -124,8 +124,8 @@ class TrainConfig:
             raise TentnetError(f"width must be from 1 to 4096, got {self.width}")
         if self.steps < 1 or not 0 <= self.phase1 <= self.steps:
             raise TentnetError(
-                f"need steps >= 1 and 0 <= phase1_steps <= steps, got {self.steps}, "
-                f"{self.phase1_steps}"
+                f"need steps >= 1 and 0 <= phase1_steps <= steps, got steps {self.steps} and "
+                f"phase1_steps {self.phase1}"
             )
         rates = (self.lr, self.random_lr, self.phase1_lr)
         if not all(r > 0 and math.isfinite(r) for r in rates):
