@@ -152,6 +152,15 @@ def _budget(plan: Plan, overrides: dict | None = None, steps: int | None = None)
     return cfg
 
 
+def _variant_budget(plan: Plan, overrides: dict) -> dict:
+    """A variant's config: variants that fix their own step count keep it (an LM phase 2
+    replaces Adam), capped by the plan's budget."""
+    steps = overrides.get("steps")
+    if steps is not None and plan.steps is not None:
+        steps = min(steps, plan.steps)
+    return _budget(plan, {k: v for k, v in overrides.items() if k != "steps"}, steps)
+
+
 def jobs_for(name: str, plan: Plan) -> list[Job]:
     """The batches of one experiment."""
     if name == "dense":
@@ -192,11 +201,6 @@ def jobs_for(name: str, plan: Plan) -> list[Job]:
     if name == "ablation":
         jobs = []
         for label, method, overrides in ABLATION:
-            # Variants that fix their own step count keep it (an LM phase 2 replaces Adam).
-            steps = overrides.get("steps")
-            if steps is not None and plan.steps is not None:
-                steps = min(steps, plan.steps)
-            rest = {k: v for k, v in overrides.items() if k != "steps"}
             jobs.append(
                 Job(
                     "ablation",
@@ -205,7 +209,7 @@ def jobs_for(name: str, plan: Plan) -> list[Job]:
                     DENSE_TARGETS,
                     5,
                     plan.ablation_seeds,
-                    config=_budget(plan, rest, steps),
+                    config=_variant_budget(plan, overrides),
                 )
             )
         return jobs
@@ -213,10 +217,6 @@ def jobs_for(name: str, plan: Plan) -> list[Job]:
         jobs = []
         for target, domain in NONCONVEX_TARGETS:
             for label, method, overrides in NONCONVEX_METHODS:
-                steps = overrides.get("steps")
-                if steps is not None and plan.steps is not None:
-                    steps = min(steps, plan.steps)
-                rest = {k: v for k, v in overrides.items() if k != "steps"}
                 jobs.append(
                     Job(
                         "nonconvex",
@@ -225,7 +225,7 @@ def jobs_for(name: str, plan: Plan) -> list[Job]:
                         (target,),
                         5,
                         plan.nonconvex_seeds,
-                        config=_budget(plan, rest, steps),
+                        config=_variant_budget(plan, overrides),
                         domain=domain,
                     )
                 )
