@@ -109,7 +109,7 @@ BAD = [
     (["fit", "--points", "1"], "points"),
     (["fit", "--seeds", "3-1"], "seeds"),
     (["fit", "--target", "missing.csv"], "not found"),
-    (["fit", "--target", "x0 + x1"], "2 inputs"),
+    (["fit", "--target", "x0 + x1", "--seeds", "0-2"], "one --seed"),
     (["fit", "--steps", "0"], "steps"),
     (["fit", "--lr", "-1"], "learning rates"),
     (["fit", "--holdout", "2"], "holdout"),

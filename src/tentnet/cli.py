@@ -350,12 +350,12 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     )
     seeds = args.seeds if args.seeds is not None else [args.seed or 0]
     method = args.method
+    note = None
     if method == "auto":
         from .fit import choose_method
 
         method, why = choose_method(args.target, args.domain)
-        if not args.json:
-            print(f"method auto: {why}; using {method}")
+        note = f"method auto: {why}; using {method}"
     plot = args.out is not None and not args.no_plot
     if plot:
         from .plot import _pyplot
@@ -409,6 +409,8 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         doc = metrics[0] if summary is None else {"summary": summary, "runs": metrics}
         print(json.dumps(doc, indent=2))
     else:
+        if note:
+            print(note)
         _print_fit(results, summary, args.out, plot)
     return EXIT_OK
 
