@@ -95,7 +95,9 @@ def write_report(out: Path, names: list[str], plan: Plan, records: list[dict], l
         "# tentnet reproduce",
         "",
         f"Settings: {SETTINGS}. Seeds per experiment: {len(plan.seeds)} (depth sweep "
-        f"{len(plan.depth_seeds)}, ablation {len(plan.ablation_seeds)}). Published figures are "
+        f"{len(plan.depth_seeds)}, ablation {len(plan.ablation_seeds)}). Gradient steps per run "
+        f"of the published methods: {plan.steps or 12000} (depth sweep {plan.depth_steps}). "
+        "Published figures are "
         "those of DESIGN.md section 4. The limit is the best continuous piecewise-linear L2 fit "
         "with as many free knots as the network has pieces (`tentnet.optimal_pwl`, same grid).",
         "",

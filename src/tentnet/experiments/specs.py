@@ -124,11 +124,11 @@ def make_plan(quick: bool, seeds: int | None) -> Plan:
             tuple(range(n)),
             tuple(range(min(n, 2))),
             (2, 4, 6, 8),
-            2000,
+            1500,
             tuple(range(min(n, 2))),
-            steps=4000,
+            steps=2500,
             nonconvex_seeds=tuple(range(min(n, 2))),
-            extra_steps_scale=0.2,
+            extra_steps_scale=0.1,
         )
     n = seeds or 30
     return Plan(
