@@ -82,17 +82,28 @@ def main() -> None:
         print("|---|---|---|---|---|")
         for name, argv in cases(tmp):
             shutil.rmtree(tmp / "out", ignore_errors=True)
-            proc = subprocess.run([sys.executable, "-m", "tentnet.cli", *argv], cwd=tmp,
-                                  capture_output=True, text=True, check=False,
-                                  env={**os.environ, "PYTHONWARNINGS": "ignore"})
+            proc = subprocess.run(
+                [sys.executable, "-m", "tentnet.cli", *argv],
+                cwd=tmp,
+                capture_output=True,
+                text=True,
+                check=False,
+                env={**os.environ, "PYTHONWARNINGS": "ignore"},
+            )
             err = proc.stderr.strip().splitlines()
             msg = err[-1] if err else ""
-            left = sorted(str(p.relative_to(tmp)) for p in (tmp / "out").rglob("*")) \
-                if (tmp / "out").exists() else []
+            left = (
+                sorted(str(p.relative_to(tmp)) for p in (tmp / "out").rglob("*"))
+                if (tmp / "out").exists()
+                else []
+            )
             pwned = (tmp / "PWNED").exists()
-            print(f"| {name} | {proc.returncode} | {msg[:110].replace('|', '/')} | "
-                  f"{'YES' if 'Traceback' in proc.stderr else 'no'} | "
-                  f"{', '.join(left) or 'none'}{' PWNED!' if pwned else ''} |", flush=True)
+            print(
+                f"| {name} | {proc.returncode} | {msg[:110].replace('|', '/')} | "
+                f"{'YES' if 'Traceback' in proc.stderr else 'no'} | "
+                f"{', '.join(left) or 'none'}{' PWNED!' if pwned else ''} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":
