@@ -86,16 +86,25 @@ def fold_affine(
     return out
 
 
-def stack_from_sequentials(mlps: list[nn.Sequential]) -> Stack:
-    """Stack networks of one shape (Linear/ReLU alternating) into a batched stack."""
-    per_net = []
-    for mlp in mlps:
-        linears = [m for m in mlp if isinstance(m, nn.Linear)]
-        per_net.append([(lin.weight.detach(), lin.bias.detach()) for lin in linears])
-    return [
-        (torch.stack([net[k][0] for net in per_net]), torch.stack([net[k][1] for net in per_net]))
-        for k in range(len(per_net[0]))
-    ]
+def _forward_cached(layers: Stack, x: Tensor) -> tuple[list[Tensor], list[Tensor], Tensor]:
+    """Forward pass keeping what a backward pass needs, features first.
+
+    Returns each layer's input ``(N, in, P)``, each hidden layer's active mask ``z > 0`` and the
+    output ``(N, out, P)``.
+    """
+    inputs = [x.transpose(1, 2)]
+    masks = []
+    h = inputs[0]
+    last = len(layers) - 1
+    for k, (w, b) in enumerate(layers):
+        z = torch.baddbmm(b.unsqueeze(-1), w, h)
+        if k < last:
+            masks.append(z > 0)
+            h = torch.relu(z)
+            inputs.append(h)
+        else:
+            h = z
+    return inputs, masks, h
 
 
 def stack_loss_and_grad(layers: Stack, x: Tensor, y: Tensor) -> tuple[Tensor, list[Tensor]]:
@@ -111,16 +120,8 @@ def stack_loss_and_grad(layers: Stack, x: Tensor, y: Tensor) -> tuple[Tensor, li
         ``loss (N,)`` (mean over points and outputs) and the gradient of ``loss.sum()`` with
         respect to every weight and bias, in the order ``w0, b0, w1, b1, ...``.
     """
-    inputs = [x.transpose(1, 2)]
-    pre = []
-    h = inputs[0]
+    inputs, masks, h = _forward_cached(layers, x)
     last = len(layers) - 1
-    for k, (w, b) in enumerate(layers):
-        z = torch.baddbmm(b.unsqueeze(-1), w, h)
-        pre.append(z)
-        h = torch.relu(z) if k < last else z
-        if k < last:
-            inputs.append(h)
     err = h - y.transpose(1, 2)
     count = err.shape[1] * err.shape[2]
     loss = (err * err).sum((1, 2)) / count
@@ -131,7 +132,7 @@ def stack_loss_and_grad(layers: Stack, x: Tensor, y: Tensor) -> tuple[Tensor, li
         grads[2 * k] = torch.bmm(g, inputs[k].transpose(1, 2))
         grads[2 * k + 1] = g.sum(2)
         if k > 0:
-            g = torch.bmm(w.transpose(1, 2), g) * (pre[k - 1] > 0)
+            g = torch.bmm(w.transpose(1, 2), g) * masks[k - 1]
     return loss, grads
 
 
@@ -169,18 +170,8 @@ def stack_jacobian(layers: Stack, x: Tensor) -> tuple[Tensor, Tensor]:
         ``out (N, P)`` and ``jac (N, P, K)`` with K the number of weights, in the flat order
         ``w0, b0, w1, b1, ...`` (row-major weights).
     """
-    inputs = [x.transpose(1, 2)]
-    masks = []
-    h = inputs[0]
+    inputs, masks, h = _forward_cached(layers, x)
     last = len(layers) - 1
-    for k, (w, b) in enumerate(layers):
-        z = torch.baddbmm(b.unsqueeze(-1), w, h)
-        if k < last:
-            masks.append(z > 0)
-            h = torch.relu(z)
-            inputs.append(h)
-        else:
-            h = z
     n, _, p = h.shape
     g = torch.ones_like(h)  # (N, 1, P): d out / d z_last
     blocks: list[Tensor] = [torch.empty(0)] * (2 * len(layers))
