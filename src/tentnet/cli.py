@@ -265,6 +265,13 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument(
         "--address", default=None, help="Ray cluster address (default: start a local Ray instance)"
     )
+    rep.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=None,
+        help="local backend: batches trained at once, one process and one torch thread each "
+        "(default: the number of CPUs available)",
+    )
 
     exp = sub.add_parser(
         "export",
@@ -573,6 +580,13 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _available_cpus() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
 def _cmd_reproduce(args: argparse.Namespace) -> int:
     from .experiments import reproduce
 
@@ -582,9 +596,15 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     if args.backend == "ray":
         from .experiments.ray_backend import make_ray_runner
 
+        if args.workers is not None:
+            raise TentnetError("--workers goes with the local backend (Ray schedules by CPUs)")
         runner = make_ray_runner(args.address)
     elif args.address is not None:
         raise TentnetError("--address goes with --backend ray")
+    else:
+        from .experiments import make_parallel_runner
+
+        runner = make_parallel_runner(args.workers or _available_cpus())
     try:
         path = reproduce(
             args.out,
