@@ -3,6 +3,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from tentnet.cli import main
 
@@ -117,6 +118,9 @@ BAD = [
     (["regions", "missing.safetensors"], "not found"),
     (["nonsense"], "invalid choice"),
     (["fit", "--bogus"], "unrecognized"),
+    (["fit", "--device", "tpu"], "device"),
+    (["reproduce", "--workers", "0", "--out", "never"], "workers"),
+    (["reproduce", "--backend", "ray", "--workers", "2"], "--workers goes with"),
 ]
 
 
@@ -129,6 +133,12 @@ def test_bad_input_one_line_exit_2(argv, match, capsys, tmp_path):
     assert len(lines) == 1, err
     assert lines[0].startswith("tentnet: error:") and match in lines[0]
     assert "Traceback" not in err and out == ""
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_cuda_without_gpu_is_a_clear_error(capsys):
+    code, _, err = run(["fit", "--device", "cuda", "--quiet", *FAST], capsys)
+    assert code == 2 and "no CUDA GPU" in err and len(err.strip().splitlines()) == 1
 
 
 def test_corrupt_model_file(tmp_path, capsys):

@@ -172,3 +172,50 @@ def test_extra_experiments_tiny(tmp_path):
     diabetes = _rows(tmp_path / "diabetes.csv")
     assert {"head", "seed", "test_mse"} <= set(diabetes[0])
     assert (tmp_path / "multid.csv").exists() and (tmp_path / "nonconvex.csv").exists()
+
+
+def test_parallel_runner_matches_local(tmp_path):
+    from tentnet.experiments import make_parallel_runner
+
+    plan = Plan(
+        seeds=(0, 1),
+        depth_seeds=(0,),
+        depths=(2,),
+        depth_steps=30,
+        ablation_seeds=(0,),
+        steps=40,
+        lm_iterations=3,
+    )
+    local, parallel = tmp_path / "local", tmp_path / "parallel"
+    reproduce(local, plan=plan, only=["sparse"], log=quiet)
+    messages = []
+    reproduce(
+        parallel, plan=plan, only=["sparse"], log=messages.append, runner=make_parallel_runner(2)
+    )
+    assert any("2 worker processes" in m for m in messages)
+    a = {(r["target"], r["method"]): r for r in _rows(local / "sparse.csv")}
+    b = {(r["target"], r["method"]): r for r in _rows(parallel / "sparse.csv")}
+    assert a.keys() == b.keys() and len(a) == 12
+    for key in a:  # one torch thread per worker: equal up to floating-point rounding
+        assert float(b[key]["median_test_mse"]) == pytest.approx(
+            float(a[key]["median_test_mse"]), rel=1e-6
+        )
+
+
+def test_parallel_runner_needs_a_worker():
+    from tentnet.experiments import make_parallel_runner
+
+    with pytest.raises(TentnetError, match="workers"):
+        make_parallel_runner(0)
+
+
+def test_longest_batches_are_estimated_longest():
+    from tentnet.experiments import estimated_cost
+    from tentnet.experiments.specs import jobs_for, make_plan
+
+    plan = make_plan(quick=False, seeds=None)
+    dense = {j.method: estimated_cost(j) for j in jobs_for("dense", plan)}
+    assert dense["tent+"] > dense["tent"]  # eight candidates per seed, then LM
+    depth = [j for j in jobs_for("depth", plan) if j.method == "kaiming"]
+    costs = [estimated_cost(j) for j in depth]
+    assert costs == sorted(costs)  # deeper is dearer

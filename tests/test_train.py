@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 
@@ -193,3 +195,24 @@ def test_random_test_points():
         count_regions=False,
     )
     assert res[0].x_test.shape == (10,) and "10 uniform random test points" in res[0].test_set
+
+
+def test_progress_reports_each_seeds_best_candidate():
+    from tentnet.train import _per_seed
+
+    seen = []
+    report = _per_seed(lambda *a: seen.append(a), 2)
+    report("LM", 1, 5, torch.tensor([3.0, 1.0, 4.0, 2.0]))  # seed 0: 3, 1; seed 1: 4, 2
+    assert seen == [("LM", 1, 5, 1.5)]
+    assert _per_seed(None, 2) is None
+
+
+def test_progress_is_called_through_both_phases_and_lm():
+    phases = []
+    t = torch.rand(2, 50, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    y = (t**3 - (t**3).mean(1, keepdim=True)) / (t**3).std(1, keepdim=True)
+    config = TrainConfig(depth=3, steps=30, phase1_steps=10, lm_iterations=50, restarts=4)
+    train_networks("tent+", t, y, config, [0, 1], lambda p, s, n, loss: phases.append((p, loss)))
+    names = {p for p, _ in phases}
+    assert {"phase 1", "LM"} <= names
+    assert all(math.isfinite(v) and v >= 0 for _, v in phases)

@@ -10,6 +10,7 @@ import json
 import os
 import statistics
 import sys
+from functools import partial
 from pathlib import Path
 from typing import NoReturn
 
@@ -183,6 +184,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="folder for metrics.json, model.safetensors and fit.png "
         "(nothing is written without it)",
     )
+    fit.add_argument(
+        "--device",
+        default="cpu",
+        help="where the batched training runs: cpu (default) or cuda",
+    )
     fit.add_argument("--no-plot", action="store_true", help="do not draw fit.png")
     fit.add_argument("--json", action="store_true", help="print the metrics as JSON")
     fit.add_argument("--quiet", action="store_true", help="no progress display")
@@ -220,6 +226,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="training method (default kaiming)",
     )
     ben.add_argument("--no-plain", action="store_true", help="skip the plain PyTorch loop")
+    ben.add_argument(
+        "--device",
+        default="cpu",
+        help="where the batched run goes: cpu (default) or cuda; one-by-one runs stay on the CPU",
+    )
     ben.add_argument("--json", action="store_true", help="print the timings as JSON")
 
     rep = sub.add_parser(
@@ -264,6 +275,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rep.add_argument(
         "--address", default=None, help="Ray cluster address (default: start a local Ray instance)"
+    )
+    rep.add_argument(
+        "--device",
+        default="cpu",
+        help="local backend: train on cpu (default) or cuda (then one batch at a time)",
     )
     rep.add_argument(
         "--workers",
@@ -339,6 +355,8 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     if not looks_like_file(args.target):
         expr = parse_expression(args.target)
         if expr.n_inputs > 1:
+            if args.device != "cpu":
+                raise TentnetError("--device is for 1-D fits; many-input fits run on the CPU")
             return _fit_many_inputs(args, expr)
     overrides = {}
     if args.steps is not None:
@@ -382,6 +400,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
             holdout=args.holdout,
             dtype=dtype,
             progress=progress,
+            device=args.device,
         )
     finally:
         progress.done()
@@ -562,7 +581,14 @@ def _cmd_regions(args: argparse.Namespace) -> int:
 def _cmd_bench(args: argparse.Namespace) -> int:
     from .bench import bench
 
-    res = bench(args.models, args.depth, args.steps, args.method, plain=not args.no_plain)
+    res = bench(
+        args.models,
+        args.depth,
+        args.steps,
+        args.method,
+        plain=not args.no_plain,
+        device=args.device,
+    )
     if args.json:
         print(json.dumps(res.as_dict(), indent=2))
         return EXIT_OK
@@ -598,13 +624,22 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
 
         if args.workers is not None:
             raise TentnetError("--workers goes with the local backend (Ray schedules by CPUs)")
+        if args.device != "cpu":
+            raise TentnetError("--device goes with the local backend")
         runner = make_ray_runner(args.address)
     elif args.address is not None:
         raise TentnetError("--address goes with --backend ray")
     else:
-        from .experiments import make_parallel_runner
+        from .experiments import make_parallel_runner, run_local
+        from .fit import resolve_device
 
-        runner = make_parallel_runner(args.workers or _available_cpus())
+        if resolve_device(args.device).type != "cpu":
+            if args.workers not in (None, 1):
+                raise TentnetError("with --device cuda batches run one at a time; drop --workers")
+            runner = partial(run_local, device=args.device)
+        else:
+            workers = args.workers if args.workers is not None else _available_cpus()
+            runner = make_parallel_runner(workers)
     try:
         path = reproduce(
             args.out,

@@ -247,6 +247,19 @@ def _mse(layers: Stack, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor,
     return (err**2).mean(1), err.abs().amax(1)
 
 
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``device`` as a torch device, or TentnetError if this machine does not have it."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise TentnetError(f"unknown device {device!r}; use cpu or cuda") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise TentnetError("device cuda requested but no CUDA GPU is available here")
+    if dev.type not in ("cpu", "cuda"):
+        raise TentnetError(f"device {device!r} is not supported; use cpu or cuda")
+    return dev
+
+
 def fit(
     target: str | Expression | Dataset | list[str | Expression],
     *,
@@ -261,6 +274,7 @@ def fit(
     dtype: torch.dtype = torch.float64,
     progress: Progress | None = None,
     count_regions: bool = True,
+    device: str | torch.device = "cpu",
 ) -> list[FitResult]:
     """Fit a 1-D target with ``method`` once per seed (all seeds trained as one batch).
 
@@ -282,6 +296,9 @@ def fit(
         dtype: float64 by default (errors below 1e-7 need it).
         progress: optional callback ``(phase, step, steps, loss)``.
         count_regions: count the exact linear regions of every trained network.
+        device: where the batched training runs (``"cuda"`` for a GPU). Data and initial
+            values are drawn on the CPU, so a seed starts from the same network everywhere;
+            results come back to the CPU.
 
     Returns:
         One :class:`FitResult` per seed (per target, then per seed, for a list of targets).
@@ -306,9 +323,11 @@ def fit(
     t = (prob.x_train - lo) / (hi - lo)
     y_norm = (prob.y_train - y_mean[:, None]) / y_std[:, None]
 
+    dev = resolve_device(device)
     start = time.perf_counter()
-    out = train_networks(method, t, y_norm, config, row_seeds, progress)
+    out = train_networks(method, t.to(dev), y_norm.to(dev), config, row_seeds, progress)
     seconds = time.perf_counter() - start
+    out = out.to("cpu")
 
     layers = fold_affine(out.layers, lo, hi - lo, y_mean, y_std)
     train_mse, _ = _mse(layers, prob.x_train, prob.y_train)

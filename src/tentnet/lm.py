@@ -23,7 +23,7 @@ def levenberg_marquardt(
     y: Tensor,
     iterations: int,
     record: Callable[[Tensor], None] | None = None,
-    progress: Callable[[str, int, int, float], None] | None = None,
+    progress: Callable[[str, int, int, Tensor], None] | None = None,
     damping: float = 1e-3,
 ) -> Tensor:
     """Minimise each network's MSE by Levenberg-Marquardt; returns the new ``flat (N, K)``.
@@ -32,16 +32,19 @@ def levenberg_marquardt(
         flat: ``(N, K)`` weights; ``unflatten`` maps it to a stack.
         x: ``(N, P, 1)`` inputs; y: ``(N, P)`` targets.
         iterations: LM iterations (each one Jacobian and one trial step per network).
+        record: called with the per-network losses after every iteration.
+        progress: called now and then as ``progress("LM", it, iterations, losses)`` with the
+            per-network losses ``(N,)``.
     """
     flat = flat.clone()
     n = flat.shape[0]
-    lam = torch.full((n,), damping, dtype=flat.dtype)
+    lam = torch.full((n,), damping, dtype=flat.dtype, device=flat.device)
     out, jac = stack_jacobian(unflatten(flat), x)
     res = out - y
     loss = (res * res).mean(1)
     jtj = torch.bmm(jac.transpose(1, 2), jac)
     jtr = torch.bmm(jac.transpose(1, 2), res.unsqueeze(-1)).squeeze(-1)
-    eye = torch.eye(flat.shape[1], dtype=flat.dtype)
+    eye = torch.eye(flat.shape[1], dtype=flat.dtype, device=flat.device)
     report_every = max(1, iterations // 100)
     for it in range(iterations):
         diag = jtj.diagonal(dim1=1, dim2=2)
@@ -64,5 +67,5 @@ def levenberg_marquardt(
         if record is not None:
             record(loss)
         if progress is not None and (it % report_every == 0 or it == iterations - 1):
-            progress("LM", it + 1, iterations, float(loss.mean()))
+            progress("LM", it + 1, iterations, loss)
     return flat

@@ -67,7 +67,22 @@ TENT_PLUS_RESTARTS = 8
 LM_SCREEN_ITERATIONS = 40  # with restarts: LM iterations every candidate gets before the cut
 
 Progress = Callable[[str, int, int, float], None]
-"""Called as ``progress(phase, step, steps, mean_train_mse_normalised)`` now and then."""
+"""Called as ``progress(phase, step, steps, loss)`` now and then; ``loss`` is the mean over
+seeds of the normalised training MSE (with restarts, of each seed's best candidate so far)."""
+
+_NetProgress = Callable[[str, int, int, Tensor], None]  # the same with per-network losses
+
+
+def _per_seed(progress: Progress | None, seeds: int) -> _NetProgress | None:
+    """Turn per-network losses (seed-major, candidates of a seed side by side) into the
+    number ``progress`` reports: the mean over seeds of each seed's best candidate."""
+    if progress is None:
+        return None
+
+    def report(phase: str, step: int, steps: int, per_net: Tensor) -> None:
+        progress(phase, step, steps, float(per_net.reshape(seeds, -1).amin(1).mean()))
+
+    return report
 
 
 @dataclass(frozen=True)
@@ -177,6 +192,22 @@ class TrainOutput:
     history: Tensor | None = None
     history_steps: list[int] = field(default_factory=list)
 
+    def to(self, device: str | torch.device) -> TrainOutput:
+        """The same output with every tensor on ``device``."""
+
+        def move(stack: Stack | None) -> Stack | None:
+            return None if stack is None else [(w.to(device), b.to(device)) for w, b in stack]
+
+        return TrainOutput(
+            layers=move(self.layers),
+            phase1_layers=move(self.phase1_layers),
+            tent_params=None
+            if self.tent_params is None
+            else {k: v.to(device) for k, v in self.tent_params.items()},
+            history=None if self.history is None else self.history.to(device),
+            history_steps=list(self.history_steps),
+        )
+
 
 def _least_squares(features: Tensor, y: Tensor) -> Tensor:
     """Batched least squares: features ``(N, P, k)``, y ``(N, P)`` -> ``(N, k)``.
@@ -203,8 +234,8 @@ def convexifying_curvature(t: Tensor, y: Tensor, bins: int = 16) -> Tensor:
     """
     n, p = t.shape
     bins = max(1, min(bins, p // 6))
-    edges = torch.linspace(0, 1, bins + 1, dtype=t.dtype)
-    worst = torch.zeros(n, dtype=t.dtype)
+    edges = torch.linspace(0, 1, bins + 1, dtype=t.dtype, device=t.device)
+    worst = torch.zeros(n, dtype=t.dtype, device=t.device)
     for b in range(bins):
         inside = (t >= edges[b]) & (t <= edges[b + 1])
         w = inside.to(t.dtype)
@@ -280,7 +311,7 @@ def _optimise(
     lr: float,
     phase: str,
     record: Callable[[Tensor], None],
-    progress: Progress | None,
+    progress: _NetProgress | None,
     seeds: list[int],
 ) -> None:
     """Adam with a cosine-decayed rate on the flat tensor ``flat``, updated in place."""
@@ -292,7 +323,7 @@ def _optimise(
         record(per_net)
         adam.step(grad, lr * _cosine(step, steps))
         if progress is not None and (step % report_every == 0 or step == steps - 1):
-            progress(phase, step + 1, steps, float(per_net.mean()))
+            progress(phase, step + 1, steps, per_net)
 
 
 def _init_generators(seeds: list[int], restarts: int = 1) -> list[torch.Generator]:
@@ -345,20 +376,21 @@ def train_networks(
         raise TentnetError("t and y must both be (N, P) with N = len(seeds)")
     config = config.resolved(method)
     r = config.restarts
-    if r == 1:
-        return _train_core(method, t, y, config, seeds, progress)
     n = len(seeds)
+    net_progress = _per_seed(progress, n)
+    if r == 1:
+        return _train_core(method, t, y, config, seeds, net_progress)
     if config.lm_iterations <= LM_SCREEN_ITERATIONS:
-        out = _train_core(method, t, y, config, seeds, progress)
-        best = out.history[-1].reshape(n, r).argmin(1) + torch.arange(n) * r
+        out = _train_core(method, t, y, config, seeds, net_progress)
+        best = out.history[-1].reshape(n, r).argmin(1) + torch.arange(n, device=t.device) * r
     else:
         # Successive halving: every candidate gets a short LM run, the best quarter of each
         # seed's candidates (by training loss) gets the rest of the iterations.
         screen = replace(config, lm_iterations=LM_SCREEN_ITERATIONS)
-        out = _train_core(method, t, y, screen, seeds, progress)
+        out = _train_core(method, t, y, screen, seeds, net_progress)
         keep = max(1, r // 4)
         top = out.history[-1].reshape(n, r).topk(keep, dim=1, largest=False).indices
-        chosen = (top + torch.arange(n)[:, None] * r).flatten()
+        chosen = (top + torch.arange(n, device=t.device)[:, None] * r).flatten()
         like = [(w[chosen], b[chosen]) for w, b in out.layers]
         rows = levenberg_marquardt(
             stack_to_rows(like),
@@ -367,13 +399,13 @@ def train_networks(
             y.repeat_interleave(keep, 0),
             config.lm_iterations - LM_SCREEN_ITERATIONS,
             None,
-            progress,
+            net_progress,
         )
         refined = rows_to_stack(rows, like)
         with torch.no_grad():
             err = stack_forward(refined, t.repeat_interleave(keep, 0).unsqueeze(-1)).squeeze(-1)
             final = ((err - y.repeat_interleave(keep, 0)) ** 2).mean(1)
-        pick = final.reshape(n, keep).argmin(1) + torch.arange(n) * keep
+        pick = final.reshape(n, keep).argmin(1) + torch.arange(n, device=t.device) * keep
         best = chosen[pick]  # candidate index of each seed's winner
         history = torch.cat([out.history[:, best], final[pick][None]])
         steps = [
@@ -412,7 +444,7 @@ def _train_core(
     y: Tensor,
     config: TrainConfig,
     seeds: list[int],
-    progress: Progress | None = None,
+    progress: _NetProgress | None = None,
 ) -> TrainOutput:
     """Train ``len(seeds) * config.restarts`` networks; see :func:`train_networks`."""
     dtype = t.dtype
@@ -437,8 +469,9 @@ def _train_core(
     if method in TENT_METHODS:
         smooth = method != "tent-free-scales"  # tent+ is tent in phase 1
         n_parts = 2 if method == "tent-dc" else 1  # tent-dc: a sum of two tent networks
+        # Initial values are drawn on the CPU (the same on every device), then moved.
         peaks0 = [
-            random_peaks(d + 1 if smooth else d, gens, config.peak_range, dtype)
+            random_peaks(d + 1 if smooth else d, gens, config.peak_range, dtype).to(t.device)
             for _ in range(n_parts)
         ]
         if n_parts == 1:
@@ -502,7 +535,9 @@ def _train_core(
         out.phase1_layers = [(w.clone(), b.clone()) for w, b in layers]
     else:
         sizes = [1] + [config.width_for(method)] * d + [1]
-        layers = random_stack(method, sizes, gens, dtype)
+        layers = [
+            (w.to(t.device), b.to(t.device)) for w, b in random_stack(method, sizes, gens, dtype)
+        ]
     # All weights live in one flat tensor: Adam then does a few large operations per step, and
     # the gradient comes from an explicit backward pass (the per-step cost of a small network
     # is otherwise all framework overhead).

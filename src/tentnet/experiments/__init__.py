@@ -22,8 +22,8 @@ from .store import Store
 Log = Callable[[str], None]
 
 
-def run_job(job: Job) -> dict:
-    """Train one batch and return its record (per-run metrics; no model weights)."""
+def run_job(job: Job, device: str = "cpu") -> dict:
+    """Train one batch (on ``device``) and return its record (per-run metrics; no weights)."""
     if job.experiment in EXTRA_STEPS:
         from .extras import run_extra
 
@@ -45,6 +45,7 @@ def run_job(job: Job) -> dict:
         test_points=job.test_points,
         domain=job.domain,
         config=TrainConfig(**job.config),
+        device=device,
     )
     runs = [
         {
@@ -125,14 +126,14 @@ def reproduce(
     return write_report(Path(out), names, plan, [store.load(j.key) for j in jobs], log)
 
 
-def run_local(jobs: list[Job], store: Store, log: Log) -> None:
+def run_local(jobs: list[Job], store: Store, log: Log, device: str = "cpu") -> None:
     """Run batches one after another here, saving each as soon as it finishes."""
     for i, job in enumerate(jobs, 1):
         log(
             f"[{i}/{len(jobs)}] {job.experiment}: {job.label}, depth {job.depth}, "
             f"{len(job.targets)} target(s) x {len(job.seeds)} seed(s) ..."
         )
-        record = run_job(job)
+        record = run_job(job, device)
         store.save(job.key, record)
         log(f"[{i}/{len(jobs)}] done in {record['seconds']:.1f} s")
 
