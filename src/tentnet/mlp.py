@@ -86,28 +86,31 @@ def fold_affine(
     return out
 
 
-def _forward_cached(layers: Stack, x: Tensor) -> tuple[list[Tensor], list[Tensor], Tensor]:
+def _forward_cached(layers: Stack, x: Tensor) -> tuple[list[Tensor], Tensor]:
     """Forward pass keeping what a backward pass needs, features first.
 
-    Returns each layer's input ``(N, in, P)``, each hidden layer's active mask ``z > 0`` and the
-    output ``(N, out, P)``.
+    Returns each layer's input ``(N, in, P)`` (after the ReLU for hidden layers: where it is
+    positive is where the ReLU passes gradients) and the output ``(N, out, P)``.
     """
     inputs = [x.transpose(1, 2)]
-    masks = []
     h = inputs[0]
     last = len(layers) - 1
     for k, (w, b) in enumerate(layers):
-        z = torch.baddbmm(b.unsqueeze(-1), w, h)
+        h = torch.baddbmm(b.unsqueeze(-1), w, h)
         if k < last:
-            masks.append(z > 0)
-            h = torch.relu(z)
+            h = torch.relu_(h)
             inputs.append(h)
-        else:
-            h = z
-    return inputs, masks, h
+    return inputs, h
 
 
-def stack_loss_and_grad(layers: Stack, x: Tensor, y: Tensor) -> tuple[Tensor, list[Tensor]]:
+def _relu_backward(grad: Tensor, activation: Tensor) -> Tensor:
+    """``grad`` where the ReLU output ``activation`` is positive, else 0 (one fused kernel)."""
+    return torch.ops.aten.threshold_backward(grad, activation, 0.0)
+
+
+def stack_loss_and_grad(
+    layers: Stack, x: Tensor, y: Tensor, out: list[Tensor] | None = None
+) -> tuple[Tensor, list[Tensor]]:
     """Per-network MSE and its gradient by explicit backpropagation (no autograd graph).
 
     For a network this small the autograd machinery costs more than the arithmetic; the
@@ -115,24 +118,30 @@ def stack_loss_and_grad(layers: Stack, x: Tensor, y: Tensor) -> tuple[Tensor, li
 
     Args:
         layers: the stack; x: ``(N, P, in)``; y: ``(N, P, out)``.
+        out: optional tensors shaped like ``w0, b0, w1, b1, ...`` to write the gradient into
+            (views of one flat buffer save a concatenation per step).
 
     Returns:
         ``loss (N,)`` (mean over points and outputs) and the gradient of ``loss.sum()`` with
         respect to every weight and bias, in the order ``w0, b0, w1, b1, ...``.
     """
-    inputs, masks, h = _forward_cached(layers, x)
+    inputs, h = _forward_cached(layers, x)
     last = len(layers) - 1
     err = h - y.transpose(1, 2)
     count = err.shape[1] * err.shape[2]
     loss = (err * err).sum((1, 2)) / count
-    g = err * (2.0 / count)
-    grads: list[Tensor] = [torch.empty(0)] * (2 * len(layers))
+    g = err.mul_(2.0 / count)
+    grads: list[Tensor] = out if out is not None else [torch.empty(0)] * (2 * len(layers))
     for k in range(last, -1, -1):
         w = layers[k][0]
-        grads[2 * k] = torch.bmm(g, inputs[k].transpose(1, 2))
-        grads[2 * k + 1] = g.sum(2)
+        if out is None:
+            grads[2 * k] = torch.bmm(g, inputs[k].transpose(1, 2))
+            grads[2 * k + 1] = g.sum(2)
+        else:
+            torch.bmm(g, inputs[k].transpose(1, 2), out=grads[2 * k])
+            torch.sum(g, 2, out=grads[2 * k + 1])
         if k > 0:
-            g = torch.bmm(w.transpose(1, 2), g) * masks[k - 1]
+            g = _relu_backward(torch.bmm(w.transpose(1, 2), g), inputs[k])
     return loss, grads
 
 
@@ -170,7 +179,7 @@ def stack_jacobian(layers: Stack, x: Tensor) -> tuple[Tensor, Tensor]:
         ``out (N, P)`` and ``jac (N, P, K)`` with K the number of weights, in the flat order
         ``w0, b0, w1, b1, ...`` (row-major weights).
     """
-    inputs, masks, h = _forward_cached(layers, x)
+    inputs, h = _forward_cached(layers, x)
     last = len(layers) - 1
     n, _, p = h.shape
     g = torch.ones_like(h)  # (N, 1, P): d out / d z_last
@@ -180,7 +189,7 @@ def stack_jacobian(layers: Stack, x: Tensor) -> tuple[Tensor, Tensor]:
         blocks[2 * k] = (g.unsqueeze(2) * hin.unsqueeze(1)).permute(0, 3, 1, 2).reshape(n, p, -1)
         blocks[2 * k + 1] = g.transpose(1, 2)
         if k > 0:
-            g = torch.bmm(layers[k][0].transpose(1, 2), g) * masks[k - 1]
+            g = _relu_backward(torch.bmm(layers[k][0].transpose(1, 2), g), inputs[k])
     return h[:, 0, :], torch.cat(blocks, dim=2)
 
 

@@ -36,6 +36,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ._malloc import keep_freed_memory
 from .errors import TentnetError
 from .lm import levenberg_marquardt
 from .mlp import (
@@ -319,7 +320,10 @@ def _optimise(
     report_every = max(1, steps // 100)
     for step in range(steps):
         per_net, grad = loss_and_grad()
-        _check_finite(per_net, phase, seeds)
+        # A non-finite loss poisons the weights for good, so checking now and then (a check
+        # waits for the device) still catches divergence, just a few steps later.
+        if step % 25 == 0 or step == steps - 1:
+            _check_finite(per_net, phase, seeds)
         record(per_net)
         adam.step(grad, lr * _cosine(step, steps))
         if progress is not None and (step % report_every == 0 or step == steps - 1):
@@ -372,6 +376,7 @@ def train_networks(
         ``config.restarts > 1``, the candidate of each seed with the lowest training loss).
     """
     config.check(method)
+    keep_freed_memory()  # steady step times (see tentnet._malloc)
     if t.shape != y.shape or t.dim() != 2 or t.shape[0] != len(seeds):
         raise TentnetError("t and y must both be (N, P) with N = len(seeds)")
     config = config.resolved(method)
@@ -554,9 +559,15 @@ def _train_core(
     def phase2_loss() -> Tensor:
         return stack_loss_and_grad(unflatten(flat), tt, yy)[0]
 
+    # Adam updates ``flat`` in place, so its views stay valid for the whole phase; the
+    # gradient is written straight into views of one flat buffer.
+    weights = unflatten(flat)
+    grad_flat = torch.empty_like(flat)
+    grad_views = [g for layer in unflatten(grad_flat) for g in layer]
+
     def phase2_step() -> tuple[Tensor, Tensor]:
-        per_net, grads = stack_loss_and_grad(unflatten(flat), tt, yy)
-        return per_net, torch.cat([g.reshape(-1) for g in grads])
+        per_net, _ = stack_loss_and_grad(weights, tt, yy, out=grad_views)
+        return per_net, grad_flat
 
     phase = "phase 2" if method in TENT_METHODS else "training"
     lr = config.lr if method in TENT_METHODS else config.random_lr

@@ -150,7 +150,7 @@ def estimated_cost(job: Job) -> float:
     if config.restarts > 1 and lm:
         lm = 40 + (lm - 40) / 4  # successive halving: a quarter of the candidates go on
     per_step = (job.depth + 1) * width * width * job.points
-    return nets * per_step * (steps + 25.0 * lm * (job.depth + 1))
+    return nets * per_step * (steps + lm * (job.depth + 1))  # LM: about d + 1 Adam steps
 
 
 def _worker_init() -> None:

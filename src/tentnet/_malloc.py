@@ -1,0 +1,39 @@
+"""Keep freed tensor memory in the process instead of handing it back to the OS each step.
+
+A training step of a batch of small networks allocates and frees a few dozen tensors of a few
+hundred kilobytes. glibc's malloc serves blocks above its (adaptive) mmap threshold with fresh
+``mmap`` pages, so every step pays page faults for memory it just freed, and how often depends
+on the history of the heap: measured on 30 networks of 4 x 5, 2,000 steps, the same run took
+2.7 to 8.5 s. A fixed threshold of 16 MB (and a trim threshold of 256 MB) keeps such blocks in
+the heap: 2.1 to 2.5 s, run after run. This is done once per process, on Linux with glibc only,
+unless ``TENTNET_NO_MALLOPT=1``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import sys
+
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+_done = False
+
+
+def keep_freed_memory() -> bool:
+    """Apply the thresholds (once); True if they are in force."""
+    global _done
+    if _done:
+        return True
+    if not sys.platform.startswith("linux") or os.environ.get("TENTNET_NO_MALLOPT") == "1":
+        return False
+    try:
+        libc = ctypes.CDLL(None)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # not glibc
+        return False
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    mallopt.restype = ctypes.c_int
+    ok = mallopt(_M_MMAP_THRESHOLD, 16 << 20) == 1 and mallopt(_M_TRIM_THRESHOLD, 256 << 20) == 1
+    _done = ok
+    return ok
