@@ -19,8 +19,30 @@ TINY = Plan(
 )
 
 
+# Enough for a sparse sweep of 12 (target, method) rows in seconds.
+SMALL = Plan(
+    seeds=(0, 1),
+    depth_seeds=(0,),
+    depths=(2,),
+    depth_steps=30,
+    ablation_seeds=(0,),
+    steps=40,
+    lm_iterations=3,
+)
+
+
 def quiet(msg):
     pass
+
+
+def _assert_same_sparse_results(first, second):
+    a = {(r["target"], r["method"]): r for r in _rows(first / "sparse.csv")}
+    b = {(r["target"], r["method"]): r for r in _rows(second / "sparse.csv")}
+    assert a.keys() == b.keys() and len(a) == 12
+    for key in a:  # one torch thread per task: equal up to floating-point rounding
+        assert float(b[key]["median_test_mse"]) == pytest.approx(
+            float(a[key]["median_test_mse"]), rel=1e-6
+        )
 
 
 @pytest.fixture(scope="module")
@@ -122,30 +144,15 @@ def test_ray_backend_matches_local(tmp_path):
 
     from tentnet.experiments.ray_backend import make_ray_runner
 
-    plan = Plan(
-        seeds=(0, 1),
-        depth_seeds=(0,),
-        depths=(2,),
-        depth_steps=30,
-        ablation_seeds=(0,),
-        steps=40,
-        lm_iterations=3,
-    )
     local = tmp_path / "local"
     remote = tmp_path / "ray"
-    reproduce(local, plan=plan, only=["sparse"], log=quiet)
+    reproduce(local, plan=SMALL, only=["sparse"], log=quiet)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
-        reproduce(remote, plan=plan, only=["sparse"], log=quiet, runner=make_ray_runner())
+        reproduce(remote, plan=SMALL, only=["sparse"], log=quiet, runner=make_ray_runner())
     finally:
         ray.shutdown()
-    a = {(r["target"], r["method"]): r for r in _rows(local / "sparse.csv")}
-    b = {(r["target"], r["method"]): r for r in _rows(remote / "sparse.csv")}
-    assert a.keys() == b.keys() and len(a) == 12
-    for key in a:  # one torch thread per Ray task: equal up to floating-point rounding
-        assert float(b[key]["median_test_mse"]) == pytest.approx(
-            float(a[key]["median_test_mse"]), rel=1e-6
-        )
+    _assert_same_sparse_results(local, remote)
 
 
 def test_extra_experiments_tiny(tmp_path):
@@ -177,29 +184,14 @@ def test_extra_experiments_tiny(tmp_path):
 def test_parallel_runner_matches_local(tmp_path):
     from tentnet.experiments import make_parallel_runner
 
-    plan = Plan(
-        seeds=(0, 1),
-        depth_seeds=(0,),
-        depths=(2,),
-        depth_steps=30,
-        ablation_seeds=(0,),
-        steps=40,
-        lm_iterations=3,
-    )
     local, parallel = tmp_path / "local", tmp_path / "parallel"
-    reproduce(local, plan=plan, only=["sparse"], log=quiet)
+    reproduce(local, plan=SMALL, only=["sparse"], log=quiet)
     messages = []
     reproduce(
-        parallel, plan=plan, only=["sparse"], log=messages.append, runner=make_parallel_runner(2)
+        parallel, plan=SMALL, only=["sparse"], log=messages.append, runner=make_parallel_runner(2)
     )
     assert any("2 worker processes" in m for m in messages)
-    a = {(r["target"], r["method"]): r for r in _rows(local / "sparse.csv")}
-    b = {(r["target"], r["method"]): r for r in _rows(parallel / "sparse.csv")}
-    assert a.keys() == b.keys() and len(a) == 12
-    for key in a:  # one torch thread per worker: equal up to floating-point rounding
-        assert float(b[key]["median_test_mse"]) == pytest.approx(
-            float(a[key]["median_test_mse"]), rel=1e-6
-        )
+    _assert_same_sparse_results(local, parallel)
 
 
 def test_parallel_runner_needs_a_worker():

@@ -216,3 +216,15 @@ def test_progress_is_called_through_both_phases_and_lm():
     names = {p for p, _ in phases}
     assert {"phase 1", "LM"} <= names
     assert all(math.isfinite(v) and v >= 0 for _, v in phases)
+
+
+def test_allocator_setting_is_optional(monkeypatch):
+    from tentnet import _malloc
+
+    monkeypatch.setattr(_malloc, "_done", False)
+    monkeypatch.setenv("TENTNET_NO_MALLOPT", "1")
+    assert _malloc.keep_freed_memory() is False
+    monkeypatch.delenv("TENTNET_NO_MALLOPT")
+    result = _malloc.keep_freed_memory()
+    assert isinstance(result, bool)
+    assert result == _malloc._done
