@@ -345,8 +345,8 @@ def fit(
         p1_mse, _ = _mse(p1_layers, prob.x_test, prob.y_test)
     history_scale = (y_std**2).tolist()
     results = []
-    p1_steps, _ = config.phase_steps(method)
     used = config.resolved(method)
+    p1_steps, _ = used.phase_steps(method)
     for i, seed in enumerate(row_seeds):
         mlp = sequential_from_layers(layers, i)
         regions = count_linear_regions(mlp, prob.domain) if count_regions else None
@@ -367,7 +367,7 @@ def fit(
                 seed=seed,
                 domain=prob.domain,
                 dtype=str(dtype).removeprefix("torch."),
-                steps=sum(config.phase_steps(method)),
+                steps=sum(used.phase_steps(method)),
                 phase1_steps=p1_steps,
                 lm_iterations=used.lm_iterations,
                 restarts=used.restarts,

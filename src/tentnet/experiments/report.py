@@ -224,8 +224,9 @@ def _ablation(out: Path, records: list[dict], limits: _Limits) -> list[str]:
         "## What makes tent+ better (ablation, 4 x 5, 500 points)",
         "",
         "Each idea alone and together; LM = Levenberg-Marquardt on all weights with the "
-        "exact Jacobian; best of 8 = eight initialisations per seed, the lowest training "
-        "loss kept (test data never used for the choice).",
+        "exact Jacobian; best of 8 (16) = eight (sixteen) initialisations per seed with "
+        "successive halving, the lowest training loss kept (test data never used for the "
+        "choice); tent+ v1 is this project's first tent+ (session 1 defaults).",
         "",
         _table(
             rows,

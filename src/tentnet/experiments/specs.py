@@ -66,7 +66,18 @@ ABLATION = (
     ("tent, LM phase 2", "tent", {"steps": 2000, "phase1_steps": 2000, "lm_iterations": 300}),
     ("tent, Adam then LM", "tent", {"lm_iterations": 300}),
     ("tent, Adam phase 2, best of 8", "tent", {"restarts": 8}),
-    ("tent+ (LM, best of 8)", "tent+", {}),
+    (
+        "tent, 500 phase-1 steps, LM",
+        "tent",
+        {"steps": 500, "phase1_steps": 500, "lm_iterations": 300},
+    ),
+    (
+        "tent+ v1 (2,000 phase-1 steps, LM, best of 8)",
+        "tent+",
+        {"phase1_steps": 2000, "restarts": 8},
+    ),
+    ("500 phase-1 steps, LM, best of 8", "tent+", {"phase1_steps": 500, "restarts": 8}),
+    ("tent+ (500 phase-1 steps, LM, best of 16)", "tent+", {}),
     ("kaiming, Adam then LM", "kaiming", {"lm_iterations": 300}),
 )
 
@@ -88,9 +99,14 @@ class Job:
 
     @property
     def key(self) -> str:
+        """Names the batch on disk; it covers the training configuration the method really
+        uses (defaults filled in), so a saved batch is never reused after a default changes."""
         fields = asdict(self)
-        if fields["domain"] == (0.0, 1.0):
-            del fields["domain"]  # keys of jobs on [0, 1] stay as they were before domains
+        if self.experiment not in EXTRA_STEPS:
+            from ..train import TrainConfig
+
+            used = TrainConfig(depth=max(self.depth, 1), **self.config).resolved(self.method)
+            fields["resolved"] = asdict(used)
         text = json.dumps(fields, sort_keys=True)
         digest = hashlib.sha1(text.encode()).hexdigest()[:10]
         return f"{self.experiment}-{self.method.replace('+', 'plus')}-d{self.depth}-{digest}"
