@@ -253,7 +253,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument(
         "--only",
         default=None,
-        help="comma-separated experiments: dense,sparse,depth,regions,ablation",
+        help="comma-separated experiments (default all): dense,sparse,depth,regions,ablation,"
+        "nonconvex,multid,digits,diabetes",
     )
     rep.add_argument(
         "--out",
