@@ -211,3 +211,24 @@ def test_longest_batches_are_estimated_longest():
     depth = [j for j in jobs_for("depth", plan) if j.method == "kaiming"]
     costs = [estimated_cost(j) for j in depth]
     assert costs == sorted(costs)  # deeper is dearer
+
+
+def test_batch_key_changes_when_a_method_default_changes(monkeypatch):
+    import tentnet.train as train
+    from tentnet.experiments.specs import Job
+
+    job = Job("dense", "tent+", "tent+", ("x**3",), 5, (0, 1))
+    before = job.key
+    assert job.key == before  # stable
+    monkeypatch.setattr(train, "TENT_PLUS_PHASE1_STEPS", 700)
+    assert job.key != before  # a stored batch of the old default is not reused
+
+
+def test_reproduce_help_lists_every_experiment():
+    from tentnet.cli import build_parser
+    from tentnet.experiments.specs import EXPERIMENTS
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    text = sub.choices["reproduce"].format_help().replace("\n", "").replace(" ", "")
+    assert all(name in text for name in EXPERIMENTS)

@@ -228,3 +228,11 @@ def test_allocator_setting_is_optional(monkeypatch):
     result = _malloc.keep_freed_memory()
     assert isinstance(result, bool)
     assert result == _malloc._done
+
+
+def test_tent_plus_defaults():
+    used = TrainConfig().resolved("tent+")
+    assert (used.phase1_steps, used.restarts, used.lm_iterations) == (500, 16, 300)
+    assert TrainConfig(steps=200).resolved("tent+").phase1_steps == 200
+    assert TrainConfig(phase1_steps=50).resolved("tent+").phase1_steps == 50
+    assert TrainConfig().resolved("tent") == TrainConfig()
