@@ -211,7 +211,9 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="pykan's default grid updates from the samples (default: fixed uniform grid)",
     )
-    ap.add_argument("--only", default=None, help="comma-separated model-name prefixes")
+    ap.add_argument(
+        "--only", default=None, help="model-name prefixes separated by ';' (e.g. 'tent+;KAN k=1')"
+    )
     ap.add_argument("--out", type=Path, default=Path("results/pykan"))
     args = ap.parse_args(argv)
     try:
@@ -228,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
         for line in raw.read_text().splitlines():
             r = json.loads(line)
             done[(r["target"], r["model"], r["seed"])] = r
-    prefixes = [p.strip() for p in args.only.split(",")] if args.only else None
+    prefixes = [p.strip() for p in args.only.split(";") if p.strip()] if args.only else None
     rows = []
     for target in [t.strip() for t in args.targets.split(",")]:
         for name, spec in models():
