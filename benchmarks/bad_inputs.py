@@ -70,6 +70,10 @@ def cases(tmp: Path) -> list[tuple[str, list[str]]]:
         ("missing model", ["export", str(tmp / "none.safetensors"), "--onnx", out + ".onnx"]),
         ("export with no format", ["export", str(tmp / "short.safetensors")]),
         ("unknown experiment", ["reproduce", "--only", "nope", "--out", out]),
+        ("unknown device", ["fit", "--device", "tpu", "--out", out]),
+        ("cuda without a GPU", ["fit", "--device", "cuda", "--out", out]),
+        ("no workers", ["reproduce", "--workers", "0", "--out", out]),
+        ("workers with ray", ["reproduce", "--backend", "ray", "--workers", "2", "--out", out]),
         ("unknown command", ["frobnicate"]),
         ("unknown option", ["fit", "--bogus"]),
     ]
