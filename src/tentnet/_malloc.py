@@ -5,8 +5,9 @@ hundred kilobytes. glibc's malloc serves blocks above its (adaptive) mmap thresh
 ``mmap`` pages, so every step pays page faults for memory it just freed, and how often depends
 on the history of the heap: measured on 30 networks of 4 x 5, 2,000 steps, the same run took
 2.7 to 8.5 s. A fixed threshold of 16 MB (and a trim threshold of 256 MB) keeps such blocks in
-the heap: 2.1 to 2.5 s, run after run. This is done once per process, on Linux with glibc only,
-unless ``TENTNET_NO_MALLOPT=1``.
+the heap: 1.9 to 3.4 s over repeated runs on the same (noisy, virtual) machine. This is done
+once per process, on Linux with glibc only, unless ``TENTNET_NO_MALLOPT=1``; it works best
+before torch is imported, which is why ``import tentnet`` does it first.
 """
 
 from __future__ import annotations
