@@ -37,7 +37,6 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ._malloc import keep_freed_memory
 from .errors import TentnetError
 from .lm import levenberg_marquardt
 from .mlp import (
@@ -71,6 +70,12 @@ TENT_PLUS_RESTARTS = 16
 # 2,000 with 8 starts); long phase-1 runs settle every start into similar tent local minima.
 TENT_PLUS_PHASE1_STEPS = 500
 LM_SCREEN_ITERATIONS = 40  # with restarts: LM iterations every candidate gets before the cut
+
+
+def screen_survivors(restarts: int) -> int:
+    """How many of a seed's ``restarts`` candidates get the LM iterations after the screen."""
+    return max(1, restarts // 4)
+
 
 Progress = Callable[[str, int, int, float], None]
 """Called as ``progress(phase, step, steps, loss)`` now and then; ``loss`` is the mean over
@@ -200,6 +205,22 @@ class TrainOutput:
     tent_params: dict[str, Tensor] | None = None
     history: Tensor | None = None
     history_steps: list[int] = field(default_factory=list)
+
+    def select(self, index: Tensor) -> TrainOutput:
+        """The networks ``index`` (1-D) of this output, in that order."""
+
+        def take(stack: Stack | None) -> Stack | None:
+            return None if stack is None else [(w[index], b[index]) for w, b in stack]
+
+        return TrainOutput(
+            layers=take(self.layers),
+            phase1_layers=take(self.phase1_layers),
+            tent_params=None
+            if self.tent_params is None
+            else {k: v[index] for k, v in self.tent_params.items()},
+            history=None if self.history is None else self.history[:, index],
+            history_steps=list(self.history_steps),
+        )
 
     def to(self, device: str | torch.device) -> TrainOutput:
         """The same output with every tensor on ``device``."""
@@ -384,7 +405,6 @@ def train_networks(
         ``config.restarts > 1``, the candidate of each seed with the lowest training loss).
     """
     config.check(method)
-    keep_freed_memory()  # steady step times (see tentnet._malloc)
     if t.shape != y.shape or t.dim() != 2 or t.shape[0] != len(seeds):
         raise TentnetError("t and y must both be (N, P) with N = len(seeds)")
     config = config.resolved(method)
@@ -401,54 +421,37 @@ def train_networks(
         # seed's candidates (by training loss) gets the rest of the iterations.
         screen = replace(config, lm_iterations=LM_SCREEN_ITERATIONS)
         out = _train_core(method, t, y, screen, seeds, net_progress)
-        keep = max(1, r // 4)
+        keep = screen_survivors(r)
         top = out.history[-1].reshape(n, r).topk(keep, dim=1, largest=False).indices
         chosen = (top + torch.arange(n, device=t.device)[:, None] * r).flatten()
         like = [(w[chosen], b[chosen]) for w, b in out.layers]
+        x_kept = t.repeat_interleave(keep, 0).unsqueeze(-1)
+        y_kept = y.repeat_interleave(keep, 0)
         rows = levenberg_marquardt(
             stack_to_rows(like),
             lambda v: rows_to_stack(v, like),
-            t.repeat_interleave(keep, 0).unsqueeze(-1),
-            y.repeat_interleave(keep, 0),
+            x_kept,
+            y_kept,
             config.lm_iterations - LM_SCREEN_ITERATIONS,
             None,
             net_progress,
         )
         refined = rows_to_stack(rows, like)
         with torch.no_grad():
-            err = stack_forward(refined, t.repeat_interleave(keep, 0).unsqueeze(-1)).squeeze(-1)
-            final = ((err - y.repeat_interleave(keep, 0)) ** 2).mean(1)
+            err = stack_forward(refined, x_kept).squeeze(-1)
+            final = ((err - y_kept) ** 2).mean(1)
         pick = final.reshape(n, keep).argmin(1) + torch.arange(n, device=t.device) * keep
-        best = chosen[pick]  # candidate index of each seed's winner
-        history = torch.cat([out.history[:, best], final[pick][None]])
-        steps = [
-            *out.history_steps,
-            out.history_steps[-1] + config.lm_iterations - LM_SCREEN_ITERATIONS,
-        ]
-        return TrainOutput(
+        winners = out.select(chosen[pick])  # each seed's winner, as it was after the screen
+        return replace(
+            winners,
             layers=[(w[pick], b[pick]) for w, b in refined],
-            phase1_layers=None
-            if out.phase1_layers is None
-            else [(w[best], b[best]) for w, b in out.phase1_layers],
-            tent_params=None
-            if out.tent_params is None
-            else {k: v[best] for k, v in out.tent_params.items()},
-            history=history,
-            history_steps=steps,
+            history=torch.cat([winners.history, final[pick][None]]),
+            history_steps=[
+                *out.history_steps,
+                out.history_steps[-1] + config.lm_iterations - LM_SCREEN_ITERATIONS,
+            ],
         )
-
-    def select(stack: Stack | None) -> Stack | None:
-        return None if stack is None else [(w[best], b[best]) for w, b in stack]
-
-    return TrainOutput(
-        layers=select(out.layers),
-        phase1_layers=select(out.phase1_layers),
-        tent_params=None
-        if out.tent_params is None
-        else {k: v[best] for k, v in out.tent_params.items()},
-        history=out.history[:, best],
-        history_steps=out.history_steps,
-    )
+    return out.select(best)
 
 
 def _train_core(

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..errors import TentnetError
 from ..fit import fit
-from ..train import TrainConfig
+from ..train import LM_SCREEN_ITERATIONS, TrainConfig, screen_survivors
 from .specs import EXPERIMENTS as EXPERIMENTS
 from .specs import EXTRA_STEPS, Job, Plan, jobs_for, make_plan
 from .store import Store
@@ -147,8 +147,9 @@ def estimated_cost(job: Job) -> float:
     width = config.width_for(job.method)
     steps = config.steps if job.method != "tent+" else config.phase1
     lm = config.lm_iterations
-    if config.restarts > 1 and lm:
-        lm = 40 + (lm - 40) / 4  # successive halving: a quarter of the candidates go on
+    if config.restarts > 1 and lm > LM_SCREEN_ITERATIONS:  # successive halving
+        survivors = screen_survivors(config.restarts) / config.restarts
+        lm = LM_SCREEN_ITERATIONS + (lm - LM_SCREEN_ITERATIONS) * survivors
     per_step = (job.depth + 1) * width * width * job.points
     return nets * per_step * (steps + lm * (job.depth + 1))  # LM: about d + 1 Adam steps
 
