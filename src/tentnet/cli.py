@@ -76,7 +76,13 @@ def _float(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .train import METHODS, TrainConfig
+    from .train import (
+        METHODS,
+        TENT_PLUS_LM_ITERATIONS,
+        TENT_PLUS_PHASE1_STEPS,
+        TENT_PLUS_RESTARTS,
+        TrainConfig,
+    )
 
     defaults = TrainConfig()
     parser = _Parser(
@@ -143,7 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--phase1-steps",
         type=_positive_int,
         default=None,
-        help="of those, phase-1 steps for tent methods (default steps // 6)",
+        help="of those, phase-1 steps for tent methods (default steps // 6; "
+        f"{TENT_PLUS_PHASE1_STEPS} for tent+)",
     )
     fit.add_argument(
         "--lr",
@@ -157,13 +164,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         default=None,
         help="Levenberg-Marquardt iterations on all weights after the gradient steps "
-        "(default 0; 300 for tent+)",
+        f"(default 0; {TENT_PLUS_LM_ITERATIONS} for tent+)",
     )
     fit.add_argument(
         "--restarts",
         type=_positive_int,
         default=None,
-        help="initialisations per seed, keeping the lowest training loss (default 1; 8 for tent+)",
+        help="initialisations per seed, keeping the lowest training loss "
+        f"(default 1; {TENT_PLUS_RESTARTS} for tent+)",
     )
     fit.add_argument(
         "--holdout",
@@ -455,15 +463,14 @@ def _fit_many_inputs(args: argparse.Namespace, expr) -> int:
     if args.seeds is not None and len(args.seeds) > 1:
         raise TentnetError("targets of several inputs take one --seed at a time")
     seed = args.seeds[0] if args.seeds else (args.seed or 0)
+    steps = args.steps or 3000
     mlp, metrics = fit_multi(
         expr,
         domain=args.domain or (0.0, 1.0),
         depth=args.depth,
         points=max(args.points, 2),
-        steps=args.steps or 3000,
-        phase1_steps=args.phase1_steps
-        if args.phase1_steps is not None
-        else (args.steps or 3000) // 3,
+        steps=steps,
+        phase1_steps=args.phase1_steps if args.phase1_steps is not None else steps // 3,
         seed=seed,
     )
     if args.out is not None:
