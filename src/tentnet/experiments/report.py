@@ -131,10 +131,16 @@ def _runs(records: list[dict]):
             yield rec["job"], run
 
 
-def _dense(out: Path, records: list[dict], limits: _Limits) -> list[str]:
+def _by_target(records: list[dict], *job_fields: str) -> dict[tuple, list[dict]]:
+    """Runs grouped by ``(target, job[field], ...)``."""
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for job, run in _runs(records):
-        groups[(run["target"], job["method"])].append(run)
+        groups[(run["target"], *(job[f] for f in job_fields))].append(run)
+    return groups
+
+
+def _dense(out: Path, records: list[dict], limits: _Limits) -> list[str]:
+    groups = _by_target(records, "method")
     rows = []
     for target in DENSE_TARGETS:
         limit = limits.get(target, 32)
@@ -198,12 +204,8 @@ def _dense(out: Path, records: list[dict], limits: _Limits) -> list[str]:
 
 
 def _ablation(out: Path, records: list[dict], limits: _Limits) -> list[str]:
-    groups: dict[tuple, list[dict]] = defaultdict(list)
-    seconds: dict[str, float] = {}
-    for rec in records:
-        seconds[rec["job"]["label"]] = rec["seconds"]
-        for run in rec["runs"]:
-            groups[(run["target"], rec["job"]["label"])].append(run)
+    groups = _by_target(records, "label")
+    seconds = {rec["job"]["label"]: rec["seconds"] for rec in records}
     rows = []
     for target in DENSE_TARGETS:
         for label, _, _ in ABLATION:
@@ -247,9 +249,7 @@ def _ablation(out: Path, records: list[dict], limits: _Limits) -> list[str]:
 
 
 def _sparse(out: Path, records: list[dict]) -> list[str]:
-    groups: dict[tuple, list[dict]] = defaultdict(list)
-    for job, run in _runs(records):
-        groups[(run["target"], job["method"])].append(run)
+    groups = _by_target(records, "method")
     rows = []
     for target in SPARSE_TARGETS:
         for method in SPARSE_METHODS:
@@ -278,14 +278,12 @@ def _sparse(out: Path, records: list[dict]) -> list[str]:
 
 
 def _depth(out: Path, records: list[dict], limits: _Limits, plan: Plan) -> list[str]:
-    groups: dict[tuple, list[float]] = defaultdict(list)
-    for job, run in _runs(records):
-        groups[(run["target"], job["method"], job["depth"])].append(run["test_mse"])
+    groups = _by_target(records, "method", "depth")
     rows = []
     for target in DEPTH_TARGETS:
         for method in DEPTH_METHODS:
             for d in plan.depths:
-                mse = groups.get((target, method, d))
+                mse = [r["test_mse"] for r in groups.get((target, method, d), [])]
                 if mse:
                     rows.append(
                         {
@@ -468,12 +466,8 @@ def _regions_figure(out: Path, rows: list[dict]) -> str | None:
 
 
 def _nonconvex(out: Path, records: list[dict], limits: _Limits) -> list[str]:
-    groups: dict[tuple, list[dict]] = defaultdict(list)
-    params: dict[str, int] = {}
-    for rec in records:
-        params[rec["job"]["label"]] = rec["runs"][0].get("parameters", 0)
-        for run in rec["runs"]:
-            groups[(run["target"], rec["job"]["label"])].append(run)
+    groups = _by_target(records, "label")
+    params = {rec["job"]["label"]: rec["runs"][0].get("parameters", 0) for rec in records}
     rows = []
     for target, domain in NONCONVEX_TARGETS:
         base = None
