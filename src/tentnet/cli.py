@@ -103,12 +103,17 @@ def build_parser() -> argparse.ArgumentParser:
         default="x**3",
         help="expression in x (e.g. 'x**3', 'exp(-x)*sin(3*x)') or a data file (default: x**3)",
     )
-    fit.add_argument("--depth", type=_positive_int, default=5, help="hidden layers (default 5)")
+    fit.add_argument(
+        "--depth",
+        type=_positive_int,
+        default=None,
+        help="hidden layers (default 5; 1 for knots)",
+    )
     fit.add_argument(
         "--width",
         type=_positive_int,
         default=None,
-        help="hidden width (default: the method's own, 4; 8 for tent-dc)",
+        help="hidden width (default: the method's own, 4; 8 for tent-dc; 30 units for knots)",
     )
     fit.add_argument(
         "--method",
@@ -116,7 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("auto", *METHODS),
         metavar="METHOD",
         help=f"auto or one of {', '.join(METHODS)}; auto (default) picks tent for a target "
-        "that is convex or concave on the domain, tent-dc otherwise",
+        "that is convex or concave on the domain, tent-dc otherwise; knots is the best "
+        "shallow network (one hidden layer of --width units, free knots)",
     )
     fit.add_argument(
         "--points",
@@ -361,6 +367,8 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     from .targets import looks_like_file, parse_expression
     from .train import TrainConfig
 
+    if args.depth is None:
+        args.depth = 1 if args.method == "knots" else 5
     if not looks_like_file(args.target):
         expr = parse_expression(args.target)
         if expr.n_inputs > 1:

@@ -25,6 +25,10 @@ Beyond the paper:
   from ``restarts`` (default 16) initialisations per seed with successive halving, keeping the
   lowest training loss. It spends ``phase1_steps`` Adam steps plus the LM iterations, not
   ``steps``; compare it by wall time too.
+- ``knots``: the best shallow network, for comparisons at equal weight count: one hidden
+  layer of ``width`` units fitted as a free-knot piecewise-linear function (knots
+  equidistributed by the data's curvature, values by least squares, then LM on all weights;
+  :mod:`tentnet.knots`). Depth must be 1.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ import torch
 from torch import Tensor
 
 from .errors import TentnetError
+from .knots import fit_knots
 from .lm import levenberg_marquardt
 from .mlp import (
     FlatAdam,
@@ -61,7 +66,16 @@ from .tent import (
     tent_mlp_layers,
 )
 
-METHODS = ("tent", "tent-free-scales", "tent-no-pretrain", "kaiming", "xavier", "tent+", "tent-dc")
+METHODS = (
+    "tent",
+    "tent-free-scales",
+    "tent-no-pretrain",
+    "kaiming",
+    "xavier",
+    "tent+",
+    "tent-dc",
+    "knots",
+)
 TENT_METHODS = ("tent", "tent-free-scales", "tent-no-pretrain", "tent+", "tent-dc")
 TENT_PLUS_LM_ITERATIONS = 300
 TENT_PLUS_RESTARTS = 16
@@ -70,6 +84,16 @@ TENT_PLUS_RESTARTS = 16
 # 2,000 with 8 starts); long phase-1 runs settle every start into similar tent local minima.
 TENT_PLUS_PHASE1_STEPS = 500
 LM_SCREEN_ITERATIONS = 40  # with restarts: LM iterations every candidate gets before the cut
+# knots: 30 units (91 weights), about the weight count of a width-4 depth-5 network (93).
+KNOTS_WIDTH = 30
+KNOTS_LM_ITERATIONS = 300
+
+
+def shallow_width(depth: int, width: int = 4) -> int:
+    """Units of the one-hidden-layer network with at most the weights of a ``width`` x
+    ``depth`` MLP with one input and one output (a shallow net of k units has 3k + 1)."""
+    deep = (width + 1) * width * (depth - 1) + 3 * width + 1
+    return max(1, (deep - 1) // 3)
 
 
 def screen_survivors(restarts: int) -> int:
@@ -139,6 +163,12 @@ class TrainConfig:
         if method not in METHODS:
             raise TentnetError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
         check_depth(self.depth)
+        if method == "knots" and self.depth != 1:
+            raise TentnetError(
+                f"method knots builds one hidden layer (depth 1) of --width units; got depth "
+                f"{self.depth} (for the weights of a width-4 depth-d network use width "
+                f"{shallow_width(self.depth)} for d = {self.depth})"
+            )
         natural = 8 if method == "tent-dc" else 4
         if method in TENT_METHODS and self.width not in (None, natural):
             raise TentnetError(
@@ -161,7 +191,7 @@ class TrainConfig:
         """The hidden width ``method`` trains."""
         if self.width is not None:
             return self.width
-        return 8 if method == "tent-dc" else 4
+        return {"tent-dc": 8, "knots": KNOTS_WIDTH}.get(method, 4)
 
     @property
     def phase1(self) -> int:
@@ -172,11 +202,18 @@ class TrainConfig:
         """``(phase1, phase2)`` step counts for ``method``; they add up to ``steps``."""
         if method == "tent+":
             return self.phase1, 0
+        if method == "knots":
+            return 0, 0
         p1 = self.phase1 if method in ("tent", "tent-free-scales", "tent-dc") else 0
         return p1, self.steps - p1
 
     def resolved(self, method: str) -> TrainConfig:
-        """The configuration ``method`` really trains with (``tent+`` fills in its defaults)."""
+        """The configuration ``method`` really trains with (``tent+`` and ``knots`` fill in
+        their defaults)."""
+        if method == "knots":
+            return replace(
+                self, lm_iterations=self.lm_iterations or KNOTS_LM_ITERATIONS, restarts=1
+            )
         if method != "tent+":
             return self
         return replace(
@@ -408,6 +445,15 @@ def train_networks(
     if t.shape != y.shape or t.dim() != 2 or t.shape[0] != len(seeds):
         raise TentnetError("t and y must both be (N, P) with N = len(seeds)")
     config = config.resolved(method)
+    if method == "knots":
+        units = config.width_for(method)
+        if units + 1 > t.shape[1] // 2:
+            raise TentnetError(
+                f"method knots with {units} units needs at least {2 * (units + 1)} training "
+                f"points (two per piece); got {t.shape[1]}"
+            )
+        layers, loss = fit_knots(t, y, units, config.lm_iterations)
+        return TrainOutput(layers=layers, history=loss[None], history_steps=[0])
     r = config.restarts
     n = len(seeds)
     net_progress = _per_seed(progress, n)

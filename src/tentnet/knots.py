@@ -1,0 +1,194 @@
+"""The best shallow ReLU network: a free-knot piecewise-linear fit written as one hidden layer.
+
+A one-hidden-layer ReLU network with k units, ``F(t) = c + sum_j v_j relu(sigma_j (t - kappa_j))``
+(``sigma_j = +-1``), is a continuous piecewise-linear (CPWL) function with at most k knots. Two
+layouts cover what k units can be:
+
+- *k pieces, free*: one unit with its knot left of the domain is the linear term, the other
+  k - 1 units are free knots inside it (any CPWL with k pieces);
+- *k + 1 pieces, one of them flat*: all k knots inside the domain, the units left of a pivot
+  piece point left (``sigma = -1``) and the others right, so on the pivot piece every unit is
+  off and the slope there is 0. (A generic CPWL with k + 1 pieces needs k + 2 numbers besides
+  its knots; k units give k + 1, so one slope is tied.)
+
+Fitting, for N networks at once (each on its own points, in normalised units ``t`` in [0, 1]):
+
+1. curvature from the data: a least-squares CPWL on a fine uniform grid, whose slope jumps
+   estimate ``|f''|``;
+2. knots equidistributed by ``|f''|^(2/5)`` (the asymptotically optimal L2 density);
+3. knot values by least squares in the hat basis (well conditioned; the flat piece of the
+   second layout is a merged pair of hats), converted exactly to the network's weights;
+4. Levenberg-Marquardt on all ``3k + 1`` weights (:mod:`tentnet.lm`), which moves the knots;
+   the layout with the lower training loss is kept.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from .lm import levenberg_marquardt
+from .mlp import Stack, rows_to_stack, stack_forward, stack_to_rows
+
+FINE_PIECES = 64  # the curvature estimate's uniform grid (fewer with few points)
+
+
+def _hats(t: Tensor, knots: Tensor) -> Tensor:
+    """Hat functions ``(N, P, m + 1)`` on ``knots (N, m + 1)`` (increasing) at ``t (N, P)``."""
+    m = knots.shape[1] - 1
+    idx = (torch.searchsorted(knots.contiguous(), t.contiguous(), right=True) - 1).clamp(0, m - 1)
+    left = torch.gather(knots, 1, idx)
+    right = torch.gather(knots, 1, idx + 1)
+    w = ((t - left) / (right - left)).clamp(0.0, 1.0)
+    basis = torch.zeros(*t.shape, m + 1, dtype=t.dtype, device=t.device)
+    basis.scatter_(2, idx.unsqueeze(-1), (1.0 - w).unsqueeze(-1))
+    basis.scatter_add_(2, (idx + 1).unsqueeze(-1), w.unsqueeze(-1))
+    return basis
+
+
+def _solve(basis: Tensor, y: Tensor) -> Tensor:
+    """Least squares ``basis (N, P, q) @ c = y (N, P)`` by normal equations with a tiny ridge
+    (hat bases are well conditioned as long as every piece holds points)."""
+    gram = basis.transpose(1, 2) @ basis
+    rhs = (basis.transpose(1, 2) @ y.unsqueeze(-1)).squeeze(-1)
+    scale = gram.diagonal(dim1=1, dim2=2).mean(1).clamp_min(1e-300)
+    eye = torch.eye(gram.shape[1], dtype=y.dtype, device=y.device)
+    return torch.linalg.solve(gram + 1e-12 * scale[:, None, None] * eye, rhs)
+
+
+def _curvature_knots(t: Tensor, y: Tensor, inner: int) -> Tensor:
+    """``inner`` knots per network inside (0, 1), equidistributed by ``|f''|^(2/5)`` as
+    estimated from a least-squares CPWL on a uniform grid; returns ``(N, inner + 2)`` with
+    the ends 0 and 1."""
+    n, p = t.shape
+    fine = max(2, min(FINE_PIECES, p // 6))
+    grid = torch.linspace(0.0, 1.0, fine + 1, dtype=t.dtype, device=t.device).expand(n, -1)
+    values = _solve(_hats(t, grid), y)
+    h = 1.0 / fine
+    jumps = (values[:, 2:] - 2 * values[:, 1:-1] + values[:, :-2]).abs() / h  # at inner nodes
+    # |f''| per fine piece: the mean of the jumps at its ends, lightly smoothed.
+    padded = torch.cat([jumps[:, :1], jumps, jumps[:, -1:]], dim=1)
+    curv = 0.5 * (padded[:, 1:] + padded[:, :-1]) / h
+    curv = torch.cat([curv[:, :1], curv, curv[:, -1:]], 1)
+    curv = (curv[:, :-2] + 2 * curv[:, 1:-1] + curv[:, 2:]) / 4
+    dens = curv.clamp_min(0.0) ** 0.4
+    dens = dens + 1e-2 * dens.mean(1, keepdim=True) + 1e-300  # flat parts still get knots
+    cum = torch.cat([torch.zeros_like(dens[:, :1]), torch.cumsum(dens * h, 1)], dim=1)
+    levels = torch.linspace(0.0, 1.0, inner + 2, dtype=t.dtype, device=t.device)
+    levels = levels * cum[:, -1:]
+    idx = torch.searchsorted(cum.contiguous(), levels.contiguous(), right=True).clamp(1, fine)
+    c_lo, c_hi = torch.gather(cum, 1, idx - 1), torch.gather(cum, 1, idx)
+    frac = ((levels - c_lo) / (c_hi - c_lo).clamp_min(1e-300)).clamp(0.0, 1.0)
+    knots = (idx - 1 + frac) * h
+    return _spread(t, knots[:, 1:-1])
+
+
+def _spread(t: Tensor, inner: Tensor, gap: int = 2) -> Tensor:
+    """Move inner knots ``(N, m)`` so that every piece holds at least ``gap`` points (a piece
+    without points would leave its values undetermined); knots sit midway between points.
+    Returns ``(N, m + 2)`` knots with the ends 0 and 1."""
+    n, p = t.shape
+    m = inner.shape[1]
+    ts = torch.sort(t, 1).values
+    j = torch.arange(1, m + 1, device=t.device)
+    rank = torch.searchsorted(ts.contiguous(), inner.contiguous())  # points left of each knot
+    rank = torch.cummax(rank - gap * j, 1).values + gap * j  # at least `gap` apart, from 0
+    rank = torch.minimum(rank, p - gap * (m + 1 - j))  # and from the right end
+    rank = torch.flip(torch.cummin(torch.flip(rank - gap * j, [1]), 1).values, [1]) + gap * j
+    rank = rank.clamp(1, p - 1)
+    mid = 0.5 * (torch.gather(ts, 1, rank - 1) + torch.gather(ts, 1, rank))
+    zero, one = torch.zeros_like(mid[:, :1]), torch.ones_like(mid[:, :1])
+    return torch.cat([zero, mid, one], dim=1)
+
+
+def _free_layout(t: Tensor, y: Tensor, units: int) -> Stack:
+    """``units`` units as a free CPWL with ``units`` pieces (one unit is the linear term)."""
+    knots = _curvature_knots(t, y, units - 1)
+    values = _solve(_hats(t, knots), y)
+    slopes = torch.diff(values, dim=1) / torch.diff(knots, dim=1)  # (N, units)
+    v = torch.cat([slopes[:, :1], torch.diff(slopes, dim=1)], dim=1)
+    kappa = torch.cat([torch.full_like(knots[:, :1], -1.0), knots[:, 1:-1]], dim=1)
+    sigma = torch.ones_like(kappa)
+    c = values[:, 0] - slopes[:, 0]  # the linear unit is t + 1 on the domain
+    return _as_stack(kappa, sigma, v, c)
+
+
+def _pivot_layout(t: Tensor, y: Tensor, units: int) -> Stack:
+    """``units`` units as a CPWL with ``units + 1`` pieces whose flattest piece has slope 0."""
+    knots = _curvature_knots(t, y, units)
+    free = _solve(_hats(t, knots), y)
+    slopes = torch.diff(free, dim=1) / torch.diff(knots, dim=1)  # (N, units + 1)
+    pivot = slopes.abs().argmin(1)  # (N,)
+    # Values with piece `pivot` flat: hats pivot and pivot + 1 share one coefficient.
+    basis = _hats(t, knots)
+    q = basis.shape[2]
+    cols = torch.arange(q - 1, device=t.device)
+    merge = torch.zeros(t.shape[0], q, q - 1, dtype=t.dtype, device=t.device)
+    src = cols[None, :] + (cols[None, :] > pivot[:, None]).long()  # hat index per column
+    merge.scatter_(1, src.unsqueeze(1), 1.0)
+    merge[torch.arange(t.shape[0]), pivot + 1, pivot] = 1.0
+    values = (merge @ _solve(basis @ merge, y).unsqueeze(-1)).squeeze(-1)
+    slopes = torch.diff(values, dim=1) / torch.diff(knots, dim=1)
+    v = torch.diff(slopes, dim=1)  # (N, units): the slope jump at every inner knot
+    kappa = knots[:, 1:-1]
+    left = torch.arange(units, device=t.device)[None, :] < pivot[:, None]
+    sigma = torch.where(left, -1.0, 1.0).to(t.dtype)
+    c = torch.gather(values, 1, pivot[:, None])[:, 0]
+    return _as_stack(kappa, sigma, v, c)
+
+
+def _as_stack(kappa: Tensor, sigma: Tensor, v: Tensor, c: Tensor) -> Stack:
+    """``F(t) = c + sum_j v_j relu(sigma_j (t - kappa_j))`` as a one-hidden-layer stack.
+
+    ``v_j`` is the slope jump at ``kappa_j`` (left to right) for either direction: a left unit
+    ``relu(kappa - t)`` has slope ``-v`` left of its knot and 0 right of it.
+    """
+    w0 = sigma.unsqueeze(-1)  # (N, k, 1)
+    b0 = -sigma * kappa
+    w1 = v.unsqueeze(1)  # (N, 1, k)
+    return [(w0, b0), (w1, c.unsqueeze(-1))]
+
+
+def fit_knots(
+    t: Tensor, y: Tensor, units: int, lm_iterations: int = 300, flat_piece: bool = True
+) -> tuple[Stack, Tensor]:
+    """Fit N one-hidden-layer ReLU networks of ``units`` units as free-knot CPWL functions.
+
+    Args:
+        t: ``(N, P)`` inputs in [0, 1]; y: ``(N, P)`` targets (standardised).
+        units: hidden units k (k or k + 1 pieces, see the module docstring).
+        lm_iterations: Levenberg-Marquardt iterations on all weights after the start.
+        flat_piece: also try the layout with ``units + 1`` pieces (one of them flat); False
+            keeps every network at ``units`` pieces at most.
+
+    Returns:
+        ``(stack, loss)``: the networks (the layout with the lower training MSE of each) and
+        their training MSE ``(N,)``.
+    """
+    candidates = [_free_layout(t, y, units)]
+    if units >= 2 and flat_piece:
+        candidates.append(_pivot_layout(t, y, units))
+    x = t.unsqueeze(-1)
+    best: Stack | None = None
+    best_loss = None
+    for layers in candidates:
+        if lm_iterations:
+            rows = levenberg_marquardt(
+                stack_to_rows(layers), lambda v, like=layers: rows_to_stack(v, like), x, y,
+                lm_iterations,
+            )
+            layers = [(w.clone(), b.clone()) for w, b in rows_to_stack(rows, layers)]
+        with torch.no_grad():
+            loss = ((stack_forward(layers, x).squeeze(-1) - y) ** 2).mean(1)
+        loss = torch.where(torch.isfinite(loss), loss, torch.full_like(loss, float("inf")))
+        if best is None:
+            best, best_loss = layers, loss
+            continue
+        take = loss < best_loss
+        best = [
+            (torch.where(take[:, None, None], w, bw), torch.where(take[:, None], b, bb))
+            for (w, b), (bw, bb) in zip(layers, best, strict=True)
+        ]
+        best_loss = torch.minimum(loss, best_loss)
+    assert best is not None and best_loss is not None
+    return best, best_loss
