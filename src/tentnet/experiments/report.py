@@ -113,6 +113,10 @@ def write_report(out: Path, names: list[str], plan: Plan, records: list[dict], l
         sections += _depth(out, by_exp["depth"], limits, plan)
     if "regions" in names:
         sections += _regions(out, by_exp["depth"], plan)
+    if "budget" in names:
+        from .budget import section
+
+        sections += section(out, by_exp["budget"], plan, limits.get)
     if "nonconvex" in names:
         sections += _nonconvex(out, by_exp["nonconvex"], limits)
     for name in ("multid", "digits", "diabetes"):

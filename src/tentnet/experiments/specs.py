@@ -12,6 +12,7 @@ EXPERIMENTS = (
     "depth",
     "regions",
     "ablation",
+    "budget",
     "nonconvex",
     "multid",
     "digits",
@@ -130,6 +131,8 @@ class Plan:
     lm_iterations: int | None = None
     nonconvex_seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
     extra_steps_scale: float = 1.0
+    budget_depths: tuple[int, ...] = tuple(range(4, 13))
+    budget_seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
 
 
 def make_plan(quick: bool, seeds: int | None) -> Plan:
@@ -145,6 +148,8 @@ def make_plan(quick: bool, seeds: int | None) -> Plan:
             steps=2500,
             nonconvex_seeds=tuple(range(min(n, 2))),
             extra_steps_scale=0.1,
+            budget_depths=(4, 6, 8),
+            budget_seeds=tuple(range(min(n, 2))),
         )
     n = seeds or 30
     return Plan(
@@ -154,6 +159,7 @@ def make_plan(quick: bool, seeds: int | None) -> Plan:
         4000,
         tuple(range(min(n, 10))),
         nonconvex_seeds=tuple(range(min(n, 5))),
+        budget_seeds=tuple(range(min(n, 5))),
     )
 
 
@@ -229,6 +235,10 @@ def jobs_for(name: str, plan: Plan) -> list[Job]:
                 )
             )
         return jobs
+    if name == "budget":
+        from .budget import jobs as budget_jobs
+
+        return budget_jobs(plan, _budget)
     if name == "nonconvex":
         jobs = []
         for target, domain in NONCONVEX_TARGETS:

@@ -1,0 +1,171 @@
+"""The budget experiment: test error against weight count, deep against shallow.
+
+At each depth d the deep methods train a width-4 network (20d - 7 weights); the shallow
+methods train one hidden layer of ``shallow_width(d)`` units, the largest with no more weights.
+Side by side, per target: the deep methods, the best shallow network we can fit (``knots``), a
+shallow Kaiming MLP, the best shallow optimum itself (``optimal_pwl`` with k + 1 pieces, fitted
+to the function, which no k-unit network trained on the points can beat by much), and the 2^d
+limit of the deep network.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from pathlib import Path
+
+from ..train import shallow_width
+
+TARGETS = ("x**2", "x**3", "x**11", "exp(x)", "sqrt(x + 0.01)")
+DEEP = ("tent+", "tent", "kaiming")
+SHALLOW = (("knots", "knots"), ("kaiming (shallow)", "kaiming"))
+
+
+def jobs(plan, budget) -> list:
+    """The batches: every deep method at every depth, every shallow one at the matching width.
+
+    ``budget(plan, overrides, steps)`` gives a job's config (the plan's caps applied).
+    """
+    from .specs import Job
+
+    out = []
+    for d in plan.budget_depths:
+        for m in DEEP:
+            cfg = budget(plan, None, plan.depth_steps)
+            out.append(Job("budget", m, m, TARGETS, d, plan.budget_seeds, config=cfg))
+        k = shallow_width(d)
+        for label, m in SHALLOW:
+            cfg = budget(plan, {"width": k}, plan.depth_steps)
+            out.append(Job("budget", label, m, TARGETS, 1, plan.budget_seeds, config=cfg))
+    return out
+
+
+def _groups(records: list[dict]) -> dict[tuple, list[dict]]:
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for rec in records:
+        job = rec["job"]
+        for run in rec["runs"]:
+            groups[(run["target"], job["label"], run["parameters"])].append(run)
+    return groups
+
+
+def rows(records: list[dict], plan, limit) -> list[dict]:
+    """One row per (target, depth): the median test MSE of every method at that budget.
+
+    ``limit(target, pieces)`` is the cached ``optimal_pwl`` error.
+    """
+    groups = _groups(records)
+    out = []
+    for target in TARGETS:
+        for d in plan.budget_depths:
+            k = shallow_width(d)
+            deep_w, shallow_w = 20 * d - 7, 3 * k + 1
+            row: dict = {"target": target, "depth": d, "weights": deep_w, "units": k}
+            row["shallow_weights"] = shallow_w
+            for m in DEEP:
+                mse = [r["test_mse"] for r in groups.get((target, m, deep_w), [])]
+                row[f"{m}_median"] = statistics.median(mse) if mse else None
+                row[f"{m}_min"] = min(mse) if mse else None
+            for label, _ in SHALLOW:
+                mse = [r["test_mse"] for r in groups.get((target, label, shallow_w), [])]
+                row[f"{label}_median"] = statistics.median(mse) if mse else None
+            row["best_shallow"] = limit(target, k + 1)
+            row["limit_2^d"] = limit(target, 2**d)
+            plus, knots = row["tent+_median"], row["knots_median"]
+            row["shallow_over_tent+"] = knots / plus if plus and knots else None
+            out.append(row)
+    return out
+
+
+COLUMNS = [
+    "target",
+    "depth",
+    "weights",
+    "tent+_median",
+    "tent+_min",
+    "tent_median",
+    "kaiming_median",
+    "units",
+    "knots_median",
+    "kaiming (shallow)_median",
+    "best_shallow",
+    "limit_2^d",
+    "shallow_over_tent+",
+]
+
+
+def verdict(table: list[dict]) -> list[str]:
+    """Where depth pays: per target, the depths at which tent+ beats the best shallow fit."""
+    lines = []
+    for target in TARGETS:
+        sel = [r for r in table if r["target"] == target and r["shallow_over_tent+"]]
+        if not sel:
+            continue
+        wins = [r["depth"] for r in sel if r["shallow_over_tent+"] > 1]
+        best = max(sel, key=lambda r: r["shallow_over_tent+"])
+        lines.append(
+            f"- {target}: tent+ ahead of knots (same weights) at depth(s) "
+            f"{', '.join(map(str, wins)) or 'none'}; best ratio {best['shallow_over_tent+']:.2g}x "
+            f"at depth {best['depth']}."
+        )
+    return lines
+
+
+def figure(out: Path, table: list[dict]) -> str | None:
+    """One log-log panel per target: median test MSE against weights; None without matplotlib."""
+    from ..errors import TentnetError
+    from ..plot import _pyplot, save_figure
+
+    try:
+        plt = _pyplot()
+    except TentnetError:
+        return None
+    fig, axes = plt.subplots(1, len(TARGETS), figsize=(3.6 * len(TARGETS), 3.4), sharey=False)
+    series = [(f"{m}_median", m, "weights", "o-") for m in DEEP] + [
+        (f"{label}_median", label, "shallow_weights", "s-") for label, _ in SHALLOW
+    ]
+    for ax, target in zip(axes, TARGETS, strict=True):
+        sel = [r for r in table if r["target"] == target]
+        for key, label, wkey, style in series:
+            pts = [(r[wkey], r[key]) for r in sel if r[key] is not None]
+            if pts:
+                ax.loglog(*zip(*pts, strict=True), style, ms=3, lw=1, label=label)
+        for key, label, style in (
+            ("best_shallow", "best shallow (optimum)", "k--"),
+            ("limit_2^d", "2^d pieces limit", "k:"),
+        ):
+            pts = [(r["weights"], r[key]) for r in sel]
+            if pts:
+                ax.loglog(*zip(*pts, strict=True), style, lw=1, label=label)
+        ax.set_title(target)
+        ax.set_xlabel("weights")
+    axes[0].set_ylabel("median test MSE")
+    axes[0].legend(fontsize=6)
+    save_figure(fig, out / "budget.png")
+    return "budget.png"
+
+
+def section(out: Path, records: list[dict], plan, limit) -> list[str]:
+    """The report's section: CSV, figure, table and verdict."""
+    from .report import _csv, _table
+
+    table = rows(records, plan, limit)
+    _csv(out / "budget.csv", table)
+    fig = figure(out, table)
+    lines = [
+        "## Deep against shallow at equal weights (budget)",
+        "",
+        f"Median test MSE over {len(plan.budget_seeds)} seeds ({', '.join(TARGETS)} on [0, 1], "
+        "500 training points per seed). Deep: width 4, `depth` hidden layers, `weights` = "
+        "20 depth - 7. Shallow: one hidden layer of `units` units (3 units + 1 weights, never "
+        f"more than the deep network's). Adam methods train for {plan.depth_steps} steps. "
+        "`best_shallow` is the best continuous piecewise-linear fit with units + 1 free knots "
+        "fitted to the function itself (a lower bound for any network of that size trained on "
+        "the points, up to the data); `limit_2^d` the same with 2^depth pieces. "
+        "`shallow_over_tent+` above 1 means depth pays.",
+        "",
+    ]
+    if fig:
+        lines += [f"![budget]({fig})", ""]
+    lines += [_table(table, COLUMNS), "", *verdict(table), ""]
+    return lines
