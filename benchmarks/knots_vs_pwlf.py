@@ -11,7 +11,8 @@ float64; wall time of the fit alone, one thread.
   default global search) and ``fitfast(pieces, pop=2)`` (multi-start L-BFGS);
 - ``tentnet.optimal_pwl(target, pieces)``: the reference optimum fitted to the function itself.
 
-Usage: ``python benchmarks/knots_vs_pwlf.py [--pieces 8,16,32] [--seeds 3] [--json OUT]``.
+Usage: ``python benchmarks/knots_vs_pwlf.py [--pieces 8,16,32] [--seeds 3] [--no-de]
+[--targets 'x**2;x**3'] [--json OUT]``.
 Needs ``pip install pwlf``.
 """
 
@@ -33,13 +34,13 @@ from tentnet.targets import evaluate_checked, parse_expression, sample_points, u
 TARGETS = ("x**2", "x**3", "x**11", "exp(x)", "sqrt(x + 0.01)")
 
 
-def run(pieces_list: list[int], seeds: int, with_de: bool) -> list[dict]:
+def run(pieces_list: list[int], seeds: int, with_de: bool, targets=TARGETS) -> list[dict]:
     import pwlf
 
     torch.set_num_threads(1)
     rows = []
     grid = uniform_grid((0.0, 1.0), 10_001)
-    for target in TARGETS:
+    for target in targets:
         expr = parse_expression(target)
         y_grid = evaluate_checked(expr, grid[:, None]).numpy()
         for pieces in pieces_list:
@@ -84,7 +85,7 @@ def table(rows: list[dict], with_de: bool) -> str:
         f"{c} MSE (median) | {c} s (median)" for c in cols
     )
     lines = [head + " |", "|" + "---|" * (3 + 2 * len(cols))]
-    keys = sorted({(r["target"], r["pieces"]) for r in rows}, key=lambda k: (TARGETS.index(k[0]), k[1]))
+    keys = sorted({(r["target"], r["pieces"]) for r in rows}, key=lambda k: (k[0], k[1]))
     for target, pieces in keys:
         sel = [r for r in rows if r["target"] == target and r["pieces"] == pieces]
         cells = [target, str(pieces), f"{sel[0]['limit']:.2e}"]
@@ -100,10 +101,12 @@ def main() -> None:
     ap.add_argument("--pieces", default="8,16,32")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--no-de", action="store_true", help="skip pwlf's slow global fit")
+    ap.add_argument("--targets", default=";".join(TARGETS), help="';'-separated expressions")
     ap.add_argument("--json", default=None, help="also write the rows to this file")
     args = ap.parse_args()
     pieces = [int(p) for p in args.pieces.split(",")]
-    rows = run(pieces, args.seeds, not args.no_de)
+    targets = [t.strip() for t in args.targets.split(";") if t.strip()]
+    rows = run(pieces, args.seeds, not args.no_de, targets)
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:
             json.dump(rows, fh, indent=1)

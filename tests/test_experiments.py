@@ -16,6 +16,8 @@ TINY = Plan(
     lm_iterations=3,
     nonconvex_seeds=(0,),
     extra_steps_scale=0.01,
+    budget_depths=(2, 3),
+    budget_seeds=(0,),
 )
 
 
@@ -99,6 +101,24 @@ def test_report_tables_and_figures(full_run):
     phase1 = [r for r in regions if r["stage"] == "after phase 1"]
     assert phase1 and all(float(r["median_linear_regions"]) == 2 ** int(r["depth"]) for r in phase1)
     assert (out / "depth.png").exists() and (out / "regions.png").exists()
+
+
+def test_budget_table_compares_equal_weights(full_run):
+    out, report = full_run
+    rows = _rows(out / "budget.csv")
+    # 5 targets x 2 depths, every method present at each budget.
+    assert len(rows) == 10
+    for r in rows:
+        d, k = int(r["depth"]), int(r["units"])
+        assert int(r["weights"]) == 20 * d - 7
+        assert 3 * k + 1 <= int(r["weights"]) < 3 * (k + 1) + 1  # the largest shallow net
+        for col in ("tent+_median", "tent_median", "kaiming_median", "knots_median"):
+            assert float(r[col]) > 0
+        # The optimum with more pieces is lower (a sanity check of the limit columns).
+        assert float(r["limit_2^d"]) > 0 and float(r["best_shallow"]) > 0
+    text = report.read_text()
+    assert "Deep against shallow at equal weights" in text and "budget.png" in text
+    assert (out / "budget.png").exists()
 
 
 def test_resume_skips_finished_batches(full_run, tmp_path):

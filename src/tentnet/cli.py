@@ -120,9 +120,11 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         choices=("auto", *METHODS),
         metavar="METHOD",
-        help=f"auto or one of {', '.join(METHODS)}; auto (default) picks tent for a target "
-        "that is convex or concave on the domain, tent-dc otherwise; knots is the best "
-        "shallow network (one hidden layer of --width units, free knots)",
+        help=f"auto or one of {', '.join(METHODS)}; knots is the best shallow network (one "
+        "hidden layer of --width units, free knots). auto (default) trains tent+ (tent-dc for "
+        "a target neither convex nor concave) at --depth and knots with no more weights on 80%% "
+        "of the training points, keeps the one with the lower error on the other 20%%, and "
+        "trains it on all of them",
     )
     fit.add_argument(
         "--points",
@@ -392,12 +394,6 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     )
     seeds = args.seeds if args.seeds is not None else [args.seed or 0]
     method = args.method
-    note = None
-    if method == "auto":
-        from .fit import choose_method
-
-        method, why = choose_method(args.target, args.domain)
-        note = f"method auto: {why}; using {method}"
     plot = args.out is not None and not args.no_plot
     if plot:
         from .plot import _pyplot
@@ -423,6 +419,8 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         progress.done()
     metrics = [r.metrics() for r in results]
     summary = _summary(metrics) if len(results) > 1 else None
+    auto = results[0].auto
+    note = f"method auto: {auto['why']}; using {auto['chose']}" if auto else None
     if args.out is not None:
         from .plot import plot_fit
 

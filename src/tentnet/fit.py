@@ -23,8 +23,8 @@ from .targets import (
     sample_points,
     uniform_grid,
 )
-from .tent import check_domain, sequential_from_layers
-from .train import TENT_METHODS, Progress, TrainConfig, train_networks
+from .tent import check_depth, check_domain, sequential_from_layers
+from .train import TENT_METHODS, Progress, TrainConfig, shallow_width, train_networks
 
 TEST_POINTS = 10_001
 
@@ -60,6 +60,7 @@ class FitResult:
     mlp: nn.Sequential
     phase1_test_mse: float | None = None
     phase1_linear_regions: int | None = None
+    auto: dict[str, Any] | None = None
     history: list[tuple[int, float]] = field(default_factory=list)
     x_train: np.ndarray = field(default_factory=lambda: np.zeros(0))
     y_train: np.ndarray = field(default_factory=lambda: np.zeros(0))
@@ -94,6 +95,8 @@ class FitResult:
         if self.method in TENT_METHODS:
             out["phase1_test_mse"] = self.phase1_test_mse
             out["phase1_linear_regions"] = self.phase1_linear_regions
+        if self.auto is not None:
+            out["auto"] = self.auto
         return out
 
 
@@ -241,6 +244,89 @@ def choose_method(target: str | Expression | Dataset, domain=None) -> tuple[str,
     return "tent-dc", "target is neither convex nor concave on the domain"
 
 
+VALIDATION_FRACTION = 0.2
+MIN_POINTS_TO_VALIDATE = 50
+
+
+def _auto_candidates(
+    parsed: list[Expression | Dataset], domain, depth: int, points: int
+) -> tuple[list[tuple[str, TrainConfig]], str]:
+    """The methods ``auto`` weighs, each with its configuration, and why these."""
+    rule, why = choose_method(parsed[0], domain) if len(parsed) == 1 else ("tent+", "")
+    deep = "tent+" if rule == "tent" else rule
+    units = shallow_width(depth)
+    found = [(deep, TrainConfig(depth=depth))]
+    train_points = int(points * (1 - VALIDATION_FRACTION))
+    if 2 * (units + 1) <= train_points:
+        found.append(("knots", TrainConfig(depth=1, width=units)))
+    return found, why or "several targets"
+
+
+def _auto(
+    parsed: list[Expression | Dataset],
+    domain,
+    depth: int,
+    config: TrainConfig,
+    t: torch.Tensor,
+    y: torch.Tensor,
+    seeds: list[int],
+    dev: torch.device,
+    progress: Progress | None,
+) -> tuple[str, TrainConfig, dict[str, Any]]:
+    """Pick the method for ``auto`` by a validation split of the training points.
+
+    Candidates (equal weight counts): the deep tent method for the target's shape (``tent+``
+    for convex or concave targets and data, ``tent-dc`` otherwise) at ``depth``, and
+    ``knots``, the best shallow network with no more weights. Each seed keeps a random 20% of
+    its training points out; every candidate trains on the rest; the candidate with the lowest
+    median validation MSE over seeds wins and is then trained on all the points. With fewer
+    than 50 points per seed (or one candidate) nothing is held out and the deep method is used.
+    """
+    cands, why = _auto_candidates(parsed, domain, depth, t.shape[1])
+
+    def tuned(cfg: TrainConfig) -> TrainConfig:
+        # The user's budget and rates apply to every candidate; shape stays the candidate's.
+        return replace(config, depth=cfg.depth, width=cfg.width)
+
+    if len(cands) == 1 or t.shape[1] < MIN_POINTS_TO_VALIDATE:
+        method, cfg = cands[0]
+        info = {"chose": method, "why": f"{why}; too few points to validate", "candidates": []}
+        return method, tuned(cfg), info
+    n_val = max(1, round(VALIDATION_FRACTION * t.shape[1]))
+    perms = torch.stack(
+        [torch.randperm(t.shape[1], generator=torch.Generator().manual_seed(s)) for s in seeds]
+    ).to(t.device)
+    val, fit_idx = perms[:, :n_val], perms[:, n_val:]
+    t_fit, y_fit = t.gather(1, fit_idx), y.gather(1, fit_idx)
+    t_val, y_val = t.gather(1, val), y.gather(1, val)
+    table = []
+    for method, cfg in cands:
+        cfg = tuned(cfg)
+        out = train_networks(method, t_fit.to(dev), y_fit.to(dev), cfg, seeds, progress)
+        layers = [(w.cpu(), b.cpu()) for w, b in out.to("cpu").layers]
+        val_mse, _ = _mse(layers, t_val.cpu(), y_val.cpu())
+        weights = sum(w[0].numel() + b[0].numel() for w, b in layers)
+        table.append(
+            {
+                "method": method,
+                "depth": cfg.depth,
+                "width": cfg.width_for(method),
+                "weights": weights,
+                "validation_mse": float(val_mse.median()),
+            }
+        )
+    finite = [c for c in table if np.isfinite(c["validation_mse"])] or table
+    best = min(finite, key=lambda c: c["validation_mse"])
+    method = best["method"]
+    cfg = tuned(next(c for m, c in cands if m == method))
+    reason = (
+        f"{why}; lowest validation MSE (normalised units, median over seeds, "
+        f"{n_val} of {t.shape[1]} training points held out) among "
+        + ", ".join(f"{c['method']} {c['validation_mse']:.3g}" for c in table)
+    )
+    return method, cfg, {"chose": method, "why": reason, "candidates": table}
+
+
 def _mse(layers: Stack, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     with torch.no_grad():
         err = stack_forward(layers, x.unsqueeze(-1)).squeeze(-1) - y
@@ -284,7 +370,10 @@ def fit(
             and ``y``), or a parsed :class:`Expression` / :class:`Dataset`. A list of
             expressions trains every (target, seed) pair in one batch.
         depth: hidden layers d (tent networks then have 2^d pieces).
-        method: one of :data:`tentnet.train.METHODS`.
+        method: one of :data:`tentnet.train.METHODS`, or ``"auto"``: choose between the deep
+            tent method for the target's shape and ``knots`` (the best shallow network of no
+            more weights) by a validation split of the training points, then train the winner
+            on all of them (see :func:`_auto`; ``FitResult.auto`` records the candidates).
         seeds: one network per seed; seed s draws the training points (expressions) or the
             held-out split (data) and, independently, the initialisation.
         points: training points per seed, uniform random in the domain (expressions only).
@@ -309,7 +398,10 @@ def fit(
     if len(set(seeds)) != len(seeds):
         raise TentnetError("seeds must be distinct")
     config = replace(config or TrainConfig(), depth=depth)
-    config.check(method)
+    if method != "auto":
+        config.check(method)
+    else:
+        check_depth(depth)
     targets = target if isinstance(target, list) else [target]
     if not targets:
         raise TentnetError("give at least one target")
@@ -325,6 +417,12 @@ def fit(
 
     dev = resolve_device(device)
     start = time.perf_counter()
+    auto = None
+    if method == "auto":
+        method, config, auto = _auto(
+            parsed, prob.domain, depth, config, t, y_norm, row_seeds, dev, progress
+        )
+        depth = config.depth
     out = train_networks(method, t.to(dev), y_norm.to(dev), config, row_seeds, progress)
     seconds = time.perf_counter() - start
     out = out.to("cpu")
@@ -383,6 +481,7 @@ def fit(
                 mlp=mlp,
                 phase1_test_mse=float(p1_mse[i]) if p1_mse is not None else None,
                 phase1_linear_regions=p1_regions.linear_regions if p1_regions else None,
+                auto=auto,
                 history=history,
                 x_train=prob.x_train[i].numpy(),
                 y_train=prob.y_train[i].numpy(),

@@ -92,7 +92,7 @@ def _spread(t: Tensor, inner: Tensor, gap: int = 2) -> Tensor:
     ts = torch.sort(t, 1).values
     j = torch.arange(1, m + 1, device=t.device)
     rank = torch.searchsorted(ts.contiguous(), inner.contiguous())  # points left of each knot
-    rank = torch.cummax(rank - gap * j, 1).values + gap * j  # at least `gap` apart, from 0
+    rank = torch.cummax((rank - gap * j).clamp_min(0), 1).values + gap * j  # `gap` apart, from 0
     rank = torch.minimum(rank, p - gap * (m + 1 - j))  # and from the right end
     rank = torch.flip(torch.cummin(torch.flip(rank - gap * j, [1]), 1).values, [1]) + gap * j
     rank = rank.clamp(1, p - 1)

@@ -1,0 +1,137 @@
+"""The shallow baseline: free-knot CPWL fits written exactly as one-hidden-layer ReLU nets."""
+
+import numpy as np
+import pytest
+import torch
+
+from tentnet import TentnetError, count_linear_regions, optimal_pwl
+from tentnet.fit import fit
+from tentnet.knots import _as_stack, _curvature_knots, _free_layout, _hats, _pivot_layout, fit_knots
+from tentnet.mlp import stack_forward
+from tentnet.tent import sequential_from_layers
+from tentnet.train import TrainConfig, shallow_width
+
+
+def _data(target, n=3, points=500):
+    t = torch.stack(
+        [torch.rand(points, generator=torch.Generator().manual_seed(s), dtype=torch.float64)
+         for s in range(n)]
+    )
+    y = {"x**3": t**3, "x**2": t**2, "exp(x)": torch.exp(t), "abs": (t - 0.3).abs()}[target]
+    return t, (y - y.mean(1, keepdim=True)) / y.std(1, keepdim=True)
+
+
+@pytest.mark.parametrize("depth", [1, 2, 5, 10, 12])
+def test_shallow_width_never_exceeds_the_deep_weight_count(depth):
+    deep = 20 * depth - 7 if depth > 1 else 13
+    k = shallow_width(depth)
+    assert 3 * k + 1 <= deep < 3 * (k + 1) + 1
+
+
+def test_hats_are_a_partition_of_unity_and_interpolate():
+    t, _ = _data("x**3")
+    knots = torch.tensor([[0.0, 0.2, 0.7, 1.0]] * 3, dtype=torch.float64)
+    basis = _hats(t, knots)
+    assert torch.allclose(basis.sum(-1), torch.ones_like(t))
+    values = torch.tensor([1.0, -2.0, 0.5, 3.0], dtype=torch.float64)
+    np.testing.assert_allclose(
+        (basis @ values)[0].numpy(), np.interp(t[0].numpy(), knots[0].numpy(), values.numpy())
+    )
+
+
+def test_as_stack_is_the_hinge_sum():
+    kappa = torch.tensor([[0.2, 0.5, 0.8]], dtype=torch.float64)
+    sigma = torch.tensor([[-1.0, 1.0, 1.0]], dtype=torch.float64)
+    v = torch.tensor([[1.5, -0.5, 2.0]], dtype=torch.float64)
+    c = torch.tensor([0.3], dtype=torch.float64)
+    x = torch.linspace(0, 1, 101, dtype=torch.float64)
+    out = stack_forward(_as_stack(kappa, sigma, v, c), x[None, :, None])[0, :, 0]
+    relu = torch.relu
+    ref = 0.3 + 1.5 * relu(0.2 - x) - 0.5 * relu(x - 0.5) + 2.0 * relu(x - 0.8)
+    assert torch.allclose(out, ref, atol=1e-14)
+
+
+@pytest.mark.parametrize("layout", [_free_layout, _pivot_layout])
+def test_start_layouts_are_the_least_squares_cpwl(layout):
+    """Before LM each layout is exactly the hat-basis least-squares fit on its knots (the
+    pivot layout with its flattest piece forced flat, so its error is no lower)."""
+    t, y = _data("x**3")
+    units = 12
+    layers = layout(t, y, units)
+    assert layers[0][0].shape == (3, units, 1) and layers[1][0].shape == (3, 1, units)
+    net = stack_forward(layers, t.unsqueeze(-1))[..., 0]
+    inner = units - 1 if layout is _free_layout else units
+    knots = _curvature_knots(t, y, inner)
+    basis = _hats(t, knots)
+    gram = basis.transpose(1, 2) @ basis
+    values = torch.linalg.solve(gram, (basis.transpose(1, 2) @ y[..., None]))[..., 0]
+    best = (basis @ values[..., None])[..., 0]
+    err_net = ((net - y) ** 2).mean(1)
+    err_best = ((best - y) ** 2).mean(1)
+    if layout is _free_layout:
+        assert torch.allclose(net, best, atol=1e-9)
+    else:
+        assert bool((err_net >= err_best * (1 - 1e-9)).all())
+        assert bool((err_net <= 3 * err_best).all())
+
+
+def test_knots_are_ordered_and_every_piece_holds_points():
+    t, y = _data("x**3", points=60)
+    knots = _curvature_knots(t, y, 25)
+    assert bool((torch.diff(knots, dim=1) > 0).all())
+    for row in range(3):
+        counts = np.histogram(t[row].numpy(), bins=knots[row].numpy())[0]
+        assert counts.min() >= 2
+
+
+@pytest.mark.parametrize("target", ["x**3", "exp(x)"])
+def test_lm_improves_on_the_start_and_nears_the_optimum(target):
+    t, y = _data(target)
+    _, start = fit_knots(t, y, 15, lm_iterations=0)
+    layers, loss = fit_knots(t, y, 15)
+    assert bool((loss < start).all())
+    # Against the optimum on the function itself (same standardisation, test grid).
+    results = fit(target, depth=1, method="knots", seeds=[0], config=TrainConfig(depth=1, width=15))
+    limit = optimal_pwl(target, 16).mse
+    assert results[0].test_mse < 2.0 * limit
+    assert results[0].linear_regions in (15, 16)
+
+
+def test_flat_piece_layout_can_win_with_a_slope_change_of_sign():
+    """|x - 0.3| has a slope of -1 and +1: the flat-piece layout has a piece more."""
+    t, y = _data("abs")
+    free_only, l1 = fit_knots(t, y, 6, flat_piece=False)
+    both, l2 = fit_knots(t, y, 6)
+    assert bool((l2 <= l1).all())
+    mlp = sequential_from_layers(both, 0)
+    assert count_linear_regions(mlp, (0.0, 1.0)).linear_regions <= 7
+
+
+def test_knots_method_is_a_one_hidden_layer_network_of_width_units():
+    (r,) = fit("x**2", depth=1, method="knots", seeds=[3], config=TrainConfig(depth=1, width=9))
+    assert r.depth == 1 and r.width == 9
+    assert r.metrics()["parameters"] == 3 * 9 + 1
+    assert len([m for m in r.mlp if isinstance(m, torch.nn.Linear)]) == 2
+
+
+def test_knots_refuses_depth_and_too_few_points():
+    with pytest.raises(TentnetError, match="one hidden layer"):
+        fit("x**2", depth=5, method="knots")
+    with pytest.raises(TentnetError, match="training points"):
+        fit("x**2", depth=1, method="knots", points=20, config=TrainConfig(depth=1, width=30))
+
+
+def test_auto_picks_by_validation_and_records_the_candidates():
+    (r,) = fit("exp(x)", depth=3, method="auto", seeds=[0], config=TrainConfig(lm_iterations=20))
+    info = r.metrics()["auto"]
+    methods = [c["method"] for c in info["candidates"]]
+    assert methods == ["tent+", "knots"]
+    best = min(info["candidates"], key=lambda c: c["validation_mse"])
+    assert r.method == info["chose"] == best["method"]
+    deep, shallow = info["candidates"]
+    assert shallow["weights"] <= deep["weights"]
+
+
+def test_auto_without_enough_points_uses_the_deep_method():
+    (r,) = fit("x**3", depth=2, method="auto", seeds=[0], points=30)
+    assert r.method == "tent+" and r.auto["candidates"] == []
