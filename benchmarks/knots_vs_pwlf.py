@@ -64,9 +64,9 @@ def run(pieces_list: list[int], seeds: int, with_de: bool, targets=TARGETS) -> l
                     "knots_mse": float(np.mean((pred.numpy() - y_grid) ** 2)),
                     "knots_seconds": t_knots,
                 }
-                variants = [("fitfast", lambda m: m.fitfast(pieces, pop=2))]
+                variants = [("fitfast", lambda m, p=pieces: m.fitfast(p, pop=2))]
                 if with_de:
-                    variants.append(("de", lambda m: m.fit(pieces)))
+                    variants.append(("de", lambda m, p=pieces: m.fit(p)))
                 for name, call in variants:
                     model = pwlf.PiecewiseLinFit(x, y, seed=seed)
                     start = time.perf_counter()

@@ -19,7 +19,19 @@ def run(argv, capsys):
 def test_fit_writes_metrics_model_and_figure(tmp_path, capsys):
     pytest.importorskip("matplotlib")
     code, out, err = run(
-        ["fit", "--target", "x**3", "--depth", "4", "--out", str(tmp_path), *FAST], capsys
+        [
+            "fit",
+            "--target",
+            "x**3",
+            "--depth",
+            "4",
+            "--method",
+            "tent",
+            "--out",
+            str(tmp_path),
+            *FAST,
+        ],
+        capsys,
     )
     assert code == 0, err
     metrics = json.loads((tmp_path / "metrics.json").read_text())
@@ -106,7 +118,9 @@ BAD = [
     (["fit", "--domain", "1,0"], "domain"),
     (["fit", "--domain", "0,nan"], "domain"),
     (["fit", "--domain", "abc"], "LO,HI"),
-    (["fit", "--width", "8"], "width-4"),
+    (["fit", "--width", "8"], "--width does not apply to --method auto"),
+    (["fit", "--method", "tent", "--width", "8"], "width-4"),
+    (["fit", "--method", "knots", "--depth", "3"], "one hidden layer"),
     (["fit", "--points", "1"], "points"),
     (["fit", "--seeds", "3-1"], "seeds"),
     (["fit", "--target", "missing.csv"], "not found"),

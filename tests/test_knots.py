@@ -14,8 +14,10 @@ from tentnet.train import TrainConfig, shallow_width
 
 def _data(target, n=3, points=500):
     t = torch.stack(
-        [torch.rand(points, generator=torch.Generator().manual_seed(s), dtype=torch.float64)
-         for s in range(n)]
+        [
+            torch.rand(points, generator=torch.Generator().manual_seed(s), dtype=torch.float64)
+            for s in range(n)
+        ]
     )
     y = {"x**3": t**3, "x**2": t**2, "exp(x)": torch.exp(t), "abs": (t - 0.3).abs()}[target]
     return t, (y - y.mean(1, keepdim=True)) / y.std(1, keepdim=True)
@@ -88,7 +90,7 @@ def test_knots_are_ordered_and_every_piece_holds_points():
 def test_lm_improves_on_the_start_and_nears_the_optimum(target):
     t, y = _data(target)
     _, start = fit_knots(t, y, 15, lm_iterations=0)
-    layers, loss = fit_knots(t, y, 15)
+    _, loss = fit_knots(t, y, 15)
     assert bool((loss < start).all())
     # Against the optimum on the function itself (same standardisation, test grid).
     results = fit(target, depth=1, method="knots", seeds=[0], config=TrainConfig(depth=1, width=15))
@@ -100,7 +102,7 @@ def test_lm_improves_on_the_start_and_nears_the_optimum(target):
 def test_flat_piece_layout_can_win_with_a_slope_change_of_sign():
     """|x - 0.3| has a slope of -1 and +1: the flat-piece layout has a piece more."""
     t, y = _data("abs")
-    free_only, l1 = fit_knots(t, y, 6, flat_piece=False)
+    _, l1 = fit_knots(t, y, 6, flat_piece=False)
     both, l2 = fit_knots(t, y, 6)
     assert bool((l2 <= l1).all())
     mlp = sequential_from_layers(both, 0)

@@ -1,4 +1,5 @@
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -59,13 +60,16 @@ def test_kaiming_init_matches_pytorch_default_distribution():
 @pytest.mark.parametrize("method", METHODS)
 def test_same_seed_same_result_and_same_budget(method):
     t, y = _data(2)
-    a = train_networks(method, t, y, SMALL, [4, 9])
-    b = train_networks(method, t, y, SMALL, [4, 9])
+    config = replace(SMALL, depth=1, width=6) if method == "knots" else SMALL
+    a = train_networks(method, t, y, config, [4, 9])
+    b = train_networks(method, t, y, config, [4, 9])
     for (wa, ba), (wb, bb) in zip(a.layers, b.layers, strict=True):
         assert torch.equal(wa, wb) and torch.equal(ba, bb)
     # Every published method spends the same number of gradient steps; tent+ spends its
-    # phase-1 steps plus its Levenberg-Marquardt iterations.
-    if method == "tent+":
+    # phase-1 steps plus its Levenberg-Marquardt iterations; knots no gradient steps (LM only).
+    if method == "knots":
+        assert a.history_steps == [0]
+    elif method == "tent+":
         used = SMALL.resolved(method)
         assert a.history_steps[-1] == SMALL.phase1 + used.lm_iterations
     else:

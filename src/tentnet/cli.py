@@ -76,6 +76,7 @@ def _float(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .experiments.specs import EXPERIMENTS
     from .train import (
         METHODS,
         TENT_PLUS_LM_ITERATIONS,
@@ -269,8 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument(
         "--only",
         default=None,
-        help="comma-separated experiments (default all): dense,sparse,depth,regions,ablation,"
-        "nonconvex,multid,digits,diabetes",
+        help=f"comma-separated experiments (default all): {','.join(EXPERIMENTS)}",
     )
     rep.add_argument(
         "--out",

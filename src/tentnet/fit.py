@@ -402,6 +402,11 @@ def fit(
         config.check(method)
     else:
         check_depth(depth)
+        if config.width is not None:
+            raise TentnetError(
+                "--width does not apply to --method auto (it weighs a width-4 deep network "
+                "against a shallow one of no more weights); name a method to set the width"
+            )
     targets = target if isinstance(target, list) else [target]
     if not targets:
         raise TentnetError("give at least one target")

@@ -87,7 +87,7 @@ def _spread(t: Tensor, inner: Tensor, gap: int = 2) -> Tensor:
     """Move inner knots ``(N, m)`` so that every piece holds at least ``gap`` points (a piece
     without points would leave its values undetermined); knots sit midway between points.
     Returns ``(N, m + 2)`` knots with the ends 0 and 1."""
-    n, p = t.shape
+    p = t.shape[1]
     m = inner.shape[1]
     ts = torch.sort(t, 1).values
     j = torch.arange(1, m + 1, device=t.device)
@@ -174,7 +174,10 @@ def fit_knots(
     for layers in candidates:
         if lm_iterations:
             rows = levenberg_marquardt(
-                stack_to_rows(layers), lambda v, like=layers: rows_to_stack(v, like), x, y,
+                stack_to_rows(layers),
+                lambda v, like=layers: rows_to_stack(v, like),
+                x,
+                y,
                 lm_iterations,
             )
             layers = [(w.clone(), b.clone()) for w, b in rows_to_stack(rows, layers)]
