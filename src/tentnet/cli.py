@@ -581,8 +581,10 @@ def _cmd_regions(args: argparse.Namespace) -> int:
             doc["breakpoints"] = reg.breakpoints.tolist()
         print(json.dumps(doc, indent=2))
     else:
-        depth = meta.get("depth")
-        ref = f" (2^depth = {2**depth})" if isinstance(depth, int) else ""
+        depth, method = meta.get("depth"), meta.get("method")
+        # Only tent networks have 2^depth pieces by construction (a shallow one has width + 1).
+        tent = isinstance(method, str) and method.startswith("tent")
+        ref = f" (2^depth = {2**depth})" if isinstance(depth, int) and tent else ""
         print(
             f"{args.model}: on [{domain[0]:g}, {domain[1]:g}] {reg.linear_regions} linear "
             f"pieces{ref}, {reg.activation_regions} activation regions"
