@@ -155,6 +155,34 @@ def test_cuda_without_gpu_is_a_clear_error(capsys):
     assert code == 2 and "no CUDA GPU" in err and len(err.strip().splitlines()) == 1
 
 
+def test_export_never_overwrites_its_input_or_mixes_outputs(tmp_path, capsys):
+    code, _, err = run(
+        [
+            "fit",
+            "--method",
+            "knots",
+            "--width",
+            "5",
+            "--out",
+            str(tmp_path),
+            "--no-plot",
+            "--quiet",
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    model = tmp_path / "model.safetensors"
+    before = model.read_bytes()
+    code, _, err = run(["export", str(model), "--json", str(model)], capsys)
+    assert code == 2 and "is the model being exported" in err and err.count("\n") == 1
+    code, _, err = run(
+        ["export", str(model), "--json", str(tmp_path / "m"), "--torchscript", str(tmp_path / "m")],
+        capsys,
+    )
+    assert code == 2 and "name the same file" in err
+    assert model.read_bytes() == before and not (tmp_path / "m").exists()
+
+
 def test_corrupt_model_file(tmp_path, capsys):
     path = tmp_path / "bad.safetensors"
     path.write_bytes(b"\x00" * 3)

@@ -677,12 +677,32 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _check_export_paths(model: Path, outputs: dict[str, Path | None]) -> None:
+    """Refuse an output that is the model being read, or a file two outputs share (before any
+    work, so nothing is overwritten)."""
+    source = Path(model).resolve()
+    seen: dict[Path, str] = {}
+    for flag, path in outputs.items():
+        if path is None:
+            continue
+        target = Path(path).resolve()
+        if target == source:
+            raise TentnetError(f"{flag} {path} is the model being exported; choose another file")
+        if target in seen:
+            raise TentnetError(f"{seen[target]} and {flag} name the same file {path}")
+        seen[target] = flag
+
+
 def _cmd_export(args: argparse.Namespace) -> int:
     from .export import export
     from .io import load
 
     if args.onnx is None and args.torchscript is None and args.json_out is None:
         raise TentnetError("say what to export: --onnx OUT, --torchscript OUT and/or --json OUT")
+    _check_export_paths(
+        args.model,
+        {"--onnx": args.onnx, "--torchscript": args.torchscript, "--json": args.json_out},
+    )
     mlp, meta = load(args.model)
     meta.pop("format", None)
     meta.pop("format_version", None)
