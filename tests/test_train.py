@@ -240,3 +240,38 @@ def test_tent_plus_defaults():
     assert TrainConfig(steps=200).resolved("tent+").phase1_steps == 200
     assert TrainConfig(phase1_steps=50).resolved("tent+").phase1_steps == 50
     assert TrainConfig().resolved("tent") == TrainConfig()
+
+
+def test_tent_plus_first_start_is_the_uniform_tent_network():
+    """Candidate 0 of every seed goes to phase 2 with all peaks 1/2 and the least-squares
+    linear part; on x^2 that start is Yarotsky's construction, already near the 2^d limit."""
+    from tentnet.train import _train_core, tent_linear_fit
+
+    t, _ = _data(2, points=200)
+    y = (t**2 - (t**2).mean(1, keepdim=True)) / (t**2).std(1, keepdim=True)
+    config = TrainConfig(depth=4, restarts=3, lm_iterations=0).resolved("tent+")
+    config = replace(config, lm_iterations=0)
+    out = _train_core("tent+", t, y, config, [5, 6])
+    peaks = out.tent_params["peaks"]
+    assert torch.equal(peaks[::3], torch.full_like(peaks[::3], 0.5))
+    assert not bool((peaks[1::3] == 0.5).all())
+    scales, c0, c1, _ = tent_linear_fit(t, y, peaks[::3], True)
+    assert torch.allclose(out.tent_params["scales"][::3], scales)
+    assert torch.allclose(out.tent_params["c0"][::3], c0)
+    off = replace(config, uniform_start=False)
+    assert not bool((_train_core("tent+", t, y, off, [5, 6]).tent_params["peaks"] == 0.5).any())
+
+
+def test_held_out_selection_trains_and_refits_on_every_point():
+    t, y = _data(2, points=120)
+    config = TrainConfig(depth=3, restarts=4, lm_iterations=50, select_holdout=0.25)
+    out = train_networks("tent+", t, y, config, [0, 1])
+    used = config.resolved("tent+")
+    assert used.refit_iterations == 100
+    # history ends with the loss on all the points after the refit
+    with torch.no_grad():
+        loss = ((stack_forward(out.layers, t.unsqueeze(-1)).squeeze(-1) - y) ** 2).mean(1)
+    assert torch.allclose(out.history[-1], loss)
+    assert out.history_steps[-1] == used.phase1 + used.lm_iterations + used.refit_iterations
+    with pytest.raises(TentnetError, match="select_holdout"):
+        TrainConfig(select_holdout=1.5).check("tent+")
