@@ -258,6 +258,7 @@ def test_tent_plus_first_start_is_the_uniform_tent_network():
     scales, c0, c1, _ = tent_linear_fit(t, y, peaks[::3], True)
     assert torch.allclose(out.tent_params["scales"][::3], scales)
     assert torch.allclose(out.tent_params["c0"][::3], c0)
+    assert torch.allclose(out.tent_params["c1"][::3], c1)
     off = replace(config, uniform_start=False)
     assert not bool((_train_core("tent+", t, y, off, [5, 6]).tent_params["peaks"] == 0.5).any())
 
