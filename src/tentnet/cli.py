@@ -6,8 +6,10 @@ Exit codes: 0 success, 2 bad input (one-line message), 1 internal error, 130 int
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import statistics
 import sys
 from functools import partial
@@ -66,6 +68,12 @@ def _positive_int(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected a non-negative number, got {text!r}")
     return value
+
+
+def _folder(text: str) -> Path:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a folder name, got an empty one")
+    return Path(text)
 
 
 def _float(text: str) -> float:
@@ -196,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fit.add_argument(
         "--out",
-        type=Path,
+        type=_folder,
         default=None,
         help="folder for metrics.json, model.safetensors and fit.png "
         "(nothing is written without it)",
@@ -205,6 +213,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--device",
         default="cpu",
         help="where the batched training runs: cpu (default) or cuda",
+    )
+    fit.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an --out folder that already holds files (whole; default: refuse)",
     )
     fit.add_argument("--no-plot", action="store_true", help="do not draw fit.png")
     fit.add_argument("--json", action="store_true", help="print the metrics as JSON")
@@ -361,22 +374,37 @@ class _ProgressLine:
 
 
 def _cmd_fit(args: argparse.Namespace) -> int:
+    from .targets import looks_like_file, parse_expression
+
+    if args.depth is None:
+        args.depth = 1 if args.method == "knots" else 5
+    expr = None if looks_like_file(args.target) else parse_expression(args.target)
+    if expr is not None and expr.n_inputs > 1 and args.device != "cpu":
+        raise TentnetError("--device is for 1-D fits; many-input fits run on the CPU")
+    outset = None
+    if args.out is not None:
+        from .outdir import OutputSet
+
+        # Checked (and its hidden working folder made) before any training.
+        inputs = (args.target,) if expr is None else ()
+        outset = OutputSet(args.out, overwrite=args.overwrite, inputs=inputs)
+    try:
+        if expr is not None and expr.n_inputs > 1:
+            return _fit_many_inputs(args, expr, outset)
+        return _fit_one_input(args, outset)
+    finally:
+        if outset is not None:
+            outset.abort()
+
+
+def _fit_one_input(args: argparse.Namespace, outset) -> int:
     import torch
 
     from . import __version__
     from .fit import fit
     from .io import atomic_write_text, save_model
-    from .targets import looks_like_file, parse_expression
     from .train import TrainConfig
 
-    if args.depth is None:
-        args.depth = 1 if args.method == "knots" else 5
-    if not looks_like_file(args.target):
-        expr = parse_expression(args.target)
-        if expr.n_inputs > 1:
-            if args.device != "cpu":
-                raise TentnetError("--device is for 1-D fits; many-input fits run on the CPU")
-            return _fit_many_inputs(args, expr)
     overrides = {}
     if args.steps is not None:
         overrides["steps"] = args.steps
@@ -421,11 +449,11 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     summary = _summary(metrics) if len(results) > 1 else None
     auto = results[0].auto
     note = f"method auto: {auto['why']}; using {auto['chose']}" if auto else None
-    if args.out is not None:
+    if outset is not None:
         from .plot import plot_fit
 
         for r, m in zip(results, metrics, strict=True):
-            folder = args.out if len(results) == 1 else args.out / f"seed-{r.seed}"
+            folder = "" if len(results) == 1 else f"seed-{r.seed}/"
             meta = {
                 "tentnet_version": __version__,
                 "domain": list(r.domain),
@@ -437,15 +465,16 @@ def _cmd_fit(args: argparse.Namespace) -> int:
                 "dtype": r.dtype,
                 "metrics": m,
             }
-            save_model(folder / "model.safetensors", r.mlp, meta)
+            save_model(outset.path(folder + "model.safetensors"), r.mlp, meta)
             if plot:
-                plot_fit(r, folder / "fit.png")
-            atomic_write_text(folder / "metrics.json", json.dumps(m, indent=2) + "\n")
+                plot_fit(r, outset.path(folder + "fit.png"))
+            atomic_write_text(outset.path(folder + "metrics.json"), json.dumps(m, indent=2) + "\n")
         if summary is not None:
             atomic_write_text(
-                args.out / "summary.json",
+                outset.path("summary.json"),
                 json.dumps({"summary": summary, "runs": metrics}, indent=2) + "\n",
             )
+        outset.commit()
     if args.json:
         doc = metrics[0] if summary is None else {"summary": summary, "runs": metrics}
         print(json.dumps(doc, indent=2))
@@ -456,7 +485,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _fit_many_inputs(args: argparse.Namespace, expr) -> int:
+def _fit_many_inputs(args: argparse.Namespace, expr, outset) -> int:
     """Several inputs: a TentLayer network (linear map, per-channel tent functions, read-out)."""
     from . import __version__
     from .io import atomic_write_text, save_model
@@ -479,7 +508,7 @@ def _fit_many_inputs(args: argparse.Namespace, expr) -> int:
         phase1_steps=args.phase1_steps if args.phase1_steps is not None else steps // 3,
         seed=seed,
     )
-    if args.out is not None:
+    if outset is not None:
         meta = {
             "tentnet_version": __version__,
             "domain": metrics["domain"],
@@ -491,8 +520,9 @@ def _fit_many_inputs(args: argparse.Namespace, expr) -> int:
             "inputs": metrics["inputs"],
             "metrics": metrics,
         }
-        save_model(args.out / "model.safetensors", mlp, meta)
-        atomic_write_text(args.out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+        save_model(outset.path("model.safetensors"), mlp, meta)
+        atomic_write_text(outset.path("metrics.json"), json.dumps(metrics, indent=2) + "\n")
+        outset.commit()
     if args.json:
         print(json.dumps(metrics, indent=2))
     else:
@@ -734,6 +764,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code (also used as the console script's status)."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    previous = _terminate_as_interrupt()
     try:
         parser = build_parser()
         args = parser.parse_args(_join_negative_values(argv))
@@ -759,6 +790,18 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("tentnet: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader of standard output went away (`tentnet ... | head`): not an error of ours.
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    except OSError as exc:
+        # The machine said no (disk full, file too large, permissions): the user's to fix.
+        if os.environ.get("TENTNET_DEBUG"):
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"tentnet: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except Exception as exc:
         if os.environ.get("TENTNET_DEBUG"):
             raise
@@ -769,6 +812,22 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_INTERNAL
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _terminate_as_interrupt():
+    """SIGTERM ends the command like Ctrl-C (unfinished output folders are removed); returns
+    the previous handler, or None where handlers cannot be set (not the main thread)."""
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        return signal.signal(signal.SIGTERM, handler)
+    except ValueError:
+        return None
 
 
 if __name__ == "__main__":
