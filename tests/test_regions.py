@@ -123,3 +123,18 @@ def test_bad_domain_and_nonfinite_weights():
 def test_float32_model_is_counted_in_float64():
     net = TentNet(6, peaks=torch.full((7,), 0.4), dtype=torch.float32)
     assert count_linear_regions(net.to_mlp(), (0.0, 1.0)).linear_regions == 64
+
+
+def test_counting_stops_with_a_clear_error_beyond_the_piece_budget():
+    mlp = TentNet(depth=12, dtype=torch.float64).to_mlp()
+    assert count_linear_regions(mlp).linear_regions == 2**12
+    with pytest.raises(TentnetError, match="more than 1,024 linear pieces"):
+        count_linear_regions(mlp, max_pieces=1024)
+
+
+def test_deep_fits_skip_counting_instead_of_running_out_of_memory():
+    from tentnet.fit import fit
+    from tentnet.train import TrainConfig
+
+    (r,) = fit("x**2", depth=22, method="tent", config=TrainConfig(steps=4, phase1_steps=2))
+    assert r.linear_regions == -1 and r.phase1_linear_regions is None

@@ -569,11 +569,16 @@ def _print_fit(results, summary, out: Path | None, plot: bool) -> None:
     for r in results:
         p1 = ""
         if r.phase1_test_mse is not None:
-            p1 = f"  phase 1: test MSE {r.phase1_test_mse:.3e}, {r.phase1_linear_regions} pieces;"
+            n1 = r.phase1_linear_regions if r.phase1_linear_regions is not None else "uncounted"
+            p1 = f"  phase 1: test MSE {r.phase1_test_mse:.3e}, {n1} pieces;"
+        counts = (
+            f"{r.linear_regions} linear pieces, {r.activation_regions} activation regions"
+            if r.linear_regions >= 0
+            else "regions not counted (over 2^21 pieces)"
+        )
         print(
             f"seed {r.seed}:{p1}  test MSE {r.test_mse:.3e}  max |err| {r.max_abs_error:.2e}  "
-            f"train MSE {r.train_mse:.3e}  {r.linear_regions} linear pieces, "
-            f"{r.activation_regions} activation regions"
+            f"train MSE {r.train_mse:.3e}  {counts}"
         )
     if summary is not None:
         t = summary["test_mse"]

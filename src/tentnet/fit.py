@@ -12,7 +12,7 @@ from torch import nn
 
 from .errors import TentnetError
 from .mlp import Stack, fold_affine, stack_forward
-from .regions import count_linear_regions
+from .regions import MAX_COUNT_DEPTH, count_linear_regions
 from .targets import (
     Dataset,
     Expression,
@@ -450,6 +450,8 @@ def fit(
     results = []
     used = config.resolved(method)
     p1_steps, _ = used.phase_steps(method)
+    # Beyond MAX_COUNT_DEPTH a tent network has too many pieces to hold (not counted: -1).
+    count_regions = count_regions and depth <= MAX_COUNT_DEPTH
     for i, seed in enumerate(row_seeds):
         mlp = sequential_from_layers(layers, i)
         regions = count_linear_regions(mlp, prob.domain) if count_regions else None

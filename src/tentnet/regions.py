@@ -74,11 +74,19 @@ def _layers(
     return ops
 
 
+MAX_PIECES = 2**21
+"""Region counting stops with an error beyond this many pieces (memory stays bounded: about
+40 bytes a piece per neuron of the widest layer); a tent network of depth 21 has exactly this
+many."""
+MAX_COUNT_DEPTH = 21
+
+
 def count_linear_regions(
     mlp: nn.Module | list[nn.Module],
     domain: tuple[float, float] = (0.0, 1.0),
     rtol: float = 1e-12,
     xtol: float = 1e-13,
+    max_pieces: int = MAX_PIECES,
 ) -> Regions:
     """Count the linear pieces and activation regions of a ReLU MLP on ``domain``, exactly.
 
@@ -91,6 +99,9 @@ def count_linear_regions(
             continuous, so equal slopes mean equal affine maps).
         xtol: relative to the domain width, the distance below which a neuron's zero counts as
             lying on an existing edge (rounding); pieces narrower than this are not resolved.
+        max_pieces: raise TentnetError instead of holding more pieces than this (times 4
+            neurons of width; the default holds a width-4 network of 2^21 pieces in about
+            0.5 GB).
 
     Returns:
         :class:`Regions`.
@@ -117,6 +128,13 @@ def count_linear_regions(
         # zero exactly where an earlier layer already kinks): it splits nothing.
         inside = (amap != 0) & (root > left + xtol) & (root < right - xtol)
         roots = root[inside]
+        budget = max_pieces * 4 // max(4, amap.shape[1])  # memory grows with the width
+        if len(edges) - 1 + roots.size > budget:
+            raise TentnetError(
+                f"the network has more than {budget:,} linear pieces on the domain; region "
+                f"counting stops there to bound memory (a tent network of depth "
+                f"{MAX_COUNT_DEPTH} has {MAX_PIECES:,})"
+            )
         if roots.size:
             pos = np.concatenate([edges[1:-1], roots])
             is_old = np.concatenate([np.ones(len(edges) - 2, bool), np.zeros(roots.size, bool)])
