@@ -150,7 +150,10 @@ def estimated_cost(job: Job) -> float:
     if config.restarts > 1 and lm > LM_SCREEN_ITERATIONS:  # successive halving
         survivors = screen_survivors(config.restarts) / config.restarts
         lm = LM_SCREEN_ITERATIONS + (lm - LM_SCREEN_ITERATIONS) * survivors
-    per_step = (job.depth + 1) * width * width * job.points
+    weights = 2 * width + (job.depth - 1) * width * width  # 1 -> width -> ... -> width -> 1
+    per_step = weights * job.points
+    if job.method == "knots":  # no gradient steps; LM with one hidden layer
+        return nets * per_step * lm * 2
     return nets * per_step * (steps + lm * (job.depth + 1))  # LM: about d + 1 Adam steps
 
 
