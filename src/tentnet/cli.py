@@ -576,9 +576,11 @@ def _print_fit(results, summary, out: Path | None, plot: bool) -> None:
             if r.linear_regions >= 0
             else "regions not counted (over 2^21 pieces)"
         )
+        rel = r.relative_test_mse
+        rel = f" (relative {rel:.2e})" if rel is not None else ""
         print(
-            f"seed {r.seed}:{p1}  test MSE {r.test_mse:.3e}  max |err| {r.max_abs_error:.2e}  "
-            f"train MSE {r.train_mse:.3e}  {counts}"
+            f"seed {r.seed}:{p1}  test MSE {r.test_mse:.3e}{rel}  max |err| "
+            f"{r.max_abs_error:.2e}  train MSE {r.train_mse:.3e}  {counts}"
         )
     if summary is not None:
         t = summary["test_mse"]

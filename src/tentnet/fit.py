@@ -34,6 +34,8 @@ class FitResult:
     """One trained network and its measured metrics (raw units, the test grid of the domain).
 
     ``mlp`` is the plain ``nn.Sequential``; ``metrics()`` gives the JSON-ready summary.
+    ``relative_test_mse`` is the test MSE over the variance of the test targets (scale-free,
+    computed without underflow; None for constant targets): 1 means no better than their mean.
     """
 
     target: str
@@ -60,6 +62,7 @@ class FitResult:
     mlp: nn.Sequential
     phase1_test_mse: float | None = None
     phase1_linear_regions: int | None = None
+    relative_test_mse: float | None = None
     auto: dict[str, Any] | None = None
     history: list[tuple[int, float]] = field(default_factory=list)
     x_train: np.ndarray = field(default_factory=lambda: np.zeros(0))
@@ -86,6 +89,7 @@ class FitResult:
             "batch_size": self.batch_size,
             "train_mse": self.train_mse,
             "test_mse": self.test_mse,
+            "relative_test_mse": self.relative_test_mse,
             "max_abs_error": self.max_abs_error,
             "test_set": self.test_set,
             "linear_regions": self.linear_regions,
@@ -327,6 +331,24 @@ def _auto(
     return method, cfg, {"chose": method, "why": reason, "candidates": table}
 
 
+def _scaled_std(y: torch.Tensor) -> torch.Tensor:
+    """Standard deviation of each row with its scale factored out first, so that targets of
+    1e-300 (whose squares underflow) or 1e200 (whose squares overflow) keep their spread."""
+    scale = y.abs().amax(1).clamp_min(torch.finfo(y.dtype).tiny)
+    return (y / scale[:, None]).std(1, correction=0) * scale
+
+
+def _relative_mse(layers: Stack, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """MSE over the variance of ``y`` per row, computed in units of each row's largest |y|
+    (scale-free, and free of underflow); NaN for constant targets."""
+    with torch.no_grad():
+        pred = stack_forward(layers, x.unsqueeze(-1)).squeeze(-1)
+    scale = y.abs().amax(1, keepdim=True).clamp_min(torch.finfo(y.dtype).tiny)
+    err = ((pred - y) / scale).pow(2).mean(1)
+    var = (y / scale).var(1, correction=0)
+    return torch.where(var > 0, err / var, torch.full_like(err, float("nan")))
+
+
 def _mse(layers: Stack, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     with torch.no_grad():
         err = stack_forward(layers, x.unsqueeze(-1)).squeeze(-1) - y
@@ -415,7 +437,7 @@ def fit(
     row_seeds = seeds * len(parsed)
     lo, hi = prob.domain
     y_mean = prob.y_train.mean(1)
-    y_std = prob.y_train.std(1, correction=0)
+    y_std = _scaled_std(prob.y_train)
     y_std = torch.where(y_std > 0, y_std, torch.ones_like(y_std))
     t = (prob.x_train - lo) / (hi - lo)
     y_norm = (prob.y_train - y_mean[:, None]) / y_std[:, None]
@@ -435,7 +457,8 @@ def fit(
     layers = fold_affine(out.layers, lo, hi - lo, y_mean, y_std)
     train_mse, _ = _mse(layers, prob.x_train, prob.y_train)
     test_mse, max_err = _mse(layers, prob.x_test, prob.y_test)
-    bad = ~torch.isfinite(test_mse)
+    rel_mse = _relative_mse(layers, prob.x_test, prob.y_test)
+    bad = ~torch.isfinite(max_err)  # the MSE of a huge target may overflow; the error not
     if bool(bad.any()):
         raise TentnetError(
             f"training produced a non-finite network for seed(s) "
@@ -488,6 +511,7 @@ def fit(
                 mlp=mlp,
                 phase1_test_mse=float(p1_mse[i]) if p1_mse is not None else None,
                 phase1_linear_regions=p1_regions.linear_regions if p1_regions else None,
+                relative_test_mse=float(rel_mse[i]) if bool(torch.isfinite(rel_mse[i])) else None,
                 auto=auto,
                 history=history,
                 x_train=prob.x_train[i].numpy(),

@@ -107,8 +107,10 @@ def count_linear_regions(
         :class:`Regions`.
     """
     lo, hi = float(domain[0]), float(domain[1])
-    if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
-        raise TentnetError(f"domain must be finite with LO < HI, got {domain!r}")
+    if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi and np.isfinite(hi - lo)):
+        raise TentnetError(
+            f"domain must be finite with LO < HI and a finite width HI - LO, got {domain!r}"
+        )
     ops = _layers(mlp)
     xtol = xtol * (hi - lo)
     # Pieces: edges (n + 1,); per piece the affine maps A, B of shape (n, width).

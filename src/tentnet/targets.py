@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import math
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -185,18 +186,22 @@ def load_data(path: str | Path) -> Dataset:
     or ``.npz`` with arrays ``x`` and ``y``. Refuses missing files, bad shapes, NaN/inf rows
     (naming the row), and fewer than 2 points."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise TentnetError(f"data file not found: {path}")
+    if not path.is_file():
+        raise TentnetError(f"{path}: not a regular file (a folder, pipe or device)")
     suffix = path.suffix.lower()
     try:
         if suffix == ".csv":
             x, y = _read_csv(path)
         elif suffix == ".npy":
+            _check_npy_header(path)
             arr = np.load(path, allow_pickle=False)
             if arr.ndim != 2 or arr.shape[1] < 2:
                 raise TentnetError(f"{path}: .npy must have shape (n, 2) (x, y), got {arr.shape}")
             x, y = arr[:, :-1], arr[:, -1]
         elif suffix == ".npz":
+            _check_npz_sizes(path)
             with np.load(path, allow_pickle=False) as z:
                 if "x" not in z or "y" not in z:
                     raise TentnetError(f"{path}: .npz must hold arrays 'x' and 'y'")
@@ -206,11 +211,16 @@ def load_data(path: str | Path) -> Dataset:
                 raise TentnetError(f"{path}: x must be (n,) or (n, k) and y (n,) with the same n")
         else:
             raise TentnetError(f"unknown data file type {suffix!r}; use one of {DATA_SUFFIXES}")
+        for name, arr in (("x", x), ("y", y)):
+            if np.asarray(arr).dtype.kind not in "fiub":
+                raise TentnetError(
+                    f"{path}: {name} holds {np.asarray(arr).dtype} values; expected real numbers"
+                )
         x = np.asarray(x, dtype=np.float64)
         y = np.asarray(y, dtype=np.float64)
     except TentnetError:
         raise
-    except (OSError, ValueError, TypeError, EOFError) as exc:
+    except (OSError, ValueError, TypeError, EOFError, zipfile.BadZipFile) as exc:
         raise TentnetError(f"{path}: cannot read data ({_short(exc)})") from None
     bad = ~(np.isfinite(x).all(axis=1) & np.isfinite(y))
     if bad.any():
@@ -221,12 +231,46 @@ def load_data(path: str | Path) -> Dataset:
     return Dataset(x=x, y=y, source=str(path))
 
 
+MAX_DATA_BYTES = 2**30  # 1 GiB of numbers (about 67 million (x, y) pairs in float64)
+
+
+def _check_npy_header(path: Path) -> None:
+    """Refuse a .npy file whose header declares more data than the file holds (or than
+    :data:`MAX_DATA_BYTES`), before anything is allocated."""
+    with open(path, "rb") as fh:
+        version = np.lib.format.read_magic(fh)
+        read = {(1, 0): np.lib.format.read_array_header_1_0}.get(
+            version, np.lib.format.read_array_header_2_0
+        )
+        shape, _, dtype = read(fh)
+        start = fh.tell()
+    declared = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    actual = path.stat().st_size - start
+    if declared > actual:
+        raise TentnetError(
+            f"{path}: the header declares shape {shape} ({declared:,} bytes) but the file holds "
+            f"{actual:,}"
+        )
+    if declared > MAX_DATA_BYTES:
+        raise TentnetError(f"{path}: {declared:,} bytes of data; the limit is {MAX_DATA_BYTES:,}")
+
+
+def _check_npz_sizes(path: Path) -> None:
+    """Refuse a .npz whose members would unpack to more than :data:`MAX_DATA_BYTES` (a zip
+    bomb), judged from the archive's directory before anything is decompressed."""
+    with zipfile.ZipFile(path) as zf:
+        total = sum(info.file_size for info in zf.infolist())
+    if total > MAX_DATA_BYTES:
+        raise TentnetError(f"{path}: unpacks to {total:,} bytes; the limit is {MAX_DATA_BYTES:,}")
+
+
 def _short(exc: BaseException) -> str:
     return str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
 
 
 def _read_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    lines = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines()]
+    # utf-8-sig: a byte-order mark (as spreadsheet programs write) is not part of the header.
+    lines = [ln.strip() for ln in path.read_text(encoding="utf-8-sig").splitlines()]
     lines = [ln for ln in lines if ln]
     if not lines:
         raise TentnetError(f"{path}: the file is empty")

@@ -16,6 +16,8 @@ evaluated (and trained) as one tensor program; :class:`TentNet` is the single-ne
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor, nn
 
@@ -40,8 +42,11 @@ def check_domain(domain: tuple[float, float]) -> tuple[float, float]:
         lo, hi = (float(v) for v in domain)
     except (TypeError, ValueError):
         raise TentnetError(f"domain must be two numbers LO,HI, got {domain!r}") from None
-    if not (torch.isfinite(torch.tensor([lo, hi])).all() and lo < hi):
-        raise TentnetError(f"domain must be finite with LO < HI, got {lo!r},{hi!r}")
+    # In float64 (a float32 check called 1e39 infinite); the width must be finite too.
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi and math.isfinite(hi - lo)):
+        raise TentnetError(
+            f"domain must be finite with LO < HI and a finite width HI - LO, got {lo!r},{hi!r}"
+        )
     return lo, hi
 
 

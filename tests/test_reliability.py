@@ -1,0 +1,108 @@
+"""Hostile and careless inputs: one clear line and exit 2 before any work, or a correct result."""
+
+import os
+import zipfile
+
+import numpy as np
+import pytest
+
+from tentnet.cli import main
+from tentnet.fit import fit
+
+
+def run(argv, capsys):
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _liar(path):
+    with open(path, "wb") as fh:
+        header = {"descr": "<f8", "fortran_order": False, "shape": (10**10, 2)}
+        np.lib.format.write_array_header_1_0(fh, header)
+        fh.write(b"\0" * 64)
+
+
+def _bomb(path):
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("x.npy", b"\0" * (1100 * 2**20))
+
+
+CASES = {
+    "complex.npy": (lambda p: np.save(p, np.array([[1 + 1j, 2], [2, 3], [3, 4]])), "complex"),
+    "liar.npy": (_liar, "declares shape"),
+    "bomb.npz": (_bomb, "unpacks to"),
+    "corrupt.npz": (lambda p: p.write_bytes(b"PK\x03\x04garbage"), "cannot read data"),
+    "folder.csv": (lambda p: p.mkdir(), "not a regular file"),
+    "fifo.csv": (lambda p: os.mkfifo(p), "not a regular file"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_bad_data_files_get_one_line(tmp_path, capsys, name):
+    make, match = CASES[name]
+    path = tmp_path / name
+    make(path)
+    code, out, err = run(
+        ["fit", "--target", str(path), "--method", "knots", "--width", "1"], capsys
+    )
+    assert code == 2 and match in err and err.count("\n") == 1 and out == ""
+
+
+def test_csv_with_a_byte_order_mark_is_read(tmp_path):
+    path = tmp_path / "bom.csv"
+    rows = "".join(f"{i / 49},{(i / 49) ** 2}\n" for i in range(50))
+    path.write_text("x,y\n" + rows, encoding="utf-8-sig")
+    (r,) = fit(str(path), depth=1, method="knots", config=_knots(4))
+    assert r.points == 50 and r.test_mse < 1e-3
+
+
+def _knots(width):
+    from tentnet.train import TrainConfig
+
+    return TrainConfig(depth=1, width=width)
+
+
+@pytest.mark.parametrize(
+    "domain, ok", [("0,1e39", True), ("-1e308,1e308", False), ("0,inf", False)]
+)
+def test_domains_are_checked_in_float64(capsys, domain, ok):
+    code, _, err = run(
+        ["fit", "--domain", domain, "--method", "knots", "--width", "4", "--quiet", "--json"],
+        capsys,
+    )
+    assert (code == 0) == ok, err
+    if not ok:
+        assert "domain" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("scale", [1e-300, 1.0, 1e200])
+def test_relative_error_does_not_depend_on_the_target_scale(scale):
+    (r,) = fit(f"{scale!r}*x**3", depth=1, method="knots", config=_knots(12))
+    (ref,) = fit("x**3", depth=1, method="knots", config=_knots(12))
+    assert r.relative_test_mse == pytest.approx(ref.relative_test_mse, rel=1e-3)
+    assert r.max_abs_error == pytest.approx(scale * ref.max_abs_error, rel=1e-3)
+
+
+def test_regions_domain_with_an_infinite_width_is_refused(tmp_path, capsys):
+    assert (
+        run(
+            [
+                "fit",
+                "--method",
+                "knots",
+                "--width",
+                "3",
+                "--out",
+                str(tmp_path / "m"),
+                "--no-plot",
+                "--quiet",
+            ],
+            capsys,
+        )[0]
+        == 0
+    )
+    code, _, err = run(
+        ["regions", str(tmp_path / "m" / "model.safetensors"), "--domain", "-1e308,1e308"], capsys
+    )
+    assert code == 2 and "finite width" in err
