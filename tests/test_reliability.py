@@ -1,13 +1,19 @@
 """Hostile and careless inputs: one clear line and exit 2 before any work, or a correct result."""
 
+import importlib
+import json
 import os
+import struct
 import zipfile
 
 import numpy as np
 import pytest
+import torch
 
+from tentnet import TentNet, TentnetError, load
 from tentnet.cli import main
 from tentnet.fit import fit
+from tentnet.io import model_bytes, save_model
 
 
 def run(argv, capsys):
@@ -106,3 +112,115 @@ def test_regions_domain_with_an_infinite_width_is_refused(tmp_path, capsys):
         ["regions", str(tmp_path / "m" / "model.safetensors"), "--domain", "-1e308,1e308"], capsys
     )
     assert code == 2 and "finite width" in err
+
+
+def _model_with_meta(tmp_path, **changes):
+    """A valid small model file whose metadata entries are replaced by ``changes``."""
+    raw = model_bytes(TentNet(depth=2, dtype=torch.float64).to_mlp(), {"depth": 2})
+    (n,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8 : 8 + n])
+    header["__metadata__"].update(changes)
+    text = json.dumps(header).encode()
+    path = tmp_path / "m.safetensors"
+    path.write_bytes(struct.pack("<Q", len(text)) + text + raw[8 + n :])
+    return path
+
+
+@pytest.mark.parametrize(
+    "changes, match, loads",
+    [
+        ({"sizes": "[1, 20000, 20000, 1]"}, "declares 400,080,001 weights", False),
+        ({"depth": "9" * 100_000}, None, True),  # kept as text, not an error
+        ({"target": "[" * 100_000 + "]" * 100_000}, None, True),
+        ({"domain": '"0,1"'}, "domain", False),
+        ({"domain": "[0, 1e309]"}, "domain", False),
+    ],
+)
+def test_model_metadata_cannot_crash_or_exhaust_the_reader(tmp_path, changes, match, loads):
+    path = _model_with_meta(tmp_path, **changes)
+    if loads:
+        _, meta = load(path)
+        assert isinstance(meta["depth"] if "depth" in changes else meta["target"], str)
+    else:
+        with pytest.raises(TentnetError, match=match):
+            load(path)
+
+
+def test_json_model_nested_too_deeply_or_with_a_string_domain(tmp_path, capsys):
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 200_000 + "]" * 200_000)
+    code, _, err = run(["regions", str(deep)], capsys)
+    assert code == 2 and "nested too deeply" in err
+    bad = tmp_path / "dom.json"
+    doc = {
+        "format": "tentnet.mlp.json",
+        "format_version": 1,
+        "dtype": "float64",
+        "metadata": {"domain": "0,1"},
+        "layers": [
+            {"weight": [[1.0]], "bias": [0.0], "relu": True},
+            {"weight": [[1.0]], "bias": [0.0], "relu": False},
+        ],
+    }
+    bad.write_text(json.dumps(doc))
+    code, _, err = run(["regions", str(bad)], capsys)
+    assert code == 2 and "domain" in err and err.count("\n") == 1
+
+
+def test_export_of_a_model_that_overflows_writes_nothing(tmp_path, capsys):
+    mlp = torch.nn.Sequential(
+        torch.nn.Linear(1, 2), torch.nn.ReLU(), torch.nn.Linear(2, 1)
+    ).double()
+    with torch.no_grad():
+        for p in mlp.parameters():
+            p.fill_(1e308)
+    save_model(tmp_path / "m.safetensors", mlp, {"domain": [0.0, 1.0]})
+    out = tmp_path / "m.json"
+    code, _, err = run(["export", str(tmp_path / "m.safetensors"), "--json", str(out)], capsys)
+    assert code == 2 and "not finite" in err and not out.exists()
+
+
+def test_export_writes_all_or_nothing(tmp_path, capsys, monkeypatch):
+    export_module = importlib.import_module("tentnet.export")
+
+    assert (
+        run(
+            [
+                "fit",
+                "--method",
+                "knots",
+                "--width",
+                "3",
+                "--out",
+                str(tmp_path / "m"),
+                "--no-plot",
+                "--quiet",
+            ],
+            capsys,
+        )[0]
+        == 0
+    )
+    real = export_module.atomic_write_bytes
+    calls = []
+
+    def flaky(path, data):
+        calls.append(path)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device", str(path))
+        real(path, data)
+
+    monkeypatch.setattr(export_module, "atomic_write_bytes", flaky)
+    ts, js = tmp_path / "m.pt", tmp_path / "m.json"
+    code, _, err = run(
+        [
+            "export",
+            str(tmp_path / "m" / "model.safetensors"),
+            "--torchscript",
+            str(ts),
+            "--json",
+            str(js),
+        ],
+        capsys,
+    )
+    assert code == 2 and "No space left" in err and err.count("\n") == 1
+    assert not ts.exists() and not js.exists()

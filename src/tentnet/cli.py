@@ -761,7 +761,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
         for k, v in diffs.items():
             check = (
                 "not checked: onnxruntime is not installed"
-                if v != v
+                if v is None
                 else f"max |difference| vs torch on the domain {v:.2e}"
             )
             print(f"wrote {k} to {paths[k]} ({check})")

@@ -20,7 +20,13 @@ import torch
 from torch import nn
 
 from .errors import TentnetError
-from .io import FORMAT, FORMAT_VERSION, _linears, atomic_write_bytes, atomic_write_text
+from .io import (
+    FORMAT,
+    FORMAT_VERSION,
+    _linears,
+    atomic_write_bytes,
+    checked_domain,
+)
 
 JSON_FORMAT = "tentnet.mlp.json"
 
@@ -115,9 +121,20 @@ def json_text(mlp: nn.Sequential, metadata: dict[str, Any] | None = None) -> str
 def load_json(path: Path) -> tuple[nn.Sequential, dict[str, Any]]:
     """Read a JSON export back into a plain MLP; refuses malformed files with a clear error."""
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise TentnetError(f"{path}: not a valid tentnet JSON model (not JSON)") from None
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise TentnetError(f"{path}: not a valid tentnet JSON model (not UTF-8 text)") from None
+    return json_model(text, path)
+
+
+def json_model(text: str, path: str | Path = "<json>") -> tuple[nn.Sequential, dict[str, Any]]:
+    """:func:`load_json` for the text of a JSON export (``path`` only names it in errors)."""
+    try:
+        doc = json.loads(text)
+    except (ValueError, RecursionError):
+        raise TentnetError(
+            f"{path}: not a valid tentnet JSON model (not JSON, or nested too deeply)"
+        ) from None
     if not isinstance(doc, dict) or doc.get("format") != JSON_FORMAT:
         raise TentnetError(f"{path}: not a tentnet JSON model (no format {JSON_FORMAT!r})")
     modules: list[nn.Module] = []
@@ -144,10 +161,15 @@ def load_json(path: Path) -> tuple[nn.Sequential, dict[str, Any]]:
     mlp = nn.Sequential(*modules[:-1])
     if doc.get("dtype") == "float32":
         mlp = mlp.float()
-    meta = dict(doc.get("metadata") or {})
+    meta = doc.get("metadata") or {}
+    if not isinstance(meta, dict):
+        raise TentnetError(f"{path}: 'metadata' is not a JSON object")
+    meta = dict(meta)
     meta.update(format=FORMAT, format_version=doc.get("format_version"))
     if "domain" in meta:
-        meta["domain"] = tuple(float(v) for v in meta["domain"])
+        meta["domain"] = checked_domain(
+            meta["domain"], lambda why: TentnetError(f"{path}: not a valid tentnet model ({why})")
+        )
     return mlp, meta
 
 
@@ -158,12 +180,17 @@ def export(
     onnx_path: str | Path | None = None,
     torchscript_path: str | Path | None = None,
     json_path: str | Path | None = None,
-) -> dict[str, float]:
+) -> dict[str, float | None]:
     """Write the requested exports atomically and check each against torch on the domain.
 
     Returns:
         ``{format: max abs difference}`` between the export and the torch MLP on 10,001 points
-        of ``metadata['domain']`` (or [0, 1]; random points of the cube for several inputs).
+        of ``metadata['domain']`` (or [0, 1]; random points of the cube for several inputs);
+        None for ONNX when onnxruntime is not installed.
+
+    Raises:
+        TentnetError before writing anything if the model's output is not finite on the
+        domain (nothing could be checked).
     """
     lo, hi = metadata.get("domain", (0.0, 1.0))
     first = _linears(mlp)[0]
@@ -175,31 +202,46 @@ def export(
         x = lo + (hi - lo) * torch.rand(10_001, first.in_features, generator=g, dtype=dtype)
     with torch.no_grad():
         ref = mlp(x).numpy()
-    diffs: dict[str, float] = {}
+    if not np.isfinite(ref).all():
+        raise TentnetError(
+            "the model's output is not finite on its domain (weights too large?); nothing "
+            "was exported"
+        )
+    diffs: dict[str, float | None] = {}
+    files: list[tuple[str | Path, bytes]] = []  # everything is checked before anything is written
     if onnx_path is not None:
         data = onnx_bytes(mlp, metadata)
         diffs["onnx"] = _check_onnx(data, x.numpy(), ref)
-        atomic_write_bytes(onnx_path, data)
+        files.append((onnx_path, data))
     if torchscript_path is not None:
         data = torchscript_bytes(mlp)
         loaded = load_torchscript(data)
         with torch.no_grad():
             diffs["torchscript"] = float(np.abs(loaded(x).numpy() - ref).max())
-        atomic_write_bytes(torchscript_path, data)
+        files.append((torchscript_path, data))
     if json_path is not None:
         text = json_text(mlp, metadata)
-        atomic_write_text(json_path, text)
-        back, _ = load_json(Path(json_path))
+        back, _ = json_model(text, json_path)
         with torch.no_grad():
             diffs["json"] = float(np.abs(back.to(dtype)(x).numpy() - ref).max())
+        files.append((json_path, text.encode("utf-8")))
+    written: list[Path] = []
+    try:
+        for path, data in files:
+            atomic_write_bytes(path, data)
+            written.append(Path(path))
+    except BaseException:
+        for path in written:  # all of the exports or none
+            path.unlink(missing_ok=True)
+        raise
     return diffs
 
 
-def _check_onnx(data: bytes, x: np.ndarray, ref: np.ndarray) -> float:
+def _check_onnx(data: bytes, x: np.ndarray, ref: np.ndarray) -> float | None:
     try:
         import onnxruntime as ort
     except ImportError:
-        return float("nan")  # exported, but no runtime here to compare against
+        return None  # exported, but no runtime here to compare against
     session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
     (out,) = session.run(None, {"x": x})
     return float(np.abs(out - ref).max())

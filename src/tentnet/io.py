@@ -105,6 +105,20 @@ def save_model(path: str | Path, mlp: nn.Sequential, metadata: dict[str, Any]) -
     atomic_write_bytes(path, model_bytes(mlp, metadata))
 
 
+def checked_domain(dom: Any, fail) -> tuple[float, float]:
+    """A model's metadata domain as ``(lo, hi)``, or ``fail(why)`` raised."""
+    if not (
+        isinstance(dom, (list, tuple))
+        and len(dom) == 2
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in dom)
+        and all(np.isfinite(float(v)) for v in dom)
+        and dom[0] < dom[1]
+        and np.isfinite(float(dom[1]) - float(dom[0]))
+    ):
+        raise fail("metadata 'domain' is not [lo, hi] with finite lo < hi")
+    return float(dom[0]), float(dom[1])
+
+
 def _fail(path: Path, why: str) -> TentnetError:
     return TentnetError(f"{path}: not a valid tentnet model file ({why})")
 
@@ -134,8 +148,8 @@ def load(path: str | Path) -> tuple[nn.Sequential, dict[str, Any]]:
         raise _fail(path, "truncated or corrupt: header length runs past the end of the file")
     try:
         header = json.loads(data[8 : 8 + n].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise _fail(path, "corrupt header: not JSON") from None
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise _fail(path, "corrupt header: not JSON (or nested too deeply)") from None
     if not isinstance(header, dict):
         raise _fail(path, "corrupt header: not a JSON object")
     meta_raw = header.pop("__metadata__", None)
@@ -151,7 +165,7 @@ def load(path: str | Path) -> tuple[nn.Sequential, dict[str, Any]]:
     for key, value in meta_raw.items():
         try:
             meta[key] = json.loads(value) if isinstance(value, str) else value
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # not JSON, a 100,000-digit number, too deep
             meta[key] = value
     body = memoryview(data)[8 + n :]
     sizes = meta.get("sizes")
@@ -161,6 +175,14 @@ def load(path: str | Path) -> tuple[nn.Sequential, dict[str, Any]]:
         and all(isinstance(s, int) and s >= 1 for s in sizes)
     ):
         raise _fail(path, "metadata 'sizes' missing or not a list of layer widths")
+    # What the metadata declares must fit in the file before anything is allocated.
+    declared = sum(sizes[k] * sizes[k + 1] + sizes[k + 1] for k in range(len(sizes) - 1))
+    if declared * 4 > len(body):
+        raise _fail(
+            path,
+            f"metadata declares {declared:,} weights but the file holds {len(body):,} bytes of "
+            f"tensor data",
+        )
     modules: list[nn.Module] = []
     for k in range(len(sizes) - 1):
         lin = nn.Linear(sizes[k], sizes[k + 1], dtype=torch.float64)
@@ -173,15 +195,7 @@ def load(path: str | Path) -> tuple[nn.Sequential, dict[str, Any]]:
         raise _fail(path, f"{len(header)} tensors, expected {2 * (len(sizes) - 1)}")
     mlp = nn.Sequential(*modules[:-1])
     if "domain" in meta:
-        dom = meta["domain"]
-        if not (
-            isinstance(dom, list)
-            and len(dom) == 2
-            and all(isinstance(v, (int, float)) for v in dom)
-            and dom[0] < dom[1]
-        ):
-            raise _fail(path, "metadata 'domain' is not [lo, hi] with lo < hi")
-        meta["domain"] = (float(dom[0]), float(dom[1]))
+        meta["domain"] = checked_domain(meta["domain"], lambda why: _fail(path, why))
     dtype = meta.get("dtype")
     if dtype == "float32":
         mlp = mlp.float()
