@@ -252,3 +252,34 @@ def test_reproduce_help_lists_every_experiment():
     sub = next(a for a in parser._actions if a.dest == "command")
     text = sub.choices["reproduce"].format_help().replace("\n", "").replace(" ", "")
     assert all(name in text for name in EXPERIMENTS)
+
+
+def test_a_reproduce_folder_never_mixes_settings_or_reports(tmp_path):
+    out = tmp_path / "rep"
+    reproduce(out, plan=SMALL, only=["sparse", "dense"], log=quiet)
+    assert (out / "dense.csv").exists() and (out / "sparse.csv").exists()
+    # An emptied record (a crash while it was copied, say) is run again, not a KeyError.
+    victim = next((out / "runs").glob("sparse-*.json"))
+    victim.write_text("")
+    messages = []
+    reproduce(out, plan=SMALL, only=["sparse"], resume=True, log=messages.append)
+    assert any("2 of 3 batches already finished" in m for m in messages)
+    assert victim.read_text().startswith("{")
+    # This report covers sparse alone: the older dense table goes.
+    assert (out / "sparse.csv").exists() and not (out / "dense.csv").exists()
+    # Runs of other settings are refused before any work, unless --overwrite empties the folder.
+    with pytest.raises(TentnetError, match="other settings"):
+        reproduce(out, plan=TINY, only=["sparse"], log=quiet)
+    reproduce(out, plan=TINY, only=["regions"], log=quiet, overwrite=True)
+    assert not list((out / "runs").glob("sparse-*.json"))
+
+
+def test_reproduce_refuses_an_unusable_folder_before_work(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(TentnetError, match="not a folder"):
+        reproduce(tmp_path / "file", plan=SMALL, only=["sparse"], log=quiet)
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    with pytest.raises(TentnetError, match="other files"):
+        reproduce(tmp_path / "other", plan=SMALL, only=["sparse"], log=quiet)
+    assert (tmp_path / "other" / "notes.txt").read_text() == "mine"

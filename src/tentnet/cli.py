@@ -296,6 +296,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="keep the batches already finished in OUT/runs and skip them",
     )
+    rep.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="empty an OUT that holds runs of other settings (or other files) first; "
+        "default: refuse it",
+    )
     rep.add_argument("--quiet", action="store_true", help="no progress messages")
     rep.add_argument(
         "--backend",
@@ -702,6 +708,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
             resume=args.resume,
             log=log,
             runner=runner,
+            overwrite=args.overwrite,
         )
     except KeyboardInterrupt:
         print(

@@ -85,6 +85,7 @@ def reproduce(
     log: Log | None = None,
     runner: Callable[[list[Job], Store, Log], None] | None = None,
     plan: Plan | None = None,
+    overwrite: bool = False,
 ) -> Path:
     """Run the experiments and write ``out/report.md``, one CSV per experiment and figures.
 
@@ -97,6 +98,8 @@ def reproduce(
         log: progress messages (default: standard error).
         runner: how batches are executed (default: here, one after another).
         plan: explicit sizes (overrides ``quick`` and ``seeds``).
+        overwrite: empty a folder that holds another run (other settings, or not a reproduce
+            folder) first; without it such a folder is refused before any work.
 
     Returns:
         The path of the report.
@@ -111,6 +114,7 @@ def reproduce(
         raise TentnetError(f"seeds must be from 1 to 1000, got {seeds}")
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     plan = plan or make_plan(quick, seeds)
+    _prepare_folder(Path(out), plan, overwrite)
     store = Store(Path(out))
     jobs: list[Job] = []
     for name in names:
@@ -124,6 +128,48 @@ def reproduce(
     from .report import write_report
 
     return write_report(Path(out), names, plan, [store.load(j.key) for j in jobs], log)
+
+
+SETTINGS_FILE = "settings.json"
+
+
+def _prepare_folder(out: Path, plan: Plan, overwrite: bool) -> None:
+    """Check ``out`` before any work and record the plan it holds runs of.
+
+    A folder holds the runs of one plan (settings): finished batches of the same plan are
+    reused with ``--resume`` and every experiment of it can be added later; a folder with runs
+    of another plan, or with other files, is refused unless ``overwrite`` empties it first.
+    """
+    import json
+    import shutil
+
+    from ..io import atomic_write_text
+
+    settings = json.dumps(asdict(plan), sort_keys=True)
+    if out.exists() and not out.is_dir():
+        raise TentnetError(f"--out {out} exists and is not a folder")
+    if _inside(Path.cwd().resolve(), out.resolve()) and overwrite:
+        raise TentnetError(f"--out {out} is (or holds) the current folder; name a new folder")
+    recorded = out / SETTINGS_FILE
+    if out.is_dir() and any(out.iterdir()):
+        same = recorded.is_file() and recorded.read_text(encoding="utf-8").strip() == settings
+        if not same and not overwrite:
+            why = "runs made with other settings" if recorded.is_file() else "other files"
+            raise TentnetError(
+                f"--out {out} holds {why}; pass --overwrite to empty it first, or choose "
+                f"another folder"
+            )
+        if not same:
+            shutil.rmtree(out)
+    try:
+        (out / "runs").mkdir(parents=True, exist_ok=True)
+        atomic_write_text(recorded, settings + "\n")
+    except OSError as exc:
+        raise TentnetError(f"--out {out}: cannot write there ({exc.strerror})") from None
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
 
 
 def run_local(jobs: list[Job], store: Store, log: Log, device: str = "cpu") -> None:

@@ -87,6 +87,9 @@ class _Limits:
 
 def write_report(out: Path, names: list[str], plan: Plan, records: list[dict], log) -> Path:
     """Write the CSVs, figures and report.md; returns the report path."""
+    import time
+
+    started = time.time_ns() - 1_000_000  # files written from now on belong to this report
     by_exp: dict[str, list[dict]] = defaultdict(list)
     for rec in records:
         by_exp[rec["job"]["experiment"]].append(rec)
@@ -125,8 +128,32 @@ def write_report(out: Path, names: list[str], plan: Plan, records: list[dict], l
     sections += ["", f"Training time summed over batches: {total / 60:.1f} min."]
     path = out / "report.md"
     atomic_write_text(path, "\n".join(sections) + "\n")
+    _forget_stale(out, started)
     log(f"wrote {path}")
     return path
+
+
+REPORT_FILES = "report-files.json"
+
+
+def _forget_stale(out: Path, started: int) -> None:
+    """Remove the tables and figures of an earlier report that this one did not write again
+    (an experiment left out by ``--only``), so the folder never mixes two reports."""
+    previous = out / REPORT_FILES
+    try:
+        old = set(json.loads(previous.read_text(encoding="utf-8")))
+    except (OSError, ValueError):
+        old = set()
+    kept = {"settings.json", "limits.json", REPORT_FILES}
+    written = {
+        p.name
+        for p in out.iterdir()
+        if p.is_file() and p.name not in kept and p.stat().st_mtime_ns >= started
+    }
+    for name in old - written:
+        if "/" not in name and name not in kept:
+            (out / name).unlink(missing_ok=True)
+    atomic_write_text(previous, json.dumps(sorted(written)) + "\n")
 
 
 def _runs(records: list[dict]):

@@ -21,13 +21,29 @@ class Store:
         return self.root / f"{key}.json"
 
     def has(self, key: str) -> bool:
-        return self.path(key).is_file()
+        """Whether a finished, readable record of the batch is here (an emptied or damaged
+        one counts as not finished, so ``--resume`` runs the batch again)."""
+        try:
+            self.load(key)
+        except TentnetError:
+            return False
+        return True
 
     def load(self, key: str) -> dict[str, Any]:
+        path = self.path(key)
         try:
-            return json.loads(self.path(key).read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise TentnetError(f"{self.path(key)}: unreadable run record ({exc})") from None
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError, RecursionError) as exc:
+            raise TentnetError(f"{path}: unreadable run record ({exc})") from None
+        if not (
+            isinstance(record, dict)
+            and isinstance(record.get("job"), dict)
+            and isinstance(record.get("runs"), list)
+            and isinstance(record.get("seconds"), (int, float))
+            and record.get("key") == key
+        ):
+            raise TentnetError(f"{path}: not a complete run record of batch {key}")
+        return record
 
     def save(self, key: str, record: dict[str, Any]) -> None:
         atomic_write_text(self.path(key), json.dumps(record, indent=1) + "\n")
