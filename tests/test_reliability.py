@@ -224,3 +224,36 @@ def test_export_writes_all_or_nothing(tmp_path, capsys, monkeypatch):
     )
     assert code == 2 and "No space left" in err and err.count("\n") == 1
     assert not ts.exists() and not js.exists()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["fit", "--seeds", "0-100000", "--method", "tent+"],
+        ["fit", "--points", "10000000", "--method", "tent+"],
+        ["fit", "--method", "kaiming", "--width", "4096", "--lm-iterations", "10"],
+        ["fit", "--target", "x0*x1", "--points", "10000000"],
+        ["bench", "--models", "10000", "--depth", "60"],
+    ],
+)
+def test_runs_too_large_for_memory_are_refused_before_work(capsys, argv):
+    import time
+
+    start = time.perf_counter()
+    code, _, err = run([*argv, "--quiet"] if argv[0] == "fit" else argv, capsys)
+    assert code == 2 and "would need about" in err and "GiB" in err and err.count("\n") == 1
+    assert time.perf_counter() - start < 30  # refused up front, not after training
+
+
+def test_the_memory_estimate_grows_with_every_size():
+    from tentnet.resources import training_bytes
+
+    base = training_bytes(10, 500, 4, 5, 300)
+    for bigger in (
+        training_bytes(20, 500, 4, 5, 300),
+        training_bytes(10, 1000, 4, 5, 300),
+        training_bytes(10, 500, 8, 5, 300),
+        training_bytes(10, 500, 4, 10, 300),
+    ):
+        assert bigger > base
+    assert training_bytes(10, 500, 4, 5, 0) < base

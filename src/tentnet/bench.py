@@ -21,6 +21,7 @@ import torch
 
 from .errors import TentnetError
 from .fit import resolve_device
+from .resources import check_memory, training_bytes
 from .train import TrainConfig, train_networks
 
 
@@ -91,6 +92,11 @@ def bench(
         raise TentnetError("models must be from 1 to 10000 and steps at least 1")
     config = TrainConfig(depth=depth, steps=steps)
     config.check(method)
+    used = config.resolved(method)
+    need = training_bytes(
+        models * used.restarts, 500, used.width_for(method), depth, used.lm_iterations
+    )
+    check_memory(need, f"{models} networks")
     dev = resolve_device(device)
     t, y = _data(models)
     seeds = list(range(models))

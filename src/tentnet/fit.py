@@ -13,6 +13,7 @@ from torch import nn
 from .errors import TentnetError
 from .mlp import Stack, fold_affine, stack_forward
 from .regions import MAX_COUNT_DEPTH, count_linear_regions
+from .resources import check_memory, training_bytes
 from .targets import (
     Dataset,
     Expression,
@@ -355,6 +356,43 @@ def _mse(layers: Stack, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor,
     return (err**2).mean(1), err.abs().amax(1)
 
 
+def _check_resources(
+    parsed: list[Expression | Dataset],
+    method: str,
+    depth: int,
+    config: TrainConfig,
+    n_seeds: int,
+    points: int,
+    test_points: int | None,
+    dtype: torch.dtype,
+) -> None:
+    """Refuse, before any work, a fit whose estimated memory exceeds what is available."""
+    if isinstance(parsed[0], Dataset):
+        points = test_points = parsed[0].x.shape[0]
+    shapes = (
+        [("tent+", TrainConfig(depth=depth)), ("knots", TrainConfig(depth=1, width=1))]
+        if method == "auto"
+        else [(method, config)]
+    )
+    need = 0
+    for name, cfg in shapes:
+        used = replace(config, depth=cfg.depth, width=cfg.width).resolved(name)
+        width = shallow_width(depth) if name == "knots" and method == "auto" else None
+        need = max(
+            need,
+            training_bytes(
+                n_seeds * len(parsed) * used.restarts,
+                points,
+                width or used.width_for(name),
+                used.depth,
+                used.lm_iterations,
+                test_points or TEST_POINTS,
+                torch.finfo(dtype).bits // 8,
+            ),
+        )
+    check_memory(need, f"training {n_seeds * len(parsed)} network(s) on {points:,} points")
+
+
 def resolve_device(device: str | torch.device) -> torch.device:
     """``device`` as a torch device, or TentnetError if this machine does not have it."""
     try:
@@ -433,6 +471,7 @@ def fit(
     if not targets:
         raise TentnetError("give at least one target")
     parsed = [resolve_target(t) for t in targets]
+    _check_resources(parsed, method, depth, config, len(seeds), points, test_points, dtype)
     prob = _problem(parsed, seeds, points, domain, holdout, test_points, dtype)
     row_seeds = seeds * len(parsed)
     lo, hi = prob.domain

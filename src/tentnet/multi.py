@@ -140,12 +140,19 @@ def fit_multi(
     Training and test points are uniform random in the cube (seeded); returns the plain MLP
     and metrics (test MSE on the held-out sample).
     """
+    from .errors import TentnetError
+    from .resources import check_memory, training_bytes
     from .targets import evaluate_checked, parse_expression
-    from .tent import check_domain
+    from .tent import check_depth, check_domain
 
     expr = parse_expression(target) if isinstance(target, str) else target
     lo, hi = check_domain(domain)
     n = expr.n_inputs
+    check_depth(depth)
+    if not 2 <= points <= 10_000_000:
+        raise TentnetError(f"points must be from 2 to 10000000, got {points}")
+    # Autograd keeps every layer's activations: about 8 neurons per channel and tent level.
+    check_memory(3 * training_bytes(1, points + test_points, 8 * channels, depth + 2), "this fit")
     g = torch.Generator().manual_seed(seed)
     x = lo + (hi - lo) * torch.rand(points, n, generator=g, dtype=dtype)
     xt = lo + (hi - lo) * torch.rand(test_points, n, generator=g, dtype=dtype)
