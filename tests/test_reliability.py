@@ -257,3 +257,41 @@ def test_the_memory_estimate_grows_with_every_size():
     ):
         assert bigger > base
     assert training_bytes(10, 500, 4, 5, 0) < base
+
+
+def _battery():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bad_inputs.py"
+    spec = importlib.util.spec_from_file_location("bad_inputs", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def battery(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("battery")
+    return tmp, _battery().cases(tmp)
+
+
+def test_the_bad_input_battery(battery, capsys, monkeypatch):
+    """Every case of benchmarks/bad_inputs.py: the expected exit; for refusals one line, no
+    traceback, nothing on standard output and no file left behind."""
+    import shutil
+
+    tmp, cases = battery
+    monkeypatch.chdir(tmp)
+    assert len(cases) >= 60
+    for name, argv, expected in cases:
+        shutil.rmtree(tmp / "out", ignore_errors=True)
+        before = sorted(p.name for p in tmp.iterdir())
+        code, out, err = run(argv, capsys)
+        assert code == expected, (name, err)
+        assert "Traceback" not in err, name
+        if expected == 2:
+            assert err.startswith("tentnet: error:") and err.count("\n") == 1, (name, err)
+            assert out == "", name
+        assert sorted(p.name for p in tmp.iterdir()) == before, name
+        assert not (tmp / "PWNED").exists()

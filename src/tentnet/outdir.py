@@ -66,6 +66,9 @@ class OutputSet:
                     f"or choose a new folder"
                 )
         parent = dest.parent
+        blocker = next((p for p in [parent, *parent.parents] if p.exists()), None)
+        if blocker is not None and not blocker.is_dir():
+            raise TentnetError(f"{flag} {out}: {blocker} is a file, not a folder")
         try:
             parent.mkdir(parents=True, exist_ok=True)
             self.tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".{dest.name}.", suffix=".tmp"))
