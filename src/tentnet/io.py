@@ -44,8 +44,10 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError) and not exc.filename:  # name the file in the message
+            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
         raise
 
 
