@@ -398,6 +398,14 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         if expr is not None and expr.n_inputs > 1:
             return _fit_many_inputs(args, expr, outset)
         return _fit_one_input(args, outset)
+    except OSError as exc:
+        where = Path(str(exc.filename or ""))
+        if outset is None or outset.tmp not in where.parents:
+            raise
+        raise TentnetError(
+            f"--out {args.out}: could not write {where.relative_to(outset.tmp)} "
+            f"({exc.strerror}); nothing of this run was kept"
+        ) from None
     finally:
         if outset is not None:
             outset.abort()
