@@ -90,27 +90,16 @@ def test_relative_error_does_not_depend_on_the_target_scale(scale):
     assert r.max_abs_error == pytest.approx(scale * ref.max_abs_error, rel=1e-3)
 
 
+def _small_model(tmp_path, capsys):
+    """A small model written by ``tentnet fit``; returns its path."""
+    argv = ["fit", "--method", "knots", "--width", "3", "--out", str(tmp_path / "m")]
+    assert run([*argv, "--no-plot", "--quiet"], capsys)[0] == 0
+    return tmp_path / "m" / "model.safetensors"
+
+
 def test_regions_domain_with_an_infinite_width_is_refused(tmp_path, capsys):
-    assert (
-        run(
-            [
-                "fit",
-                "--method",
-                "knots",
-                "--width",
-                "3",
-                "--out",
-                str(tmp_path / "m"),
-                "--no-plot",
-                "--quiet",
-            ],
-            capsys,
-        )[0]
-        == 0
-    )
-    code, _, err = run(
-        ["regions", str(tmp_path / "m" / "model.safetensors"), "--domain", "-1e308,1e308"], capsys
-    )
+    model = _small_model(tmp_path, capsys)
+    code, _, err = run(["regions", str(model), "--domain", "-1e308,1e308"], capsys)
     assert code == 2 and "finite width" in err
 
 
@@ -146,27 +135,6 @@ def test_model_metadata_cannot_crash_or_exhaust_the_reader(tmp_path, changes, ma
             load(path)
 
 
-def test_json_model_nested_too_deeply_or_with_a_string_domain(tmp_path, capsys):
-    deep = tmp_path / "deep.json"
-    deep.write_text("[" * 200_000 + "]" * 200_000)
-    code, _, err = run(["regions", str(deep)], capsys)
-    assert code == 2 and "nested too deeply" in err
-    bad = tmp_path / "dom.json"
-    doc = {
-        "format": "tentnet.mlp.json",
-        "format_version": 1,
-        "dtype": "float64",
-        "metadata": {"domain": "0,1"},
-        "layers": [
-            {"weight": [[1.0]], "bias": [0.0], "relu": True},
-            {"weight": [[1.0]], "bias": [0.0], "relu": False},
-        ],
-    }
-    bad.write_text(json.dumps(doc))
-    code, _, err = run(["regions", str(bad)], capsys)
-    assert code == 2 and "domain" in err and err.count("\n") == 1
-
-
 def test_export_of_a_model_that_overflows_writes_nothing(tmp_path, capsys):
     mlp = torch.nn.Sequential(
         torch.nn.Linear(1, 2), torch.nn.ReLU(), torch.nn.Linear(2, 1)
@@ -182,24 +150,7 @@ def test_export_of_a_model_that_overflows_writes_nothing(tmp_path, capsys):
 
 def test_export_writes_all_or_nothing(tmp_path, capsys, monkeypatch):
     export_module = importlib.import_module("tentnet.export")
-
-    assert (
-        run(
-            [
-                "fit",
-                "--method",
-                "knots",
-                "--width",
-                "3",
-                "--out",
-                str(tmp_path / "m"),
-                "--no-plot",
-                "--quiet",
-            ],
-            capsys,
-        )[0]
-        == 0
-    )
+    model = _small_model(tmp_path, capsys)
     real = export_module.atomic_write_bytes
     calls = []
 
@@ -211,17 +162,7 @@ def test_export_writes_all_or_nothing(tmp_path, capsys, monkeypatch):
 
     monkeypatch.setattr(export_module, "atomic_write_bytes", flaky)
     ts, js = tmp_path / "m.pt", tmp_path / "m.json"
-    code, _, err = run(
-        [
-            "export",
-            str(tmp_path / "m" / "model.safetensors"),
-            "--torchscript",
-            str(ts),
-            "--json",
-            str(js),
-        ],
-        capsys,
-    )
+    code, _, err = run(["export", str(model), "--torchscript", str(ts), "--json", str(js)], capsys)
     assert code == 2 and "No space left" in err and err.count("\n") == 1
     assert not ts.exists() and not js.exists()
 
