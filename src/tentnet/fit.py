@@ -25,7 +25,14 @@ from .targets import (
     uniform_grid,
 )
 from .tent import check_depth, check_domain, sequential_from_layers
-from .train import TENT_METHODS, Progress, TrainConfig, shallow_width, train_networks
+from .train import (
+    TENT_METHODS,
+    Progress,
+    TrainConfig,
+    holdout_split,
+    shallow_width,
+    train_networks,
+)
 
 TEST_POINTS = 10_001
 
@@ -298,12 +305,8 @@ def _auto(
         info = {"chose": method, "why": f"{why}; too few points to validate", "candidates": []}
         return method, tuned(cfg), info
     n_val = max(1, round(VALIDATION_FRACTION * t.shape[1]))
-    perms = torch.stack(
-        [torch.randperm(t.shape[1], generator=torch.Generator().manual_seed(s)) for s in seeds]
-    ).to(t.device)
-    val, fit_idx = perms[:, :n_val], perms[:, n_val:]
-    t_fit, y_fit = t.gather(1, fit_idx), y.gather(1, fit_idx)
-    t_val, y_val = t.gather(1, val), y.gather(1, val)
+    # A stream of its own per seed (not the one that drew the points or split off the test set).
+    t_fit, y_fit, t_val, y_val = holdout_split(t, y, seeds, VALIDATION_FRACTION, stream=3)
     table = []
     for method, cfg in cands:
         cfg = tuned(cfg)

@@ -484,12 +484,12 @@ def train_networks(
     return out.select(best)
 
 
-def _holdout_split(
-    t: Tensor, y: Tensor, seeds: list[int], fraction: float
+def holdout_split(
+    t: Tensor, y: Tensor, seeds: list[int], fraction: float, stream: int = 2
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """Each seed's points split at random into a fitting part and ``fraction`` held out
-    (a stream of its own, independent of the data and the initialisation):
-    ``(t_fit, y_fit, t_val, y_val)``."""
+    """Each seed's points split at random into a fitting part and ``fraction`` held out, by a
+    random stream of its own (derived from ``(seed, stream)``; independent of the data, the
+    test split and the initialisation): ``(t_fit, y_fit, t_val, y_val)``."""
     p = t.shape[1]
     n_val = max(1, round(fraction * p))
     perms = torch.stack(
@@ -497,7 +497,7 @@ def _holdout_split(
             torch.randperm(
                 p,
                 generator=torch.Generator().manual_seed(
-                    int(np.random.SeedSequence([seed, 2]).generate_state(1)[0])
+                    int(np.random.SeedSequence([seed, stream]).generate_state(1)[0])
                 ),
             )
             for seed in seeds
@@ -524,7 +524,8 @@ def _halving(
     seeds: list[int],
     progress: _NetProgress | None,
 ) -> TrainOutput:
-    """Restarts by successive halving, the candidates judged on held-out points.
+    """Restarts by successive halving, the candidates judged on their training points (or on
+    held-out points with ``config.select_holdout``).
 
     Every candidate gets phase 1 and a short LM run on the fitting part of its seed's points;
     the quarter with the lowest MSE on the held-out part (``config.select_holdout`` of the
@@ -540,7 +541,7 @@ def _halving(
     n, r = len(seeds), config.restarts
     holdout = config.select_holdout if t.shape[1] >= MIN_SELECT_POINTS else 0.0
     if holdout:
-        t_fit, y_fit, t_val, y_val = _holdout_split(t, y, seeds, holdout)
+        t_fit, y_fit, t_val, y_val = holdout_split(t, y, seeds, holdout)
     else:
         t_fit, y_fit, t_val, y_val = t, y, t, y
     screen = replace(config, lm_iterations=LM_SCREEN_ITERATIONS)
