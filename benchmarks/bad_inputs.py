@@ -48,6 +48,7 @@ def _model_files(tmp: Path) -> None:
     for name, change in (
         ("wide", {"sizes": "[1, 20000, 20000, 1]"}),
         ("digits", {"depth": "9" * 100_000}),
+        ("bigdepth", {"depth": "9" * 4000, "method": '"tent"'}),
     ):
         header = json.loads(raw[8 : 8 + n])
         header["__metadata__"].update(change)
@@ -204,6 +205,7 @@ def cases(tmp: Path) -> list[tuple[str, list[str], int]]:
             ["fit", "--method", "tent", "--depth", "26", "--steps", "20", "--quiet"],
         ),
         ("metadata depth of 100,000 digits", ["regions", str(tmp / "digits.safetensors")]),
+        ("metadata depth of 4,000 digits", ["regions", str(tmp / "bigdepth.safetensors")]),
         ("target 1e-300*x**3 (relative error)", [*knots, "--target", "1e-300*x**3"]),
         ("--domain 0,1e39", [*knots, "--domain", "0,1e39"]),
         ("CSV with a byte-order mark", [*knots, "--target", str(tmp / "bom.csv")]),

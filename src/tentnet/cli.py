@@ -635,7 +635,8 @@ def _cmd_regions(args: argparse.Namespace) -> int:
         depth, method = meta.get("depth"), meta.get("method")
         # Only tent networks have 2^depth pieces by construction (a shallow one has width + 1).
         tent = isinstance(method, str) and method.startswith("tent")
-        ref = f" (2^depth = {2**depth})" if isinstance(depth, int) and tent else ""
+        sane = isinstance(depth, int) and not isinstance(depth, bool) and 1 <= depth <= 64
+        ref = f" (2^depth = {2**depth})" if sane and tent else ""
         print(
             f"{args.model}: on [{domain[0]:g}, {domain[1]:g}] {reg.linear_regions} linear "
             f"pieces{ref}, {reg.activation_regions} activation regions"
