@@ -6,7 +6,15 @@ import torch
 
 from tentnet import TentnetError, count_linear_regions, optimal_pwl
 from tentnet.fit import fit
-from tentnet.knots import _as_stack, _curvature_knots, _free_layout, _hats, _pivot_layout, fit_knots
+from tentnet.knots import (
+    _as_stack,
+    _curvature,
+    _curvature_knots,
+    _free_layout,
+    _hats,
+    _pivot_layout,
+    fit_knots,
+)
 from tentnet.mlp import stack_forward
 from tentnet.tent import sequential_from_layers
 from tentnet.train import TrainConfig, shallow_width
@@ -59,11 +67,11 @@ def test_start_layouts_are_the_least_squares_cpwl(layout):
     pivot layout with its flattest piece forced flat, so its error is no lower)."""
     t, y = _data("x**3")
     units = 12
-    layers = layout(t, y, units)
+    layers = layout(t, y, _curvature(t, y), units)
     assert layers[0][0].shape == (3, units, 1) and layers[1][0].shape == (3, 1, units)
     net = stack_forward(layers, t.unsqueeze(-1))[..., 0]
     inner = units - 1 if layout is _free_layout else units
-    knots = _curvature_knots(t, y, inner)
+    knots = _curvature_knots(t, _curvature(t, y), inner)
     basis = _hats(t, knots)
     gram = basis.transpose(1, 2) @ basis
     values = torch.linalg.solve(gram, (basis.transpose(1, 2) @ y[..., None]))[..., 0]
@@ -79,7 +87,7 @@ def test_start_layouts_are_the_least_squares_cpwl(layout):
 
 def test_knots_are_ordered_and_every_piece_holds_points():
     t, y = _data("x**3", points=60)
-    knots = _curvature_knots(t, y, 25)
+    knots = _curvature_knots(t, _curvature(t, y), 25)
     assert bool((torch.diff(knots, dim=1) > 0).all())
     for row in range(3):
         counts = np.histogram(t[row].numpy(), bins=knots[row].numpy())[0]

@@ -28,7 +28,7 @@ import torch
 from torch import Tensor
 
 from .lm import levenberg_marquardt
-from .mlp import Stack, rows_to_stack, stack_forward, stack_to_rows
+from .mlp import Stack, rows_to_stack, stack_mse, stack_to_rows
 
 FINE_PIECES = 64  # the curvature estimate's uniform grid (fewer with few points)
 
@@ -56,10 +56,10 @@ def _solve(basis: Tensor, y: Tensor) -> Tensor:
     return torch.linalg.solve(gram + 1e-12 * scale[:, None, None] * eye, rhs)
 
 
-def _curvature_knots(t: Tensor, y: Tensor, inner: int) -> Tensor:
-    """``inner`` knots per network inside (0, 1), equidistributed by ``|f''|^(2/5)`` as
-    estimated from a least-squares CPWL on a uniform grid; returns ``(N, inner + 2)`` with
-    the ends 0 and 1."""
+def _curvature(t: Tensor, y: Tensor) -> Tensor:
+    """The cumulative ``|f''|^(2/5)`` density ``(N, fine + 1)`` on a uniform grid of [0, 1],
+    with ``|f''|`` estimated from a least-squares CPWL on that grid (the same for any number of
+    knots, so it is estimated once per fit)."""
     n, p = t.shape
     fine = max(2, min(FINE_PIECES, p // 6))
     grid = torch.linspace(0.0, 1.0, fine + 1, dtype=t.dtype, device=t.device).expand(n, -1)
@@ -73,7 +73,14 @@ def _curvature_knots(t: Tensor, y: Tensor, inner: int) -> Tensor:
     curv = (curv[:, :-2] + 2 * curv[:, 1:-1] + curv[:, 2:]) / 4
     dens = curv.clamp_min(0.0) ** 0.4
     dens = dens + 1e-2 * dens.mean(1, keepdim=True) + 1e-300  # flat parts still get knots
-    cum = torch.cat([torch.zeros_like(dens[:, :1]), torch.cumsum(dens * h, 1)], dim=1)
+    return torch.cat([torch.zeros_like(dens[:, :1]), torch.cumsum(dens * h, 1)], dim=1)
+
+
+def _curvature_knots(t: Tensor, cum: Tensor, inner: int) -> Tensor:
+    """``inner`` knots per network inside (0, 1), equidistributed by the cumulative density
+    ``cum`` (from :func:`_curvature`); returns ``(N, inner + 2)`` with the ends 0 and 1."""
+    fine = cum.shape[1] - 1
+    h = 1.0 / fine
     levels = torch.linspace(0.0, 1.0, inner + 2, dtype=t.dtype, device=t.device)
     levels = levels * cum[:, -1:]
     idx = torch.searchsorted(cum.contiguous(), levels.contiguous(), right=True).clamp(1, fine)
@@ -101,9 +108,9 @@ def _spread(t: Tensor, inner: Tensor, gap: int = 2) -> Tensor:
     return torch.cat([zero, mid, one], dim=1)
 
 
-def _free_layout(t: Tensor, y: Tensor, units: int) -> Stack:
+def _free_layout(t: Tensor, y: Tensor, cum: Tensor, units: int) -> Stack:
     """``units`` units as a free CPWL with ``units`` pieces (one unit is the linear term)."""
-    knots = _curvature_knots(t, y, units - 1)
+    knots = _curvature_knots(t, cum, units - 1)
     values = _solve(_hats(t, knots), y)
     slopes = torch.diff(values, dim=1) / torch.diff(knots, dim=1)  # (N, units)
     v = torch.cat([slopes[:, :1], torch.diff(slopes, dim=1)], dim=1)
@@ -113,14 +120,14 @@ def _free_layout(t: Tensor, y: Tensor, units: int) -> Stack:
     return _as_stack(kappa, sigma, v, c)
 
 
-def _pivot_layout(t: Tensor, y: Tensor, units: int) -> Stack:
+def _pivot_layout(t: Tensor, y: Tensor, cum: Tensor, units: int) -> Stack:
     """``units`` units as a CPWL with ``units + 1`` pieces whose flattest piece has slope 0."""
-    knots = _curvature_knots(t, y, units)
-    free = _solve(_hats(t, knots), y)
+    knots = _curvature_knots(t, cum, units)
+    basis = _hats(t, knots)
+    free = _solve(basis, y)
     slopes = torch.diff(free, dim=1) / torch.diff(knots, dim=1)  # (N, units + 1)
     pivot = slopes.abs().argmin(1)  # (N,)
     # Values with piece `pivot` flat: hats pivot and pivot + 1 share one coefficient.
-    basis = _hats(t, knots)
     q = basis.shape[2]
     cols = torch.arange(q - 1, device=t.device)
     merge = torch.zeros(t.shape[0], q, q - 1, dtype=t.dtype, device=t.device)
@@ -165,9 +172,10 @@ def fit_knots(
         ``(stack, loss)``: the networks (the layout with the lower training MSE of each) and
         their training MSE ``(N,)``.
     """
-    candidates = [_free_layout(t, y, units)]
+    cum = _curvature(t, y)
+    candidates = [_free_layout(t, y, cum, units)]
     if units >= 2 and flat_piece:
-        candidates.append(_pivot_layout(t, y, units))
+        candidates.append(_pivot_layout(t, y, cum, units))
     x = t.unsqueeze(-1)
     best: Stack | None = None
     best_loss = None
@@ -181,9 +189,7 @@ def fit_knots(
                 lm_iterations,
             )
             layers = [(w.clone(), b.clone()) for w, b in rows_to_stack(rows, layers)]
-        with torch.no_grad():
-            loss = ((stack_forward(layers, x).squeeze(-1) - y) ** 2).mean(1)
-        loss = torch.where(torch.isfinite(loss), loss, torch.full_like(loss, float("inf")))
+        loss = stack_mse(layers, x, y)
         if best is None:
             best, best_loss = layers, loss
             continue

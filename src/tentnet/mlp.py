@@ -29,6 +29,15 @@ def stack_forward(layers: Stack, x: Tensor) -> Tensor:
     return _forward_cached(layers, x)[1].transpose(1, 2)
 
 
+def stack_mse(layers: Stack, x: Tensor, y: Tensor) -> Tensor:
+    """Each network's MSE on its points, ``x (N, P, 1)``, ``y (N, P)`` -> ``(N,)``; a
+    non-finite loss counts as ``inf`` (so a diverged network never looks best)."""
+    with torch.no_grad():
+        err = stack_forward(layers, x).squeeze(-1) - y
+    loss = (err * err).mean(1)
+    return torch.where(torch.isfinite(loss), loss, torch.full_like(loss, float("inf")))
+
+
 def random_stack(
     init: str,
     sizes: list[int],

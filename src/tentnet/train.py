@@ -51,8 +51,8 @@ from .mlp import (
     Stack,
     random_stack,
     rows_to_stack,
-    stack_forward,
     stack_loss_and_grad,
+    stack_mse,
     stack_to_rows,
 )
 from .tent import (
@@ -510,10 +510,7 @@ def holdout_split(
 def _losses(layers: Stack, t: Tensor, y: Tensor, copies: int) -> Tensor:
     """MSE of each network of ``layers`` on its seed's points (``copies`` networks a seed)."""
     x = t.repeat_interleave(copies, 0).unsqueeze(-1)
-    with torch.no_grad():
-        err = stack_forward(layers, x).squeeze(-1) - y.repeat_interleave(copies, 0)
-    loss = (err * err).mean(1)
-    return torch.where(torch.isfinite(loss), loss, torch.full_like(loss, float("inf")))
+    return stack_mse(layers, x, y.repeat_interleave(copies, 0))
 
 
 def _halving(
