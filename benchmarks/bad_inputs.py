@@ -49,6 +49,7 @@ def _model_files(tmp: Path) -> None:
         ("wide", {"sizes": "[1, 20000, 20000, 1]"}),
         ("digits", {"depth": "9" * 100_000}),
         ("bigdepth", {"depth": "9" * 4000, "method": '"tent"'}),
+        ("bigdomain", {"domain": "[0, " + "9" * 400 + "]"}),
     ):
         header = json.loads(raw[8 : 8 + n])
         header["__metadata__"].update(change)
@@ -189,6 +190,7 @@ def cases(tmp: Path) -> list[tuple[str, list[str], int]]:
         ("model declaring 20000-wide layers", ["regions", str(tmp / "wide.safetensors")]),
         ("deeply nested JSON model", ["regions", str(tmp / "deep.json")]),
         ("JSON model with a string domain", ["regions", str(tmp / "strdomain.json")]),
+        ("model domain past float range", ["regions", str(tmp / "bigdomain.safetensors")]),
         # Issue 14: wrong or misleading
         ("complex .npy", [*knots, "--target", str(tmp / "complex.npy")]),
         ("regions on -1e308,1e308", ["regions", m, "--domain", "-1e308,1e308"]),

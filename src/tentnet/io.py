@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from .errors import TentnetError
+from .tent import check_domain
 
 FORMAT = "tentnet.mlp"
 FORMAT_VERSION = 1
@@ -108,17 +109,19 @@ def save_model(path: str | Path, mlp: nn.Sequential, metadata: dict[str, Any]) -
 
 
 def checked_domain(dom: Any, fail) -> tuple[float, float]:
-    """A model's metadata domain as ``(lo, hi)``, or ``fail(why)`` raised."""
-    if not (
+    """A model's metadata domain as ``(lo, hi)`` (two JSON numbers that pass
+    :func:`tentnet.tent.check_domain`), or ``fail(why)`` raised."""
+    numbers = (
         isinstance(dom, (list, tuple))
         and len(dom) == 2
         and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in dom)
-        and all(np.isfinite(float(v)) for v in dom)
-        and dom[0] < dom[1]
-        and np.isfinite(float(dom[1]) - float(dom[0]))
-    ):
-        raise fail("metadata 'domain' is not [lo, hi] with finite lo < hi")
-    return float(dom[0]), float(dom[1])
+    )
+    try:
+        if numbers:
+            return check_domain(dom)
+    except TentnetError:
+        pass
+    raise fail("metadata 'domain' is not [lo, hi] with finite lo < hi")
 
 
 def _fail(path: Path, why: str) -> TentnetError:

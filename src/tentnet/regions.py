@@ -15,6 +15,7 @@ import numpy as np
 from torch import nn
 
 from .errors import TentnetError
+from .tent import check_domain
 
 
 @dataclass(frozen=True)
@@ -106,11 +107,7 @@ def count_linear_regions(
     Returns:
         :class:`Regions`.
     """
-    lo, hi = float(domain[0]), float(domain[1])
-    if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi and np.isfinite(hi - lo)):
-        raise TentnetError(
-            f"domain must be finite with LO < HI and a finite width HI - LO, got {domain!r}"
-        )
+    lo, hi = check_domain(domain)
     ops = _layers(mlp)
     xtol = xtol * (hi - lo)
     # Pieces: edges (n + 1,); per piece the affine maps A, B of shape (n, width).

@@ -40,7 +40,7 @@ def check_domain(domain: tuple[float, float]) -> tuple[float, float]:
     """Return ``(lo, hi)`` as floats if finite with lo < hi, else raise TentnetError."""
     try:
         lo, hi = (float(v) for v in domain)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an int past float range
         raise TentnetError(f"domain must be two numbers LO,HI, got {domain!r}") from None
     # In float64 (a float32 check called 1e39 infinite); the width must be finite too.
     if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi and math.isfinite(hi - lo)):
