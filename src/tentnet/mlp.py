@@ -29,6 +29,12 @@ def stack_forward(layers: Stack, x: Tensor) -> Tensor:
     return _forward_cached(layers, x)[1].transpose(1, 2)
 
 
+def weight_count(width: int, depth: int) -> int:
+    """Weights and biases of a ``1 -> width x depth -> 1`` ReLU MLP (``depth`` hidden layers):
+    ``3 width + 1`` for one hidden layer, ``20 depth - 7`` for width 4."""
+    return (depth - 1) * (width + 1) * width + 3 * width + 1
+
+
 def stack_mse(layers: Stack, x: Tensor, y: Tensor) -> Tensor:
     """Each network's MSE on its points, ``x (N, P, 1)``, ``y (N, P)`` -> ``(N,)``; a
     non-finite loss counts as ``inf`` (so a diverged network never looks best)."""

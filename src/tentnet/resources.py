@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 
 from .errors import TentnetError
+from .mlp import weight_count
 
 SAFETY = 2.0  # temporaries and allocator slack
 TEST_GRID = 10_001
@@ -42,7 +43,7 @@ def training_bytes(
 ) -> int:
     """Estimated peak bytes to train ``networks`` MLPs (1 -> width x depth -> 1) batched on
     ``points`` points each, then evaluate them on ``test_points`` points."""
-    weights = 2 * width + 1 + max(depth - 1, 0) * (width + 1) * width + width
+    weights = weight_count(width, max(depth, 1))
     neurons = width * depth + 1
     activations = networks * points * neurons * itemsize * 4  # forward cache, backward, temps
     adam = networks * weights * itemsize * 6

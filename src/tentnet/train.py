@@ -54,6 +54,7 @@ from .mlp import (
     stack_loss_and_grad,
     stack_mse,
     stack_to_rows,
+    weight_count,
 )
 from .tent import (
     DEFAULT_MARGIN,
@@ -96,8 +97,7 @@ KNOTS_LM_ITERATIONS = 300
 def shallow_width(depth: int, width: int = 4) -> int:
     """Units of the one-hidden-layer network with at most the weights of a ``width`` x
     ``depth`` MLP with one input and one output (a shallow net of k units has 3k + 1)."""
-    deep = (width + 1) * width * (depth - 1) + 3 * width + 1
-    return max(1, (deep - 1) // 3)
+    return max(1, (weight_count(width, depth) - 1) // 3)
 
 
 def screen_survivors(restarts: int) -> int:

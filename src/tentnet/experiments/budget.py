@@ -14,6 +14,7 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
+from ..mlp import weight_count
 from ..train import shallow_width
 
 TARGETS = ("x**2", "x**3", "x**11", "exp(x)", "sqrt(x + 0.01)")
@@ -59,7 +60,7 @@ def rows(records: list[dict], plan, limit) -> list[dict]:
     for target in TARGETS:
         for d in plan.budget_depths:
             k = shallow_width(d)
-            deep_w, shallow_w = 20 * d - 7, 3 * k + 1
+            deep_w, shallow_w = weight_count(4, d), weight_count(k, 1)
             row: dict = {"target": target, "depth": d, "weights": deep_w, "units": k}
             row["shallow_weights"] = shallow_w
             for m in DEEP:
