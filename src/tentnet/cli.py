@@ -394,21 +394,9 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         # Checked (and its hidden working folder made) before any training.
         inputs = (args.target,) if expr is None else ()
         outset = OutputSet(args.out, overwrite=args.overwrite, inputs=inputs)
-    try:
-        if expr is not None and expr.n_inputs > 1:
-            return _fit_many_inputs(args, expr, outset)
-        return _fit_one_input(args, outset)
-    except OSError as exc:
-        where = Path(str(exc.filename or ""))
-        if outset is None or outset.tmp not in where.parents:
-            raise
-        raise TentnetError(
-            f"--out {args.out}: could not write {where.relative_to(outset.tmp)} "
-            f"({exc.strerror}); nothing of this run was kept"
-        ) from None
-    finally:
-        if outset is not None:
-            outset.abort()
+    many = expr is not None and expr.n_inputs > 1
+    with outset or contextlib.nullcontext():
+        return _fit_many_inputs(args, expr, outset) if many else _fit_one_input(args, outset)
 
 
 def _fit_one_input(args: argparse.Namespace, outset) -> int:

@@ -2,9 +2,9 @@
 
 :class:`OutputSet` checks the folder before any work (so an unusable ``--out`` costs nothing),
 writes every file into a fresh hidden folder beside it, adds a manifest, and renames the folder
-into place when the set is complete. An interrupted or failed run removes its hidden folder and
-leaves ``--out`` as it was; two runs into the same folder never mix their files (the second
-rename fails and that run says so). An existing folder with files in it is refused unless
+into place when the set is complete. Used as a context manager, an interrupted or failed run
+removes its hidden folder and leaves ``--out`` as it was; two runs into the same folder never
+mix their files (the second rename fails and that run says so). An existing folder with files in it is refused unless
 ``overwrite``, which replaces it whole.
 """
 
@@ -19,11 +19,13 @@ from pathlib import Path
 from types import TracebackType
 
 from .errors import TentnetError
+from .io import atomic_write_text, current_umask
 
 MANIFEST = "manifest.json"
 
 
-def _inside(path: Path, folder: Path) -> bool:
+def inside(path: Path, folder: Path) -> bool:
+    """Whether ``path`` is ``folder`` or lies below it (both resolved)."""
     return path == folder or folder in path.parents
 
 
@@ -51,11 +53,11 @@ class OutputSet:
         self.flag = flag
         self.overwrite = overwrite
         dest = self.out.resolve()
-        if _inside(Path.cwd().resolve(), dest):
+        if inside(Path.cwd().resolve(), dest):
             raise TentnetError(f"{flag} {out} is (or holds) the current folder; name a new folder")
         for item in inputs:
             src = Path(item).resolve()
-            if _inside(src, dest):
+            if inside(src, dest):
                 raise TentnetError(f"{flag} {out} holds the input {item}; choose another folder")
         if self.out.exists() or self.out.is_symlink():
             if not self.out.is_dir():
@@ -74,7 +76,7 @@ class OutputSet:
             self.tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".{dest.name}.", suffix=".tmp"))
         except OSError as exc:
             raise TentnetError(f"{flag} {out}: cannot write there ({exc.strerror})") from None
-        os.chmod(self.tmp, 0o777 & ~_umask())
+        os.chmod(self.tmp, 0o777 & ~current_umask())
         self.files: list[str] = []
         self.done = False
 
@@ -90,8 +92,6 @@ class OutputSet:
 
     def commit(self) -> Path:
         """Write the manifest and move the set into place; returns the folder."""
-        from .io import atomic_write_text
-
         entries = []
         for rel in sorted(set(self.files)):
             full = self.tmp / rel
@@ -139,11 +139,13 @@ class OutputSet:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if kind is not None or not self.done:
-            self.abort()
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+        """Remove an unfinished set; a failed write of one of its files is reported against
+        the destination folder (not the hidden working one) as a TentnetError."""
+        self.abort()
+        if isinstance(exc, OSError) and exc.filename is not None:
+            where = Path(str(exc.filename))
+            if self.tmp in where.parents:
+                raise TentnetError(
+                    f"{self.flag} {self.out}: could not write {where.relative_to(self.tmp)} "
+                    f"({exc.strerror}); nothing of this run was kept"
+                ) from None

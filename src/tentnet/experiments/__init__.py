@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ..errors import TentnetError
 from ..fit import fit
+from ..outdir import inside
 from ..train import LM_SCREEN_ITERATIONS, TrainConfig, screen_survivors
 from .specs import EXPERIMENTS as EXPERIMENTS
 from .specs import EXTRA_STEPS, Job, Plan, jobs_for, make_plan
@@ -148,7 +149,7 @@ def _prepare_folder(out: Path, plan: Plan, overwrite: bool) -> None:
     settings = json.dumps(asdict(plan), sort_keys=True)
     if out.exists() and not out.is_dir():
         raise TentnetError(f"--out {out} exists and is not a folder")
-    if _inside(Path.cwd().resolve(), out.resolve()) and overwrite:
+    if inside(Path.cwd().resolve(), out.resolve()) and overwrite:
         raise TentnetError(f"--out {out} is (or holds) the current folder; name a new folder")
     recorded = out / SETTINGS_FILE
     if out.is_dir() and any(out.iterdir()):
@@ -166,10 +167,6 @@ def _prepare_folder(out: Path, plan: Plan, overwrite: bool) -> None:
         atomic_write_text(recorded, settings + "\n")
     except OSError as exc:
         raise TentnetError(f"--out {out}: cannot write there ({exc.strerror})") from None
-
-
-def _inside(path: Path, folder: Path) -> bool:
-    return path == folder or folder in path.parents
 
 
 def run_local(jobs: list[Job], store: Store, log: Log, device: str = "cpu") -> None:
