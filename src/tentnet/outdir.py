@@ -4,8 +4,8 @@
 writes every file into a fresh hidden folder beside it, adds a manifest, and renames the folder
 into place when the set is complete. Used as a context manager, an interrupted or failed run
 removes its hidden folder and leaves ``--out`` as it was; two runs into the same folder never
-mix their files (the second rename fails and that run says so). An existing folder with files in it is refused unless
-``overwrite``, which replaces it whole.
+mix their files (the second rename fails and that run says so). An existing folder with files
+in it is refused unless ``overwrite``, which replaces it whole.
 """
 
 from __future__ import annotations
