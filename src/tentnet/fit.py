@@ -29,6 +29,7 @@ from .train import (
     TENT_METHODS,
     Progress,
     TrainConfig,
+    holdout_size,
     holdout_split,
     shallow_width,
     train_networks,
@@ -268,8 +269,7 @@ def _auto_candidates(
     deep = "tent+" if rule == "tent" else rule
     units = shallow_width(depth)
     found = [(deep, TrainConfig(depth=depth))]
-    train_points = int(points * (1 - VALIDATION_FRACTION))
-    if 2 * (units + 1) <= train_points:
+    if 2 * (units + 1) <= points - holdout_size(points, VALIDATION_FRACTION):
         found.append(("knots", TrainConfig(depth=1, width=units)))
     return found, why or "several targets"
 
@@ -304,15 +304,15 @@ def _auto(
         method, cfg = cands[0]
         info = {"chose": method, "why": f"{why}; too few points to validate", "candidates": []}
         return method, tuned(cfg), info
-    n_val = max(1, round(VALIDATION_FRACTION * t.shape[1]))
     # A stream of its own per seed (not the one that drew the points or split off the test set).
     t_fit, y_fit, t_val, y_val = holdout_split(t, y, seeds, VALIDATION_FRACTION, stream=3)
+    n_val = t_val.shape[1]
     table = []
     for method, cfg in cands:
         cfg = tuned(cfg)
         out = train_networks(method, t_fit.to(dev), y_fit.to(dev), cfg, seeds, progress)
         layers = [(w.cpu(), b.cpu()) for w, b in out.to("cpu").layers]
-        val_mse, _ = _mse(layers, t_val.cpu(), y_val.cpu())
+        val_mse = _errors(layers, t_val.cpu(), y_val.cpu())[0]
         weights = sum(w[0].numel() + b[0].numel() for w, b in layers)
         table.append(
             {
@@ -342,21 +342,19 @@ def _scaled_std(y: torch.Tensor) -> torch.Tensor:
     return (y / scale[:, None]).std(1, correction=0) * scale
 
 
-def _relative_mse(layers: Stack, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """MSE over the variance of ``y`` per row, computed in units of each row's largest |y|
-    (scale-free, and free of underflow); NaN for constant targets."""
-    with torch.no_grad():
-        pred = stack_forward(layers, x.unsqueeze(-1)).squeeze(-1)
-    scale = y.abs().amax(1, keepdim=True).clamp_min(torch.finfo(y.dtype).tiny)
-    err = ((pred - y) / scale).pow(2).mean(1)
-    var = (y / scale).var(1, correction=0)
-    return torch.where(var > 0, err / var, torch.full_like(err, float("nan")))
-
-
-def _mse(layers: Stack, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _errors(
+    layers: Stack, x: torch.Tensor, y: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per row, from one forward pass: the MSE, the largest |error|, and the MSE over the
+    variance of ``y`` computed in units of the row's largest |y| (scale-free and free of
+    underflow; NaN for constant targets)."""
     with torch.no_grad():
         err = stack_forward(layers, x.unsqueeze(-1)).squeeze(-1) - y
-    return (err**2).mean(1), err.abs().amax(1)
+    scale = y.abs().amax(1, keepdim=True).clamp_min(torch.finfo(y.dtype).tiny)
+    scaled = (err / scale).pow(2).mean(1)
+    var = (y / scale).var(1, correction=0)
+    relative = torch.where(var > 0, scaled / var, torch.full_like(scaled, float("nan")))
+    return (err**2).mean(1), err.abs().amax(1), relative
 
 
 def _check_resources(
@@ -497,9 +495,8 @@ def fit(
     out = out.to("cpu")
 
     layers = fold_affine(out.layers, lo, hi - lo, y_mean, y_std)
-    train_mse, _ = _mse(layers, prob.x_train, prob.y_train)
-    test_mse, max_err = _mse(layers, prob.x_test, prob.y_test)
-    rel_mse = _relative_mse(layers, prob.x_test, prob.y_test)
+    train_mse = _errors(layers, prob.x_train, prob.y_train)[0]
+    test_mse, max_err, rel_mse = _errors(layers, prob.x_test, prob.y_test)
     bad = ~torch.isfinite(max_err)  # the MSE of a huge target may overflow; the error not
     if bool(bad.any()):
         raise TentnetError(
@@ -510,7 +507,7 @@ def fit(
     p1_layers = None
     if out.phase1_layers is not None:
         p1_layers = fold_affine(out.phase1_layers, lo, hi - lo, y_mean, y_std)
-        p1_mse, _ = _mse(p1_layers, prob.x_test, prob.y_test)
+        p1_mse = _errors(p1_layers, prob.x_test, prob.y_test)[0]
     history_scale = (y_std**2).tolist()
     results = []
     used = config.resolved(method)

@@ -484,6 +484,11 @@ def train_networks(
     return out.select(best)
 
 
+def holdout_size(points: int, fraction: float) -> int:
+    """How many of ``points`` :func:`holdout_split` holds out (at least one)."""
+    return max(1, round(fraction * points))
+
+
 def holdout_split(
     t: Tensor, y: Tensor, seeds: list[int], fraction: float, stream: int = 2
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -491,7 +496,7 @@ def holdout_split(
     random stream of its own (derived from ``(seed, stream)``; independent of the data, the
     test split and the initialisation): ``(t_fit, y_fit, t_val, y_val)``."""
     p = t.shape[1]
-    n_val = max(1, round(fraction * p))
+    n_val = holdout_size(p, fraction)
     perms = torch.stack(
         [
             torch.randperm(
