@@ -7,13 +7,9 @@ import torch
 
 from tentnet.cli import main
 
+from .conftest import run, small_model
+
 FAST = ["--steps", "300", "--points", "100", "--quiet"]
-
-
-def run(argv, capsys):
-    code = main(argv)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_fit_writes_metrics_model_and_figure(tmp_path, capsys):
@@ -156,22 +152,7 @@ def test_cuda_without_gpu_is_a_clear_error(capsys):
 
 
 def test_export_never_overwrites_its_input_or_mixes_outputs(tmp_path, capsys):
-    code, _, err = run(
-        [
-            "fit",
-            "--method",
-            "knots",
-            "--width",
-            "5",
-            "--out",
-            str(tmp_path),
-            "--no-plot",
-            "--quiet",
-        ],
-        capsys,
-    )
-    assert code == 0, err
-    model = tmp_path / "model.safetensors"
+    model = small_model(tmp_path, capsys, width=5)
     before = model.read_bytes()
     code, _, err = run(["export", str(model), "--json", str(model)], capsys)
     assert code == 2 and "is the model being exported" in err and err.count("\n") == 1

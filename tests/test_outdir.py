@@ -9,16 +9,11 @@ import time
 import pytest
 
 from tentnet import TentnetError
-from tentnet.cli import main
 from tentnet.outdir import OutputSet
 
+from .conftest import run
+
 FAST = ["--method", "knots", "--width", "6", "--no-plot", "--quiet"]
-
-
-def run(argv, capsys):
-    code = main(argv)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def leftovers(folder):

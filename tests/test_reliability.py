@@ -11,15 +11,10 @@ import pytest
 import torch
 
 from tentnet import TentNet, TentnetError, load
-from tentnet.cli import main
 from tentnet.fit import fit
 from tentnet.io import model_bytes, save_model
 
-
-def run(argv, capsys):
-    code = main(argv)
-    out, err = capsys.readouterr()
-    return code, out, err
+from .conftest import run, small_model
 
 
 def _liar(path):
@@ -90,15 +85,8 @@ def test_relative_error_does_not_depend_on_the_target_scale(scale):
     assert r.max_abs_error == pytest.approx(scale * ref.max_abs_error, rel=1e-3)
 
 
-def _small_model(tmp_path, capsys):
-    """A small model written by ``tentnet fit``; returns its path."""
-    argv = ["fit", "--method", "knots", "--width", "3", "--out", str(tmp_path / "m")]
-    assert run([*argv, "--no-plot", "--quiet"], capsys)[0] == 0
-    return tmp_path / "m" / "model.safetensors"
-
-
 def test_regions_domain_with_an_infinite_width_is_refused(tmp_path, capsys):
-    model = _small_model(tmp_path, capsys)
+    model = small_model(tmp_path, capsys)
     code, _, err = run(["regions", str(model), "--domain", "-1e308,1e308"], capsys)
     assert code == 2 and "finite width" in err
 
@@ -150,7 +138,7 @@ def test_export_of_a_model_that_overflows_writes_nothing(tmp_path, capsys):
 
 def test_export_writes_all_or_nothing(tmp_path, capsys, monkeypatch):
     export_module = importlib.import_module("tentnet.export")
-    model = _small_model(tmp_path, capsys)
+    model = small_model(tmp_path, capsys)
     real = export_module.atomic_write_bytes
     calls = []
 
