@@ -360,6 +360,7 @@ def _errors(
 def _check_resources(
     parsed: list[Expression | Dataset],
     method: str,
+    domain: tuple[float, float] | None,
     depth: int,
     config: TrainConfig,
     n_seeds: int,
@@ -367,24 +368,23 @@ def _check_resources(
     test_points: int | None,
     dtype: torch.dtype,
 ) -> None:
-    """Refuse, before any work, a fit whose estimated memory exceeds what is available."""
+    """Refuse, before any work, a fit whose estimated memory exceeds what is available (for
+    ``auto``, the largest of the candidates it would train)."""
     if isinstance(parsed[0], Dataset):
         points = test_points = parsed[0].x.shape[0]
-    shapes = (
-        [("tent+", TrainConfig(depth=depth)), ("knots", TrainConfig(depth=1, width=1))]
-        if method == "auto"
-        else [(method, config)]
-    )
+    if method == "auto":
+        shapes = _auto_candidates(parsed, domain, depth, points)[0]
+    else:
+        shapes = [(method, config)]
     need = 0
     for name, cfg in shapes:
         used = replace(config, depth=cfg.depth, width=cfg.width).resolved(name)
-        width = shallow_width(depth) if name == "knots" and method == "auto" else None
         need = max(
             need,
             training_bytes(
                 n_seeds * len(parsed) * used.restarts,
                 points,
-                width or used.width_for(name),
+                used.width_for(name),
                 used.depth,
                 used.lm_iterations,
                 test_points or TEST_POINTS,
@@ -472,7 +472,7 @@ def fit(
     if not targets:
         raise TentnetError("give at least one target")
     parsed = [resolve_target(t) for t in targets]
-    _check_resources(parsed, method, depth, config, len(seeds), points, test_points, dtype)
+    _check_resources(parsed, method, domain, depth, config, len(seeds), points, test_points, dtype)
     prob = _problem(parsed, seeds, points, domain, holdout, test_points, dtype)
     row_seeds = seeds * len(parsed)
     lo, hi = prob.domain
