@@ -540,8 +540,8 @@ def _fit_many_inputs(args: argparse.Namespace, expr, outset) -> int:
         )
         if args.out is not None:
             print(
-                f"wrote metrics.json, model.safetensors to {args.out} (no figure for "
-                f"several inputs)"
+                f"wrote metrics.json, model.safetensors and manifest.json to {args.out} (no "
+                f"figure for several inputs)"
             )
     return EXIT_OK
 
@@ -597,7 +597,7 @@ def _print_fit(results, summary, out: Path | None, plot: bool) -> None:
     if out is not None:
         files = "metrics.json, model.safetensors" + (", fit.png" if plot else "")
         where = out if len(results) == 1 else f"{out}/seed-*/ and {out}/summary.json"
-        print(f"wrote {files} to {where}")
+        print(f"wrote {files} to {where}; {out}/manifest.json lists them")
 
 
 def _cmd_regions(args: argparse.Namespace) -> int:
