@@ -67,7 +67,7 @@ def test_start_layouts_are_the_least_squares_cpwl(layout):
     pivot layout with its flattest piece forced flat, so its error is no lower)."""
     t, y = _data("x**3")
     units = 12
-    layers = layout(t, y, _curvature(t, y), units)
+    layers = layout(t, y, _curvature(t, y), units, None)
     assert layers[0][0].shape == (3, units, 1) and layers[1][0].shape == (3, 1, units)
     net = stack_forward(layers, t.unsqueeze(-1))[..., 0]
     inner = units - 1 if layout is _free_layout else units
@@ -145,3 +145,49 @@ def test_auto_picks_by_validation_and_records_the_candidates():
 def test_auto_without_enough_points_uses_the_deep_method():
     (r,) = fit("x**3", depth=2, method="auto", seeds=[0], points=30)
     assert r.method == "tent+" and r.auto["candidates"] == []
+
+
+def test_quadrature_weights_are_the_cells_of_the_points():
+    """Each point's weight is the part of [0, 1] nearest to it, over the mean: on a uniform
+    grid the trapezoid rule (ends half), and they follow the points through a shuffle."""
+    from tentnet.knots import quadrature_weights
+
+    grid = torch.linspace(0, 1, 5, dtype=torch.float64)[None]
+    w = quadrature_weights(grid)
+    assert torch.allclose(w, torch.tensor([[0.625, 1.25, 1.25, 1.25, 0.625]], dtype=torch.float64))
+    t = torch.rand(2, 50, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    w = quadrature_weights(t)
+    assert torch.allclose(w.mean(1), torch.ones(2, dtype=torch.float64))
+    perm = torch.randperm(50, generator=torch.Generator().manual_seed(2))
+    assert torch.allclose(quadrature_weights(t[:, perm]), w[:, perm])
+    # A point alone in a wide gap carries the gap.
+    ts = torch.sort(t, 1).values
+    gap = torch.cat([ts[:, :1], ts[:, 1:] - ts[:, :-1]], 1)
+    lonely = gap[0, 1:].argmax() + 1
+    assert w[0, t[0] == ts[0, lonely]] > 1.0
+
+
+def test_weighted_fit_minimises_the_weighted_loss():
+    """With quadrature weights the start is the weighted least-squares fit (its weighted
+    loss no higher than the unweighted fit's), and LM with unit weights is plain LM."""
+    from tentnet.knots import quadrature_weights
+    from tentnet.lm import levenberg_marquardt
+    from tentnet.mlp import rows_to_stack, stack_to_rows
+
+    t, y = _data("exp(x)")
+    w = quadrature_weights(t)
+    cum = _curvature(t, y)
+    x = t.unsqueeze(-1)
+
+    def wloss(layers):
+        return (w * (stack_forward(layers, x)[..., 0] - y) ** 2).mean(1)
+
+    weighted = _free_layout(t, y, cum, 10, w)
+    plain = _free_layout(t, y, cum, 10, None)
+    assert bool((wloss(weighted) <= wloss(plain) * (1 + 1e-9)).all())
+    rows = stack_to_rows(plain)
+    a = levenberg_marquardt(rows, lambda v: rows_to_stack(v, plain), x, y, 5)
+    b = levenberg_marquardt(
+        rows, lambda v: rows_to_stack(v, plain), x, y, 5, weights=torch.ones_like(y)
+    )
+    assert torch.allclose(a, b, rtol=1e-10, atol=1e-12)

@@ -20,6 +20,11 @@ Fitting, for N networks at once (each on its own points, in normalised units ``t
    second layout is a merged pair of hats), converted exactly to the network's weights;
 4. Levenberg-Marquardt on all ``3k + 1`` weights (:mod:`tentnet.lm`), which moves the knots;
    the layout with the lower training loss is kept.
+
+Steps 3 and 4 weight each point by the length of [0, 1] nearest to it (a quadrature of the
+squared error over the domain; optional). With ~10 random points per piece the plain mean
+over the points over-fits their clumps; the weighted loss lowered the test MSE on the grid
+on all 24 (target, width) pairs measured (benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ import torch
 from torch import Tensor
 
 from .lm import levenberg_marquardt
-from .mlp import Stack, rows_to_stack, stack_mse, stack_to_rows
+from .mlp import Stack, rows_to_stack, stack_forward, stack_mse, stack_to_rows
 
 FINE_PIECES = 64  # the curvature estimate's uniform grid (fewer with few points)
 
@@ -46,11 +51,13 @@ def _hats(t: Tensor, knots: Tensor) -> Tensor:
     return basis
 
 
-def _solve(basis: Tensor, y: Tensor) -> Tensor:
-    """Least squares ``basis (N, P, q) @ c = y (N, P)`` by normal equations with a tiny ridge
-    (hat bases are well conditioned as long as every piece holds points)."""
-    gram = basis.transpose(1, 2) @ basis
-    rhs = (basis.transpose(1, 2) @ y.unsqueeze(-1)).squeeze(-1)
+def _solve(basis: Tensor, y: Tensor, w: Tensor | None = None) -> Tensor:
+    """Least squares ``basis (N, P, q) @ c = y (N, P)`` (weighted by ``w (N, P)`` if given) by
+    normal equations with a tiny ridge (hat bases are well conditioned as long as every piece
+    holds points)."""
+    wb = basis if w is None else w.unsqueeze(-1) * basis
+    gram = wb.transpose(1, 2) @ basis
+    rhs = (wb.transpose(1, 2) @ y.unsqueeze(-1)).squeeze(-1)
     scale = gram.diagonal(dim1=1, dim2=2).mean(1).clamp_min(1e-300)
     eye = torch.eye(gram.shape[1], dtype=y.dtype, device=y.device)
     return torch.linalg.solve(gram + 1e-12 * scale[:, None, None] * eye, rhs)
@@ -108,10 +115,22 @@ def _spread(t: Tensor, inner: Tensor, gap: int = 2) -> Tensor:
     return torch.cat([zero, mid, one], dim=1)
 
 
-def _free_layout(t: Tensor, y: Tensor, cum: Tensor, units: int) -> Stack:
+def quadrature_weights(t: Tensor) -> Tensor:
+    """Per point, the length of [0, 1] nearer to it than to its neighbours, over the mean
+    ``(N, P)``: the weighted mean of squared errors is then a quadrature of their integral
+    over the domain, the quantity a uniform test grid measures."""
+    ts, order = torch.sort(t, 1)
+    zero, one = torch.zeros_like(ts[:, :1]), torch.ones_like(ts[:, :1])
+    mids = 0.5 * (ts[:, 1:] + ts[:, :-1])
+    cells = torch.diff(torch.cat([zero, mids, one], 1), dim=1)
+    w = torch.empty_like(cells).scatter_(1, order, cells)
+    return w / w.mean(1, keepdim=True).clamp_min(1e-300)
+
+
+def _free_layout(t: Tensor, y: Tensor, cum: Tensor, units: int, w: Tensor | None) -> Stack:
     """``units`` units as a free CPWL with ``units`` pieces (one unit is the linear term)."""
     knots = _curvature_knots(t, cum, units - 1)
-    values = _solve(_hats(t, knots), y)
+    values = _solve(_hats(t, knots), y, w)
     slopes = torch.diff(values, dim=1) / torch.diff(knots, dim=1)  # (N, units)
     v = torch.cat([slopes[:, :1], torch.diff(slopes, dim=1)], dim=1)
     kappa = torch.cat([torch.full_like(knots[:, :1], -1.0), knots[:, 1:-1]], dim=1)
@@ -120,11 +139,11 @@ def _free_layout(t: Tensor, y: Tensor, cum: Tensor, units: int) -> Stack:
     return _as_stack(kappa, sigma, v, c)
 
 
-def _pivot_layout(t: Tensor, y: Tensor, cum: Tensor, units: int) -> Stack:
+def _pivot_layout(t: Tensor, y: Tensor, cum: Tensor, units: int, w: Tensor | None) -> Stack:
     """``units`` units as a CPWL with ``units + 1`` pieces whose flattest piece has slope 0."""
     knots = _curvature_knots(t, cum, units)
     basis = _hats(t, knots)
-    free = _solve(basis, y)
+    free = _solve(basis, y, w)
     slopes = torch.diff(free, dim=1) / torch.diff(knots, dim=1)  # (N, units + 1)
     pivot = slopes.abs().argmin(1)  # (N,)
     # Values with piece `pivot` flat: hats pivot and pivot + 1 share one coefficient.
@@ -134,7 +153,7 @@ def _pivot_layout(t: Tensor, y: Tensor, cum: Tensor, units: int) -> Stack:
     src = cols[None, :] + (cols[None, :] > pivot[:, None]).long()  # hat index per column
     merge.scatter_(1, src.unsqueeze(1), 1.0)
     merge[torch.arange(t.shape[0]), pivot + 1, pivot] = 1.0
-    values = (merge @ _solve(basis @ merge, y).unsqueeze(-1)).squeeze(-1)
+    values = (merge @ _solve(basis @ merge, y, w).unsqueeze(-1)).squeeze(-1)
     slopes = torch.diff(values, dim=1) / torch.diff(knots, dim=1)
     v = torch.diff(slopes, dim=1)  # (N, units): the slope jump at every inner knot
     kappa = knots[:, 1:-1]
@@ -156,8 +175,18 @@ def _as_stack(kappa: Tensor, sigma: Tensor, v: Tensor, c: Tensor) -> Stack:
     return [(w0, b0), (w1, c.unsqueeze(-1))]
 
 
+def _weighted_mse(layers: Stack, x: Tensor, y: Tensor, w: Tensor) -> Tensor:
+    with torch.no_grad():
+        return (w * (stack_forward(layers, x).squeeze(-1) - y) ** 2).mean(1)
+
+
 def fit_knots(
-    t: Tensor, y: Tensor, units: int, lm_iterations: int = 300, flat_piece: bool = True
+    t: Tensor,
+    y: Tensor,
+    units: int,
+    lm_iterations: int = 300,
+    flat_piece: bool = True,
+    quadrature: bool = True,
 ) -> tuple[Stack, Tensor]:
     """Fit N one-hidden-layer ReLU networks of ``units`` units as free-knot CPWL functions.
 
@@ -167,15 +196,18 @@ def fit_knots(
         lm_iterations: Levenberg-Marquardt iterations on all weights after the start.
         flat_piece: also try the layout with ``units + 1`` pieces (one of them flat); False
             keeps every network at ``units`` pieces at most.
+        quadrature: weight the points by :func:`quadrature_weights` (the loss then estimates
+            the mean squared error over [0, 1]); False weighs every point alike.
 
     Returns:
-        ``(stack, loss)``: the networks (the layout with the lower training MSE of each) and
-        their training MSE ``(N,)``.
+        ``(stack, loss)``: the networks (the layout with the lower training loss of each) and
+        their training loss ``(N,)`` (weighted with ``quadrature``).
     """
     cum = _curvature(t, y)
-    candidates = [_free_layout(t, y, cum, units)]
+    w = quadrature_weights(t) if quadrature else None
+    candidates = [_free_layout(t, y, cum, units, w)]
     if units >= 2 and flat_piece:
-        candidates.append(_pivot_layout(t, y, cum, units))
+        candidates.append(_pivot_layout(t, y, cum, units, w))
     x = t.unsqueeze(-1)
     best: Stack | None = None
     best_loss = None
@@ -187,9 +219,10 @@ def fit_knots(
                 x,
                 y,
                 lm_iterations,
+                weights=w,
             )
             layers = [(w.clone(), b.clone()) for w, b in rows_to_stack(rows, layers)]
-        loss = stack_mse(layers, x, y)
+        loss = stack_mse(layers, x, y) if w is None else _weighted_mse(layers, x, y, w)
         if best is None:
             best, best_loss = layers, loss
             continue

@@ -25,6 +25,7 @@ def levenberg_marquardt(
     record: Callable[[Tensor], None] | None = None,
     progress: Callable[[str, int, int, Tensor], None] | None = None,
     damping: float = 1e-3,
+    weights: Tensor | None = None,
 ) -> Tensor:
     """Minimise each network's MSE by Levenberg-Marquardt; returns the new ``flat (N, K)``.
 
@@ -35,15 +36,18 @@ def levenberg_marquardt(
         record: called with the per-network losses after every iteration.
         progress: called now and then as ``progress("LM", it, iterations, losses)`` with the
             per-network losses ``(N,)``.
+        weights: optional ``(N, P)`` point weights with mean 1: the loss is then the weighted
+            mean of the squared errors.
     """
+    w = torch.ones_like(y) if weights is None else weights
     flat = flat.clone()
     n = flat.shape[0]
     lam = torch.full((n,), damping, dtype=flat.dtype, device=flat.device)
     out, jac = stack_jacobian(unflatten(flat), x)
     res = out - y
-    loss = (res * res).mean(1)
-    jtj = torch.bmm(jac.transpose(1, 2), jac)
-    jtr = torch.bmm(jac.transpose(1, 2), res.unsqueeze(-1)).squeeze(-1)
+    loss = (w * res * res).mean(1)
+    jtj = torch.bmm(jac.transpose(1, 2), w.unsqueeze(-1) * jac)
+    jtr = torch.bmm(jac.transpose(1, 2), (w * res).unsqueeze(-1)).squeeze(-1)
     eye = torch.eye(flat.shape[1], dtype=flat.dtype, device=flat.device)
     report_every = max(1, iterations // 100)
     for it in range(iterations):
@@ -52,7 +56,7 @@ def levenberg_marquardt(
         system = jtj + lam[:, None, None] * (torch.diag_embed(diag) + tiny[:, None, None] * eye)
         trial = flat + torch.linalg.solve(system, -jtr)
         t_res = stack_forward(unflatten(trial), x).squeeze(-1) - y
-        t_loss = (t_res * t_res).mean(1)
+        t_loss = (w * t_res * t_res).mean(1)
         better = torch.isfinite(t_loss) & (t_loss < loss)
         idx = torch.nonzero(better).flatten()
         if idx.numel():
@@ -61,8 +65,9 @@ def levenberg_marquardt(
             res[idx] = t_res[idx]
             loss[idx] = t_loss[idx]
             _, j_new = stack_jacobian(unflatten(flat[idx]), x[idx])
-            jtj[idx] = torch.bmm(j_new.transpose(1, 2), j_new)
-            jtr[idx] = torch.bmm(j_new.transpose(1, 2), res[idx].unsqueeze(-1)).squeeze(-1)
+            wj = w[idx].unsqueeze(-1) * j_new
+            jtj[idx] = torch.bmm(j_new.transpose(1, 2), wj)
+            jtr[idx] = torch.bmm(wj.transpose(1, 2), res[idx].unsqueeze(-1)).squeeze(-1)
         lam = torch.where(better, (lam / 3).clamp_min(1e-12), (lam * 4).clamp_max(1e12))
         if record is not None:
             record(loss)
