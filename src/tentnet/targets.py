@@ -177,14 +177,20 @@ DATA_SUFFIXES = (".csv", ".npy", ".npz")
 
 
 def looks_like_file(target: str) -> bool:
-    """True if ``target`` names a data file (by suffix) rather than an expression."""
-    return target.lower().endswith(DATA_SUFFIXES)
+    """True if ``target`` names a data file (by suffix) or a built-in data set (``data:NAME``,
+    see :mod:`tentnet.datasets`) rather than an expression."""
+    return target.lower().endswith(DATA_SUFFIXES) or target.startswith("data:")
 
 
 def load_data(path: str | Path) -> Dataset:
     """Read a data file: CSV with header ``x,y`` (or ``x0,...,y``), ``.npy`` of shape ``(n, k+1)``
     or ``.npz`` with arrays ``x`` and ``y``. Refuses missing files, bad shapes, NaN/inf rows
-    (naming the row), and fewer than 2 points."""
+    (naming the row), fewer than 2 points, and x without two distinct values. ``data:NAME``
+    loads a built-in data set (:mod:`tentnet.datasets`)."""
+    if isinstance(path, str) and path.startswith("data:"):
+        from .datasets import load_builtin
+
+        return _checked(load_builtin(path))
     path = Path(path)
     if not path.exists():
         raise TentnetError(f"data file not found: {path}")
@@ -222,13 +228,20 @@ def load_data(path: str | Path) -> Dataset:
         raise
     except (OSError, ValueError, TypeError, EOFError, zipfile.BadZipFile) as exc:
         raise TentnetError(f"{path}: cannot read data ({_short(exc)})") from None
+    return _checked(Dataset(x=x, y=y, source=str(path)))
+
+
+def _checked(data: Dataset) -> Dataset:
+    x, y, path = data.x, data.y, data.source
     bad = ~(np.isfinite(x).all(axis=1) & np.isfinite(y))
     if bad.any():
         row = int(np.nonzero(bad)[0][0]) + 1
         raise TentnetError(f"{path}: row {row} has a NaN or infinite value")
     if x.shape[0] < 2:
         raise TentnetError(f"{path}: need at least 2 points, got {x.shape[0]}")
-    return Dataset(x=x, y=y, source=str(path))
+    if not bool((np.ptp(x, axis=0) > 0).any()):
+        raise TentnetError(f"{path}: every point has the same x; need two distinct x values")
+    return data
 
 
 MAX_DATA_BYTES = 2**30  # 1 GiB of numbers (about 67 million (x, y) pairs in float64)
