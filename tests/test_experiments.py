@@ -18,6 +18,8 @@ TINY = Plan(
     extra_steps_scale=0.01,
     budget_depths=(2, 3),
     budget_seeds=(0,),
+    general_depths=(2,),
+    general_seeds=(0,),
 )
 
 
@@ -119,6 +121,31 @@ def test_budget_table_compares_equal_weights(full_run):
     text = report.read_text()
     assert "Deep against shallow at equal weights" in text and "budget.png" in text
     assert (out / "budget.png").exists()
+
+
+def test_general_table_has_every_target_method_and_auto_choice(full_run):
+    from tentnet.experiments.general import METHODS, TARGETS
+
+    out, report = full_run
+    rows = _rows(out / "general.csv")
+    assert [r["target"] for r in rows] == [t for t, _ in TARGETS]  # one depth
+    for r in rows:
+        assert int(r["weights"]) == 20 * int(r["depth"]) - 7
+        for m in METHODS:
+            assert float(r[f"{m}_median"]) > 0
+        assert r["auto_chose"] in ("tent+", "knots")
+        # The auto run is the chosen candidate trained on all points with the same seeds.
+        assert float(r["auto_median"]) == pytest.approx(float(r[f"{r['auto_chose']}_median"]))
+        assert float(r["kaiming/auto"]) == pytest.approx(
+            float(r["kaiming_median"]) / float(r["auto_median"])
+        )
+        if r["target"].startswith("data:"):
+            assert r["shallow_optimum"] == "" and r["auto/optimum"] == ""
+        else:
+            assert float(r["shallow_optimum"]) > 0
+    text = report.read_text()
+    assert "Any 1-D target at equal weights" in text and "general.png" in text
+    assert (out / "general.png").exists()
 
 
 def test_resume_skips_finished_batches(full_run, tmp_path):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from ..errors import TentnetError
@@ -45,6 +45,7 @@ def run_job(job: Job, device: str = "cpu") -> dict:
         points=job.points,
         test_points=job.test_points,
         domain=job.domain,
+        holdout=job.holdout,
         config=TrainConfig(**job.config),
         device=device,
     )
@@ -66,13 +67,41 @@ def run_job(job: Job, device: str = "cpu") -> dict:
             )
         }
         | {"phase1_test_mse": r.phase1_test_mse, "phase1_linear_regions": r.phase1_linear_regions}
+        | ({"auto_chose": r.auto["chose"]} if r.auto else {})
         for r in results
     ]
-    return {
+    record = {
         "job": asdict(job),
         "key": job.key,
         "seconds": time.perf_counter() - start,
         "runs": runs,
+    }
+    if job.curve:
+        record["curve"] = _curve(results[0])
+    return record
+
+
+def _curve(result, points: int = 1001) -> dict:
+    """For figures drawn later: the fit on (a subsample of) the test set sorted by x, and on
+    a uniform grid of ``points`` over the domain."""
+    import numpy as np
+    import torch
+
+    def net(x: np.ndarray) -> list[float]:
+        with torch.no_grad():
+            return result.mlp(torch.as_tensor(x, dtype=torch.float64)[:, None]).squeeze(-1).tolist()
+
+    order = np.argsort(result.x_test, kind="stable")
+    order = order[np.unique(np.linspace(0, order.size - 1, points).round().astype(int))]
+    x = result.x_test[order]
+    grid = np.linspace(*result.domain, points)
+    return {
+        "method": result.method,
+        "x": x.tolist(),
+        "y": result.y_test[order].tolist(),
+        "fit": net(x),
+        "grid": grid.tolist(),
+        "grid_fit": net(grid),
     }
 
 
@@ -185,6 +214,8 @@ def estimated_cost(job: Job) -> float:
     """A rough relative cost of a batch (used only to start the longest batches first)."""
     if job.experiment in EXTRA_STEPS:
         return 50.0 * job.config["steps"] * 10
+    if job.method == "auto":  # tent+ on 80% of the points, then the winner (often tent+)
+        return 2 * estimated_cost(replace(job, method="tent+"))
     config = TrainConfig(**job.config).resolved(job.method)
     nets = len(job.seeds) * max(1, len(job.targets)) * config.restarts
     width = config.width_for(job.method)

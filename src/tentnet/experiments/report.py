@@ -120,6 +120,10 @@ def write_report(out: Path, names: list[str], plan: Plan, records: list[dict], l
         from .budget import section
 
         sections += section(out, by_exp["budget"], plan, limits.get)
+    if "general" in names:
+        from .general import section as general_section
+
+        sections += general_section(out, by_exp["general"], plan, limits.get)
     if "nonconvex" in names:
         sections += _nonconvex(out, by_exp["nonconvex"], limits)
     for name in ("multid", "digits", "diabetes"):

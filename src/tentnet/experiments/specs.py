@@ -13,6 +13,7 @@ EXPERIMENTS = (
     "regions",
     "ablation",
     "budget",
+    "general",
     "nonconvex",
     "multid",
     "digits",
@@ -98,7 +99,9 @@ class Job:
     points: int = 500
     test_points: int | None = None
     config: dict = field(default_factory=dict)
-    domain: tuple[float, float] = (0.0, 1.0)
+    domain: tuple[float, float] | None = (0.0, 1.0)  # None: a data set's own x range
+    holdout: float = 0.0  # data sets: the fraction of points held out for testing
+    curve: bool = False  # also store the first seed's fit on the test set (for figures)
 
     @property
     def key(self) -> str:
@@ -135,6 +138,8 @@ class Plan:
     extra_steps_scale: float = 1.0
     budget_depths: tuple[int, ...] = tuple(range(4, 13))
     budget_seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
+    general_depths: tuple[int, ...] = (5, 6, 8)
+    general_seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
 
 
 def make_plan(quick: bool, seeds: int | None) -> Plan:
@@ -152,6 +157,8 @@ def make_plan(quick: bool, seeds: int | None) -> Plan:
             extra_steps_scale=0.1,
             budget_depths=(4, 6, 8),
             budget_seeds=tuple(range(min(n, 2))),
+            general_depths=(5, 8),
+            general_seeds=tuple(range(min(n, 2))),
         )
     n = seeds or 30
     return Plan(
@@ -162,6 +169,7 @@ def make_plan(quick: bool, seeds: int | None) -> Plan:
         tuple(range(min(n, 10))),
         nonconvex_seeds=tuple(range(min(n, 5))),
         budget_seeds=tuple(range(min(n, 5))),
+        general_seeds=tuple(range(min(n, 5))),
     )
 
 
@@ -241,6 +249,10 @@ def jobs_for(name: str, plan: Plan) -> list[Job]:
         from .budget import jobs as budget_jobs
 
         return budget_jobs(plan, _budget)
+    if name == "general":
+        from .general import jobs as general_jobs
+
+        return general_jobs(plan, _budget)
     if name == "nonconvex":
         jobs = []
         for target, domain in NONCONVEX_TARGETS:
