@@ -342,6 +342,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="write plain weight arrays and metadata as JSON here",
     )
     exp.add_argument(
+        "--mps",
+        type=Path,
+        default=None,
+        help="write the network on its domain as a mixed-integer program (MPS) whose "
+        "objective is its output; one binary per unit that changes sign on the domain",
+    )
+    exp.add_argument("--lp", type=Path, default=None, help="the same program in LP format")
+    exp.add_argument(
+        "--sense",
+        choices=("min", "max"),
+        default="min",
+        help="objective sense of --mps/--lp (default min)",
+    )
+    exp.add_argument(
         "--print-json",
         action="store_true",
         help="print what was written and the differences as JSON",
@@ -738,12 +752,18 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from .export import export
     from .io import load
 
-    if args.onnx is None and args.torchscript is None and args.json_out is None:
-        raise TentnetError("say what to export: --onnx OUT, --torchscript OUT and/or --json OUT")
-    _check_export_paths(
-        args.model,
-        {"--onnx": args.onnx, "--torchscript": args.torchscript, "--json": args.json_out},
-    )
+    outputs = {
+        "--onnx": args.onnx,
+        "--torchscript": args.torchscript,
+        "--json": args.json_out,
+        "--mps": args.mps,
+        "--lp": args.lp,
+    }
+    if all(v is None for v in outputs.values()):
+        raise TentnetError(
+            "say what to export: --onnx, --torchscript, --json, --mps and/or --lp OUT"
+        )
+    _check_export_paths(args.model, outputs)
     mlp, meta = load(args.model)
     meta.pop("format", None)
     meta.pop("format_version", None)
@@ -751,9 +771,16 @@ def _cmd_export(args: argparse.Namespace) -> int:
     if "domain" in meta:
         meta["domain"] = list(meta["domain"])
     diffs = export(
-        mlp, meta, onnx_path=args.onnx, torchscript_path=args.torchscript, json_path=args.json_out
+        mlp,
+        meta,
+        onnx_path=args.onnx,
+        torchscript_path=args.torchscript,
+        json_path=args.json_out,
+        mps_path=args.mps,
+        lp_path=args.lp,
+        sense=args.sense,
     )
-    paths = {"onnx": args.onnx, "torchscript": args.torchscript, "json": args.json_out}
+    paths = {k.removeprefix("--"): v for k, v in outputs.items()}
     if args.print_json:
         print(
             json.dumps(
@@ -763,12 +790,27 @@ def _cmd_export(args: argparse.Namespace) -> int:
         )
     else:
         for k, v in diffs.items():
-            check = (
-                "not checked: onnxruntime is not installed"
-                if v is None
-                else f"max |difference| vs torch on the domain {v:.2e}"
-            )
+            if k in ("mps", "lp"):
+                check = (
+                    "optimum not checked: highspy is not installed or the solve took over 30 s"
+                    if v is None
+                    else f"HiGHS optimum vs the network's exact {args.sense} on the domain: "
+                    f"|difference| {v:.2e}"
+                )
+            elif v is None:
+                check = "not checked: onnxruntime is not installed"
+            else:
+                check = f"max |difference| vs torch on the domain {v:.2e}"
             print(f"wrote {k} to {paths[k]} ({check})")
+        if args.mps is not None or args.lp is not None:
+            from .milp import formulate
+
+            counts = formulate(mlp, meta.get("domain", (0.0, 1.0)), args.sense).counts
+            print(
+                f"mixed-integer program: {counts['binaries']} binaries, "
+                f"{counts['continuous']} continuous variables, {counts['constraints']} "
+                "constraints"
+            )
     return EXIT_OK
 
 

@@ -180,13 +180,22 @@ def export(
     onnx_path: str | Path | None = None,
     torchscript_path: str | Path | None = None,
     json_path: str | Path | None = None,
+    mps_path: str | Path | None = None,
+    lp_path: str | Path | None = None,
+    sense: str = "min",
 ) -> dict[str, float | None]:
     """Write the requested exports atomically and check each against torch on the domain.
+
+    ``mps_path`` and ``lp_path`` write the network on its domain as a mixed-integer program
+    whose objective (``sense`` min or max) is its output (:mod:`tentnet.milp`).
 
     Returns:
         ``{format: max abs difference}`` between the export and the torch MLP on 10,001 points
         of ``metadata['domain']`` (or [0, 1]; random points of the cube for several inputs);
-        None for ONNX when onnxruntime is not installed.
+        None for ONNX when onnxruntime is not installed. For MPS and LP: the difference
+        between the program's optimum (solved by HiGHS) and the network's exact minimum or
+        maximum over the domain; None when highspy is not installed or the solve ran past
+        30 s.
 
     Raises:
         TentnetError before writing anything if the model's output is not finite on the
@@ -225,6 +234,15 @@ def export(
         with torch.no_grad():
             diffs["json"] = float(np.abs(back.to(dtype)(x).numpy() - ref).max())
         files.append((json_path, text.encode("utf-8")))
+    if mps_path is not None or lp_path is not None:
+        from .milp import formulate
+
+        prob = formulate(mlp, (lo, hi), sense)
+        check = _check_milp(prob, mlp, (lo, hi))
+        for key, path, text in (("mps", mps_path, prob.mps_text), ("lp", lp_path, prob.lp_text)):
+            if path is not None:
+                diffs[key] = check
+                files.append((path, text().encode("utf-8")))
     written: list[Path] = []
     try:
         for path, data in files:
@@ -235,6 +253,18 @@ def export(
             path.unlink(missing_ok=True)
         raise
     return diffs
+
+
+def _check_milp(prob, mlp: nn.Sequential, domain: tuple[float, float]) -> float | None:
+    """|optimum - exact extreme| of the program, or None without highspy (or past 30 s)."""
+    from .milp import extremes, solve
+
+    try:
+        found = solve(prob, time_limit=30.0).objective
+    except TentnetError:
+        return None
+    low, _, high, _ = extremes(mlp, domain)
+    return abs(found - (low if prob.sense == "min" else high))
 
 
 def _check_onnx(data: bytes, x: np.ndarray, ref: np.ndarray) -> float | None:
