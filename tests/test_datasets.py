@@ -60,3 +60,33 @@ def test_data_with_one_distinct_x_is_refused(tmp_path, capsys):
     path.write_text("x,y\n1,0\n1,1\n1,2\n")
     code, _, err = run(["fit", "--target", str(path), "--no-plot"], capsys)
     assert code == 2 and "every point has the same x" in err and "Traceback" not in err
+
+
+def _csv(path, xs, ys):
+    rows = "".join(f"{float(a)!r},{float(b)!r}\n" for a, b in zip(xs, ys, strict=True))
+    path.write_text("x,y\n" + rows)
+    return path
+
+
+def _fit_json(path, capsys, *extra):
+    import json
+
+    code, out, err = run(["fit", "--target", str(path), "--no-plot", "--json", *extra], capsys)
+    assert code == 0 and "Traceback" not in err, err
+    return {"runs": [json.loads(out)]}
+
+
+def test_degenerate_data_sets_have_documented_fallbacks(tmp_path, capsys):
+    """Constant y: fitted exactly, relative error undefined (null). Conflicting y at the
+    same x: the least-squares fit goes through their mean. Two points: the line through
+    them. Fewer than 50 points: auto takes tent+ without a validation split."""
+    xs = np.linspace(0, 1, 80)
+    const = _fit_json(_csv(tmp_path / "c.csv", xs, np.full(80, 3.5)), capsys)["runs"][0]
+    assert const["test_mse"] < 1e-20 and const["relative_test_mse"] is None
+    x2 = np.repeat(np.linspace(0, 1, 40), 2)
+    y2 = 2 * x2 + np.tile([1.0, -1.0], 40)  # mean 2x
+    dup = _fit_json(_csv(tmp_path / "d.csv", x2, y2), capsys, "--method", "knots", "--width", "4")
+    assert dup["runs"][0]["train_mse"] == pytest.approx(1.0, rel=1e-6)  # only the noise left
+    two = _fit_json(_csv(tmp_path / "t.csv", [0.0, 1.0], [1.0, 3.0]), capsys)["runs"][0]
+    assert two["train_mse"] < 1e-20 and two["method"] == "tent+"
+    assert "too few points to validate" in two["auto"]["why"]

@@ -104,13 +104,14 @@ def build_parser() -> argparse.ArgumentParser:
     fit = sub.add_parser(
         "fit",
         help="fit a 1-D target and save the plain ReLU MLP",
-        description="Fit a 1-D target (expression in x, or a .csv/.npy/.npz "
-        "data file) with a width-4 ReLU network.",
+        description="Fit a 1-D target (expression in x, a .csv/.npy/.npz data file, or a "
+        "built-in data set data:sunspots / data:co2) with a small ReLU network.",
     )
     fit.add_argument(
         "--target",
         default="x**3",
-        help="expression in x (e.g. 'x**3', 'exp(-x)*sin(3*x)') or a data file (default: x**3)",
+        help="expression in x (e.g. 'x**3', 'exp(-x)*sin(3*x)'), a data file, or data:sunspots "
+        "/ data:co2 (statsmodels' bundled series; pip install 'tentnet[data]') (default: x**3)",
     )
     fit.add_argument(
         "--depth",
@@ -130,8 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("auto", *METHODS),
         metavar="METHOD",
         help=f"auto or one of {', '.join(METHODS)}; knots is the best shallow network (one "
-        "hidden layer of --width units, free knots). auto (default) trains tent+ (tent-dc for "
-        "a target neither convex nor concave) at --depth and knots with no more weights on 80%% "
+        "hidden layer of --width units, free knots). auto (default) trains tent+ at --depth "
+        "and knots with no more weights on 80%% "
         "of the training points, keeps the one with the lower error on the other 20%%, and "
         "trains it on all of them",
     )
