@@ -11,6 +11,7 @@ from .fit import FitResult as FitResult
 from .fit import fit as fit
 from .io import load as load
 from .io import save_model as save_model
+from .layers import TentLayer as TentLayer
 from .limit import PWLFit as PWLFit
 from .limit import optimal_pwl as optimal_pwl
 from .regions import Regions as Regions
