@@ -1,0 +1,100 @@
+"""Two measurements behind the general-targets section of the README.
+
+1. The deep tent methods on non-convex targets: `tent+` and `tent-dc` at depths 5 and 8
+   against the shallow optimum of equal weights (``optimal_pwl`` with units + 1 pieces).
+2. How far `knots` is from that optimum as the number of training points grows (500, 2,000,
+   8,000): whether a gap is the fit or the data.
+
+    python benchmarks/general_limits.py            # both parts, seeds 0-2
+    python benchmarks/general_limits.py --part 2
+
+Setting: uniform random training points per seed, test MSE on the grid of 10,001 points,
+float64, medians over the seeds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+
+from tentnet import TrainConfig, fit, optimal_pwl
+from tentnet.train import shallow_width
+
+TARGETS = (
+    ("sin(3*x)", (0.0, 3.0)),
+    ("tanh(5*x)", (-1.0, 1.0)),
+    ("exp(-x)*sin(4*x)", (0.0, 3.0)),
+    ("x**3 - x", (-1.0, 1.0)),
+    ("sqrt(abs(x))", (-1.0, 1.0)),
+)
+
+
+def _median(target, dom, method, depth, seeds, points=500):
+    cfg = TrainConfig(width=shallow_width(depth)) if method == "knots" else None
+    runs = fit(
+        target,
+        method=method,
+        depth=1 if method == "knots" else depth,
+        seeds=seeds,
+        domain=dom,
+        points=points,
+        config=cfg,
+        count_regions=False,
+    )
+    return (
+        statistics.median(r.test_mse for r in runs),
+        statistics.median(r.train_mse for r in runs),
+    )
+
+
+def deep_methods(seeds) -> None:
+    print(
+        "| target | depth | optimum | tent+ (x optimum) | tent-dc (x optimum) | tent-dc / tent+ |"
+    )
+    print("|---|---|---|---|---|---|")
+    for depth in (5, 8):
+        for target, dom in TARGETS:
+            opt = optimal_pwl(target, shallow_width(depth) + 1, dom).mse
+            plus = _median(target, dom, "tent+", depth, seeds)[0]
+            dc = _median(target, dom, "tent-dc", depth, seeds)[0]
+            print(
+                f"| {target} | {depth} | {opt:.3g} | {plus:.3g} ({plus / opt:.3g}x) | "
+                f"{dc:.3g} ({dc / opt:.3g}x) | {dc / plus:.3g} |",
+                flush=True,
+            )
+
+
+def knots_points(seeds) -> None:
+    print("| target | units | optimum | points | knots test (x optimum) | knots train | s |")
+    print("|---|---|---|---|---|---|---|")
+    for target, dom in TARGETS[:3] + TARGETS[4:]:
+        units = shallow_width(8)
+        opt = optimal_pwl(target, units + 1, dom).mse
+        for points in (500, 2000, 8000):
+            start = time.perf_counter()
+            test, train = _median(target, dom, "knots", 8, seeds, points)
+            print(
+                f"| {target} | {units} | {opt:.3g} | {points} | {test:.3g} ({test / opt:.2f}x)"
+                f" | {train:.3g} | {time.perf_counter() - start:.1f} |",
+                flush=True,
+            )
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--part", type=int, choices=(1, 2), default=None)
+    ap.add_argument("--seeds", type=int, default=3)
+    args = ap.parse_args(argv)
+    seeds = list(range(args.seeds))
+    if args.part in (None, 1):
+        deep_methods(seeds)
+        print()
+    if args.part in (None, 2):
+        knots_points(seeds)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
