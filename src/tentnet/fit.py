@@ -267,7 +267,7 @@ def _auto_candidates(
     """The methods ``auto`` weighs, each with its configuration, and why these."""
     why = choose_method(parsed[0], domain)[1] if len(parsed) == 1 else "several targets"
     units = shallow_width(depth)
-    # tent+ for every shape: on non-convex targets it was 2.9x-4,400x more accurate than
+    # tent+ for every shape: on non-convex targets it was 2.9x-4,450x more accurate than
     # tent-dc (benchmarks/general_limits.py), and the validation split decides anyway.
     found = [("tent+", TrainConfig(depth=depth))]
     if 2 * (units + 1) <= points - holdout_size(points, VALIDATION_FRACTION):
