@@ -39,15 +39,24 @@ def levenberg_marquardt(
         weights: optional ``(N, P)`` point weights with mean 1: the loss is then the weighted
             mean of the squared errors.
     """
-    w = torch.ones_like(y) if weights is None else weights
+    w = weights
+
+    def weighted(t: Tensor, rows: Tensor | None = None) -> Tensor:
+        """``t`` scaled by the point weights (of ``rows``), or ``t`` itself without weights."""
+        if w is None:
+            return t
+        ww = w if rows is None else w[rows]
+        return ww.unsqueeze(-1) * t if t.dim() == 3 else ww * t
+
     flat = flat.clone()
     n = flat.shape[0]
     lam = torch.full((n,), damping, dtype=flat.dtype, device=flat.device)
     out, jac = stack_jacobian(unflatten(flat), x)
     res = out - y
-    loss = (w * res * res).mean(1)
-    jtj = torch.bmm(jac.transpose(1, 2), w.unsqueeze(-1) * jac)
-    jtr = torch.bmm(jac.transpose(1, 2), (w * res).unsqueeze(-1)).squeeze(-1)
+    loss = (weighted(res) * res).mean(1)
+    wj = weighted(jac)
+    jtj = torch.bmm(jac.transpose(1, 2), wj)
+    jtr = torch.bmm(wj.transpose(1, 2), res.unsqueeze(-1)).squeeze(-1)
     eye = torch.eye(flat.shape[1], dtype=flat.dtype, device=flat.device)
     report_every = max(1, iterations // 100)
     for it in range(iterations):
@@ -56,7 +65,7 @@ def levenberg_marquardt(
         system = jtj + lam[:, None, None] * (torch.diag_embed(diag) + tiny[:, None, None] * eye)
         trial = flat + torch.linalg.solve(system, -jtr)
         t_res = stack_forward(unflatten(trial), x).squeeze(-1) - y
-        t_loss = (w * t_res * t_res).mean(1)
+        t_loss = (weighted(t_res) * t_res).mean(1)
         better = torch.isfinite(t_loss) & (t_loss < loss)
         idx = torch.nonzero(better).flatten()
         if idx.numel():
@@ -65,7 +74,7 @@ def levenberg_marquardt(
             res[idx] = t_res[idx]
             loss[idx] = t_loss[idx]
             _, j_new = stack_jacobian(unflatten(flat[idx]), x[idx])
-            wj = w[idx].unsqueeze(-1) * j_new
+            wj = weighted(j_new, idx)
             jtj[idx] = torch.bmm(j_new.transpose(1, 2), wj)
             jtr[idx] = torch.bmm(wj.transpose(1, 2), res[idx].unsqueeze(-1)).squeeze(-1)
         lam = torch.where(better, (lam / 3).clamp_min(1e-12), (lam * 4).clamp_max(1e12))
