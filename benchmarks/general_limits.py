@@ -4,9 +4,12 @@
    against the shallow optimum of equal weights (``optimal_pwl`` with units + 1 pieces).
 2. How far `knots` is from that optimum as the number of training points grows (500, 2,000,
    8,000): whether a gap is the fit or the data.
+3. `knots` on steep and singular targets not used anywhere else (tanh(20x), exp(-30x),
+   1/(1 + 25x^2), |x - 0.3|^0.7) at 30 and 50 units, 500 points: test and training MSE against
+   the optimum.
 
     python benchmarks/general_limits.py            # both parts, seeds 0-2
-    python benchmarks/general_limits.py --part 2
+    python benchmarks/general_limits.py --part 3
 
 Setting: uniform random training points per seed, test MSE on the grid of 10,001 points,
 float64, medians over the seeds.
@@ -82,9 +85,42 @@ def knots_points(seeds) -> None:
             )
 
 
+STEEP = (
+    ("tanh(20*x)", (-1.0, 1.0)),
+    ("exp(-30*x)", (0.0, 1.0)),
+    ("1/(1+25*x**2)", (-1.0, 1.0)),
+    ("abs(x - 0.3)**0.7", (0.0, 1.0)),
+)
+
+
+def steep(seeds) -> None:
+    print("| target | units | optimum | knots test (x optimum) | knots train |")
+    print("|---|---|---|---|---|")
+    for target, dom in STEEP:
+        for units in (30, 50):
+            opt = optimal_pwl(target, units + 1, dom).mse
+            cfg = TrainConfig(width=units)
+            runs = fit(
+                target,
+                method="knots",
+                depth=1,
+                seeds=seeds,
+                domain=dom,
+                config=cfg,
+                count_regions=False,
+            )
+            test = statistics.median(r.test_mse for r in runs)
+            train = statistics.median(r.train_mse for r in runs)
+            print(
+                f"| {target} | {units} | {opt:.3g} | {test:.3g} ({test / opt:.3g}x) | "
+                f"{train:.3g} |",
+                flush=True,
+            )
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--part", type=int, choices=(1, 2), default=None)
+    ap.add_argument("--part", type=int, choices=(1, 2, 3), default=None)
     ap.add_argument("--seeds", type=int, default=3)
     args = ap.parse_args(argv)
     seeds = list(range(args.seeds))
@@ -93,6 +129,9 @@ def main(argv=None) -> int:
         print()
     if args.part in (None, 2):
         knots_points(seeds)
+        print()
+    if args.part in (None, 3):
+        steep(seeds)
     return 0
 
 
