@@ -7,7 +7,9 @@ networks in every term; w_i from 1.5 to 3). Each term dips and then rises, so th
 picks which third of the x_i go to 1: a combinatorial problem. The same continuous
 piecewise-linear functions (the networks) are written
 
-- by ``tentnet.milp`` (exact neuron bounds: no binary for a unit that keeps its sign);
+- by ``tentnet.milp``: ``relu`` (unit by unit, exact neuron bounds: no binary for a unit that
+  keeps its sign) and ``log`` (the exact piecewise-linear function from the network's
+  breakpoints, ceil(log2 pieces) binaries);
 - by OMLT's ``ReluBigMFormulation`` (bounds by interval arithmetic from the input box);
 - by Pyomo's ``Piecewise`` on the networks' own breakpoints (same function, so equal
   accuracy by construction), as ``LOG`` (logarithmic binaries), ``CC`` (convex combination
@@ -77,13 +79,14 @@ def _base(pyo, n: int):
     return m, w
 
 
-def build_tentnet(pyo, n, nets):
+def build_tentnet(pyo, n, nets, formulation="relu"):
     from tentnet.milp import pyomo_block
 
     m, w = _base(pyo, n)
     for i in range(n):
-        m.add_component(f"cube{i}", pyomo_block(nets["cube"][0], (0.0, 1.0), m.x[i], m.c[i]))
-        m.add_component(f"exp{i}", pyomo_block(nets["exp"][0], (0.0, 1.0), m.x[i], m.e[i]))
+        for name, var in (("cube", m.c), ("exp", m.e)):
+            blk = pyomo_block(nets[name][0], (0.0, 1.0), m.x[i], var[i], formulation)
+            m.add_component(f"{name}{i}", blk)
     return m, w
 
 
@@ -216,7 +219,8 @@ def main(argv=None) -> int:
         flush=True,
     )
     builders = {
-        "tentnet.milp": lambda: build_tentnet(pyo, args.terms, nets),
+        "tentnet.milp (relu)": lambda: build_tentnet(pyo, args.terms, nets),
+        "tentnet.milp (log)": lambda: build_tentnet(pyo, args.terms, nets, "log"),
         "OMLT ReluBigM": lambda: build_omlt(pyo, args.terms, nets),
         "Pyomo Piecewise LOG": lambda: build_piecewise(pyo, args.terms, nets, "LOG"),
         "Pyomo Piecewise CC": lambda: build_piecewise(pyo, args.terms, nets, "CC"),

@@ -110,13 +110,14 @@ def test_mps_and_lp_files_solve_to_the_same_optimum(tmp_path):
         assert h.getInfo().mip_node_count >= 0 and h.getNumCol() == len(prob.names)
 
 
-def test_pyomo_block_embeds_the_network():
+@pytest.mark.parametrize("formulation", ["relu", "log"])
+def test_pyomo_block_embeds_the_network(formulation):
     pyo = pytest.importorskip("pyomo.environ")
     mlp = _tent(4, domain=(0.0, 1.0))
     m = pyo.ConcreteModel()
     m.x = pyo.Var(bounds=(-5, 5))
     m.y = pyo.Var()
-    m.net = milp.pyomo_block(mlp, (0.0, 1.0), m.x, m.y)
+    m.net = milp.pyomo_block(mlp, (0.0, 1.0), m.x, m.y, formulation=formulation)
     m.obj = pyo.Objective(expr=m.y, sense=pyo.maximize)
     solver = pyo.SolverFactory("appsi_highs")
     if not solver.available(exception_flag=False):
@@ -125,7 +126,7 @@ def test_pyomo_block_embeds_the_network():
     solver.solve(m)
     assert pyo.value(m.y) == pytest.approx(milp.extremes(mlp, (0.0, 1.0))[2], rel=1e-7)
     assert -1e-9 <= pyo.value(m.x) <= 1.0 + 1e-9
-    assert sum(1 for v in m.net.v.values() if v.is_binary()) == 4
+    assert sum(1 for v in m.net.v.values() if v.is_binary()) == 4  # 16 pieces: 4 either way
 
 
 @pytest.mark.parametrize(
@@ -161,3 +162,58 @@ def test_cli_export_of_a_corrupt_model_writes_nothing(tmp_path, capsys):
     code, _, err = run(["export", str(bad), "--mps", str(tmp_path / "n.mps")], capsys)
     assert code == 2 and "not a valid tentnet model" in err and "Traceback" not in err
     assert not (tmp_path / "n.mps").exists()
+
+
+@pytest.mark.parametrize("pieces", range(1, 18))
+def test_log_sets_allow_exactly_the_chosen_piece(pieces):
+    """For every binary vector z: the breakpoint weights it allows are the two ends of the
+    piece whose Gray code is z, and none if no piece has that code."""
+    codes = milp.gray_codes(pieces)
+    assert codes.shape == (pieces, int(np.ceil(np.log2(pieces))) if pieces > 1 else 0)
+    assert all(np.abs(np.diff(codes, axis=0)).sum(1) == 1)  # neighbours differ in one bit
+    sets = milp.log_sets(pieces)
+    bits = codes.shape[1]
+    for z in range(2**bits):
+        zb = [(z >> b) & 1 for b in range(bits)]
+        allowed = [
+            j
+            for j in range(pieces + 1)
+            if not any(
+                (j in ones and zb[b] == 0) or (j in zeros and zb[b] == 1)
+                for b, (ones, zeros) in enumerate(sets)
+            )
+        ]
+        piece = [i for i in range(pieces) if codes[i].tolist() == zb]
+        assert allowed == ([piece[0], piece[0] + 1] if piece else [])
+
+
+@pytest.mark.parametrize("make", [lambda: _tent(5), lambda: _kaiming(1), lambda: _kaiming(2, 8)])
+def test_log_formulation_is_the_same_function(make):
+    from tentnet.regions import count_linear_regions
+
+    mlp = make()
+    pieces = count_linear_regions(mlp, (0.0, 2.0)).linear_regions
+    prob = milp.formulate(mlp, (0.0, 2.0), "max", formulation="log")
+    assert prob.counts["binaries"] == (int(np.ceil(np.log2(pieces))) if pieces > 1 else 0)
+    assert prob.counts["constraints"] == 3 + 2 * prob.counts["binaries"]
+    low, _, high, _ = milp.extremes(mlp, (0.0, 2.0))
+    assert milp.solve(prob).objective == pytest.approx(high, rel=1e-9, abs=1e-12)
+    low_prob = milp.formulate(mlp, (0.0, 2.0), "min", formulation="log")
+    assert milp.solve(low_prob).objective == pytest.approx(low, rel=1e-9, abs=1e-12)
+    for x in np.random.default_rng(1).uniform(0.0, 2.0, 6):
+        assert milp.solve(prob, x=x).y == pytest.approx(_forward(mlp, x), rel=1e-9, abs=1e-12)
+
+
+def test_unknown_formulation_is_refused():
+    with pytest.raises(TentnetError, match="formulation must be one of relu, log"):
+        milp.formulate(_tent(2), (0.0, 2.0), formulation="sos2")
+
+
+def test_cli_export_log_formulation(tmp_path, capsys):
+    model = small_model(tmp_path, capsys)
+    code, out, _ = run(
+        ["export", str(model), "--lp", str(tmp_path / "n.lp"), "--formulation", "log"], capsys
+    )
+    assert code == 0, out
+    assert "mixed-integer program (log)" in out and "|difference|" in out
+    assert "Binaries" in (tmp_path / "n.lp").read_text()

@@ -357,6 +357,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="objective sense of --mps/--lp (default min)",
     )
     exp.add_argument(
+        "--formulation",
+        choices=("relu", "log"),
+        default="relu",
+        help="--mps/--lp: relu (default) writes the network unit by unit, one binary per unit "
+        "that changes sign; log writes its exact piecewise-linear function with "
+        "ceil(log2 pieces) binaries (smaller after training; larger with thousands of pieces)",
+    )
+    exp.add_argument(
         "--print-json",
         action="store_true",
         help="print what was written and the differences as JSON",
@@ -780,6 +788,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
         mps_path=args.mps,
         lp_path=args.lp,
         sense=args.sense,
+        formulation=args.formulation,
     )
     paths = {k.removeprefix("--"): v for k, v in outputs.items()}
     if args.print_json:
@@ -806,9 +815,10 @@ def _cmd_export(args: argparse.Namespace) -> int:
         if args.mps is not None or args.lp is not None:
             from .milp import formulate
 
-            counts = formulate(mlp, meta.get("domain", (0.0, 1.0)), args.sense).counts
+            domain = meta.get("domain", (0.0, 1.0))
+            counts = formulate(mlp, domain, args.sense, args.formulation).counts
             print(
-                f"mixed-integer program: {counts['binaries']} binaries, "
+                f"mixed-integer program ({args.formulation}): {counts['binaries']} binaries, "
                 f"{counts['continuous']} continuous variables, {counts['constraints']} "
                 "constraints"
             )

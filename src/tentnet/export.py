@@ -183,11 +183,13 @@ def export(
     mps_path: str | Path | None = None,
     lp_path: str | Path | None = None,
     sense: str = "min",
+    formulation: str = "relu",
 ) -> dict[str, float | None]:
     """Write the requested exports atomically and check each against torch on the domain.
 
     ``mps_path`` and ``lp_path`` write the network on its domain as a mixed-integer program
-    whose objective (``sense`` min or max) is its output (:mod:`tentnet.milp`).
+    whose objective (``sense`` min or max) is its output, in the ``formulation`` ("relu" or
+    "log") of :func:`tentnet.milp.formulate`.
 
     Returns:
         ``{format: max abs difference}`` between the export and the torch MLP on 10,001 points
@@ -237,7 +239,7 @@ def export(
     if mps_path is not None or lp_path is not None:
         from .milp import formulate
 
-        prob = formulate(mlp, (lo, hi), sense)
+        prob = formulate(mlp, (lo, hi), sense, formulation)
         check = _check_milp(prob, mlp, (lo, hi))
         for key, path, text in (("mps", mps_path, prob.mps_text), ("lp", lp_path, prob.lp_text)):
             if path is not None:

@@ -12,8 +12,11 @@ ends. Units that never change sign then get no binary and no big-M:
   ``0 <= h <= U``, ``d`` binary: the tightest big-M there is, since both bounds are attained.
 
 A tent network of depth d in its phase-1 form has exactly d sign-changing units (one fold per
-level), so it needs d binaries for its 2^d pieces. The program's objective is the network's
-output (``sense`` min or max). Write it as MPS or LP (:meth:`MILP.write_mps`,
+level), so it needs d binaries for its 2^d pieces. Training all weights makes more units
+change sign; then ``formulation="log"`` is smaller: the network's exact piecewise-linear
+function from its breakpoints, as a convex combination of them with ``ceil(log2 pieces)``
+binaries (Vielma & Nemhauser's logarithmic formulation). The program's objective is the
+network's output (``sense`` min or max). Write it as MPS or LP (:meth:`MILP.write_mps`,
 :meth:`MILP.write_lp`), solve it with HiGHS (:func:`solve`, ``pip install 'tentnet[milp]'``),
 or build it into your own Pyomo model (:func:`pyomo_block`).
 """
@@ -264,12 +267,84 @@ def extremes(mlp: nn.Module, domain: tuple[float, float]) -> tuple[float, float,
     return float(y[i]), float(pts[i]), float(y[j]), float(pts[j])
 
 
-def formulate(mlp: nn.Module, domain: tuple[float, float], sense: str = "min") -> MILP:
-    """The network on ``domain`` as a MILP whose objective is its output (see the module
-    docstring for the formulation). Variables are named ``x``, ``h{layer}_{unit}``,
-    ``d{layer}_{unit}`` (binaries) and ``y``."""
+FORMULATIONS = ("relu", "log")
+
+
+def gray_codes(pieces: int) -> np.ndarray:
+    """The first ``pieces`` codes of the reflected Gray code of ``ceil(log2 pieces)`` bits,
+    ``(pieces, bits)``: neighbours differ in exactly one bit."""
+    bits = max(0, int(np.ceil(np.log2(pieces)))) if pieces > 1 else 0
+    i = np.arange(pieces)
+    g = i ^ (i >> 1)
+    return ((g[:, None] >> np.arange(bits)[None, :]) & 1).astype(np.int64)
+
+
+def log_sets(pieces: int) -> list[tuple[list[int], list[int]]]:
+    """Per bit l of :func:`gray_codes`, the breakpoints (0..pieces) whose weight must vanish
+    when the bit is 0 (first list) and when it is 1 (second list): breakpoint j lies between
+    pieces j and j + 1 (1-based; the ends count their one piece twice), and may carry weight
+    only if the code of the chosen piece is one of theirs (Vielma & Nemhauser's logarithmic
+    formulation of SOS2)."""
+    codes = gray_codes(pieces)
+    left = np.vstack([codes[:1], codes])  # piece left of breakpoint j (j = 0: the first)
+    right = np.vstack([codes, codes[-1:]])  # piece right of breakpoint j (j = P: the last)
+    sets = []
+    for bit in range(codes.shape[1]):
+        ones = np.nonzero((left[:, bit] == 1) & (right[:, bit] == 1))[0].tolist()
+        zeros = np.nonzero((left[:, bit] == 0) & (right[:, bit] == 0))[0].tolist()
+        sets.append((ones, zeros))
+    return sets
+
+
+def _log_formulation(mlp: nn.Module, lo: float, hi: float, sense: str) -> MILP:
+    """The network's exact continuous piecewise-linear function, from its breakpoints, as a
+    convex combination of the breakpoints with ``ceil(log2 pieces)`` binaries."""
+    from .regions import count_linear_regions
+
+    layers = relu_layers(mlp)
+    xs = np.unique(np.r_[lo, count_linear_regions(mlp, (lo, hi)).breakpoints, hi])
+    _, ys = _forward(layers, xs)
+    pieces = len(xs) - 1
+    prob = MILP([], [], [], [], [], sense)
+    prob.x = prob._var("x", lo, hi)
+    prob.y = prob._var("y", float(ys.min()), float(ys.max()))
+    lam = [prob._var(f"l{j}", 0.0, 1.0) for j in range(pieces + 1)]
+    prob._row("convex", dict.fromkeys(lam, 1.0), 1.0, 1.0)
+    prob._row(
+        "xsum", {prob.x: 1.0, **{c: -float(v) for c, v in zip(lam, xs, strict=True)}}, 0.0, 0.0
+    )
+    prob._row(
+        "ysum", {prob.y: 1.0, **{c: -float(v) for c, v in zip(lam, ys, strict=True)}}, 0.0, 0.0
+    )
+    for bit, (ones, zeros) in enumerate(log_sets(pieces)):
+        z = prob._var(f"z{bit}", 0.0, 1.0, integer=True)
+        prob._row(f"one{bit}", {**{lam[j]: 1.0 for j in ones}, z: -1.0}, -np.inf, 0.0)
+        prob._row(f"zero{bit}", {**{lam[j]: 1.0 for j in zeros}, z: 1.0}, -np.inf, 1.0)
+    prob.cost[prob.y] = 1.0
+    return prob
+
+
+def formulate(
+    mlp: nn.Module, domain: tuple[float, float], sense: str = "min", formulation: str = "relu"
+) -> MILP:
+    """The network on ``domain`` as a MILP whose objective is its output.
+
+    ``formulation="relu"`` (default) writes the network unit by unit (see the module
+    docstring): variables ``x``, ``h{layer}_{unit}``, ``d{layer}_{unit}`` (binaries), ``y``;
+    its size grows with the units, whatever the number of pieces. ``"log"`` writes the
+    network's exact piecewise-linear function from its breakpoints (found by
+    :func:`tentnet.regions.count_linear_regions`): one weight ``l{j}`` per breakpoint and
+    ``ceil(log2 pieces)`` binaries ``z{bit}``; smaller whenever training has made many units
+    change sign, larger when the pieces run into the thousands."""
     if sense not in ("min", "max"):
         raise TentnetError(f"sense must be min or max, got {sense!r}")
+    if formulation not in FORMULATIONS:
+        raise TentnetError(
+            f"formulation must be one of {', '.join(FORMULATIONS)}, got {formulation!r}"
+        )
+    if formulation == "log":
+        lo, hi = check_domain(domain)
+        return _log_formulation(mlp, lo, hi, sense)
     layers = relu_layers(mlp)
     lo, hi = check_domain(domain)
     pre, _ = _forward(layers, critical_points(mlp, (lo, hi)))
@@ -416,15 +491,17 @@ def solve(prob: MILP, x: float | None = None, time_limit: float = 60.0) -> Solut
     )
 
 
-def pyomo_block(mlp: nn.Module, domain: tuple[float, float], x_var, y_var):
+def pyomo_block(
+    mlp: nn.Module, domain: tuple[float, float], x_var, y_var, formulation: str = "relu"
+):
     """A Pyomo ``Block`` that makes ``y_var == network(x_var)`` for ``x_var`` in ``domain``
-    (bounds tightened to it), with the formulation of :func:`formulate`. Add it to your model:
-    ``model.net = pyomo_block(mlp, (0, 1), model.x, model.y)``."""
+    (bounds tightened to it), with the ``formulation`` of :func:`formulate`. Add it to your
+    model: ``model.net = pyomo_block(mlp, (0, 1), model.x, model.y)``."""
     try:
         import pyomo.environ as pyo
     except ImportError:
         raise TentnetError("pyomo_block needs Pyomo: pip install 'tentnet[milp]'") from None
-    prob = formulate(mlp, domain)
+    prob = formulate(mlp, domain, formulation=formulation)
     block = pyo.Block(concrete=True)
     inner = [j for j in range(len(prob.names)) if j not in (prob.x, prob.y)]
     block.v = pyo.Var(
