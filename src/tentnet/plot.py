@@ -25,6 +25,14 @@ def _pyplot():
     return plt
 
 
+def optional_pyplot():
+    """``matplotlib.pyplot``, or None when matplotlib is not installed (figures are skipped)."""
+    try:
+        return _pyplot()
+    except TentnetError:
+        return None
+
+
 def save_figure(fig, path: str | Path) -> None:
     """Render ``fig`` to PNG in memory, then write it atomically; closes the figure."""
     plt = _pyplot()

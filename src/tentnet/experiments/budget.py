@@ -114,12 +114,10 @@ def verdict(table: list[dict]) -> list[str]:
 
 def figure(out: Path, table: list[dict]) -> str | None:
     """One log-log panel per target: median test MSE against weights; None without matplotlib."""
-    from ..errors import TentnetError
-    from ..plot import _pyplot, save_figure
+    from ..plot import optional_pyplot, save_figure
 
-    try:
-        plt = _pyplot()
-    except TentnetError:
+    plt = optional_pyplot()
+    if plt is None:
         return None
     fig, axes = plt.subplots(1, len(TARGETS), figsize=(3.6 * len(TARGETS), 3.4), sharey=False)
     series = [(f"{m}_median", m, "weights", "o-") for m in DEEP] + [

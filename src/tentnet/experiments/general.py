@@ -144,12 +144,10 @@ def figure(out: Path, records: list[dict], plan) -> str | None:
     every method (bottom, log scale). None without matplotlib."""
     import numpy as np
 
-    from ..errors import TentnetError
-    from ..plot import _pyplot, save_figure
+    from ..plot import optional_pyplot, save_figure
 
-    try:
-        plt = _pyplot()
-    except TentnetError:
+    plt = optional_pyplot()
+    if plt is None:
         return None
     d = max(plan.general_depths)
     curves = {}
