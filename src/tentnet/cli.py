@@ -347,7 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         default=None,
         help="write the network on its domain as a mixed-integer program (MPS) whose "
-        "objective is its output; one binary per unit that changes sign on the domain",
+        "objective is its output (see --formulation)",
     )
     exp.add_argument("--lp", type=Path, default=None, help="the same program in LP format")
     exp.add_argument(

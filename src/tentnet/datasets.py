@@ -49,11 +49,6 @@ BUILTIN: dict[str, tuple[str, Callable[[], tuple[np.ndarray, np.ndarray]]]] = {
 }
 
 
-def is_builtin(target: str) -> bool:
-    """True if ``target`` names a built-in data set (``data:NAME``)."""
-    return target.startswith(PREFIX)
-
-
 def load_builtin(target: str) -> Dataset:
     """The built-in data set ``data:NAME`` as a :class:`Dataset` (x: ``(P, 1)``)."""
     name = target.removeprefix(PREFIX)

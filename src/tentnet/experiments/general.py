@@ -4,8 +4,8 @@ real data set, at equal weights.
 At each depth d: ``auto`` (what ``tentnet fit`` does by default), each of its candidates
 (``tent+`` at width 4 and depth d; ``knots``, one hidden layer of ``shallow_width(d)`` units),
 Kaiming and Xavier MLPs of width 4 and depth d, and the best shallow optimum (``optimal_pwl``
-with units + 1 free knots, fitted to the function itself; not defined for data). The goal
-(issue 11): auto at least 30x below Kaiming and within 1.5x of the shallow optimum.
+with units + 1 free knots, fitted to the function itself; not defined for data). The goal:
+auto at least 30x below Kaiming and within 1.5x of the shallow optimum.
 """
 
 from __future__ import annotations
