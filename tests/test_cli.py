@@ -200,3 +200,19 @@ def test_console_script_entry_point():
 def test_reproduce_cli_rejects_unknown_experiment(tmp_path, capsys):
     code = main(["reproduce", "--only", "dense,nope", "--out", str(tmp_path), "--quiet"])
     assert code == 2 and "unknown experiment" in capsys.readouterr().err
+
+
+def test_fit_without_matplotlib_writes_model_and_says_how_to_get_the_figure(
+    tmp_path, capsys, monkeypatch
+):
+    import sys
+
+    for name in ("matplotlib", "matplotlib.pyplot"):
+        monkeypatch.setitem(sys.modules, name, None)
+    out = tmp_path / "o"
+    code, _, err = run(
+        ["fit", "--method", "knots", "--width", "4", "--out", str(out), "--quiet"], capsys
+    )
+    assert code == 0
+    assert "pip install 'tentnet[plot]'" in err
+    assert (out / "model.safetensors").is_file() and not (out / "fit.png").exists()

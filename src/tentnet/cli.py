@@ -449,9 +449,15 @@ def _fit_one_input(args: argparse.Namespace, outset) -> int:
     method = args.method
     plot = args.out is not None and not args.no_plot
     if plot:
-        from .plot import _pyplot
+        from .plot import optional_pyplot
 
-        _pyplot()  # fail before training if matplotlib is missing
+        if optional_pyplot() is None:  # said before training; the fit itself goes on
+            plot = False
+            print(
+                "tentnet: no fit.png: matplotlib is not installed (pip install 'tentnet[plot]'); "
+                "the model and metrics are written",
+                file=sys.stderr,
+            )
     progress = _ProgressLine(not args.quiet and sys.stderr.isatty())
     dtype = torch.float64 if args.dtype == "float64" else torch.float32
     try:
