@@ -216,3 +216,25 @@ def test_fit_without_matplotlib_writes_model_and_says_how_to_get_the_figure(
     assert code == 0
     assert "pip install 'tentnet[plot]'" in err
     assert (out / "model.safetensors").is_file() and not (out / "fit.png").exists()
+
+
+@pytest.mark.parametrize(
+    "flag", [["--width", "6"], ["--lr", "1e-3"], ["--restarts", "2"], ["--holdout", "0.2"]]
+)
+def test_several_inputs_refuse_flags_they_cannot_use(tmp_path, capsys, flag):
+    out = tmp_path / "o"
+    code, _, err = run(
+        ["fit", "--target", "x0*x1", "--steps", "20", "--out", str(out), "--no-plot", *flag],
+        capsys,
+    )
+    assert code == 2 and "do(es) not apply to targets of several inputs" in err
+    assert flag[0] in err and not out.exists()
+
+
+def test_several_inputs_take_the_dtype(tmp_path, capsys):
+    import json
+
+    code, out, _ = run(
+        ["fit", "--target", "x0*x1", "--steps", "20", "--dtype", "float32", "--json"], capsys
+    )
+    assert code == 0 and json.loads(out)["dtype"] == "float32"

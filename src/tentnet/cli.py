@@ -518,6 +518,8 @@ def _fit_one_input(args: argparse.Namespace, outset) -> int:
 
 def _fit_many_inputs(args: argparse.Namespace, expr, outset) -> int:
     """Several inputs: a TentLayer network (linear map, per-channel tent functions, read-out)."""
+    import torch
+
     from . import __version__
     from .io import atomic_write_text, save_model
     from .multi import fit_multi
@@ -528,6 +530,22 @@ def _fit_many_inputs(args: argparse.Namespace, expr, outset) -> int:
         )
     if args.seeds is not None and len(args.seeds) > 1:
         raise TentnetError("targets of several inputs take one --seed at a time")
+    unused = [
+        flag
+        for flag, value in (
+            ("--width", args.width),
+            ("--lr", args.lr),
+            ("--lm-iterations", args.lm_iterations),
+            ("--restarts", args.restarts),
+            ("--holdout", args.holdout or None),
+        )
+        if value is not None
+    ]
+    if unused:
+        raise TentnetError(
+            f"{', '.join(unused)} do(es) not apply to targets of several inputs (a TentLayer "
+            "network of 8 channels, trained by Adam on fresh random points)"
+        )
     seed = args.seeds[0] if args.seeds else (args.seed or 0)
     steps = args.steps or 3000
     mlp, metrics = fit_multi(
@@ -538,6 +556,7 @@ def _fit_many_inputs(args: argparse.Namespace, expr, outset) -> int:
         steps=steps,
         phase1_steps=args.phase1_steps if args.phase1_steps is not None else steps // 3,
         seed=seed,
+        dtype=torch.float64 if args.dtype == "float64" else torch.float32,
     )
     if outset is not None:
         meta = {
