@@ -33,7 +33,7 @@ import torch
 from torch import Tensor
 
 from .lm import levenberg_marquardt
-from .mlp import Stack, rows_to_stack, stack_forward, stack_mse, stack_to_rows
+from .mlp import Stack, rows_to_stack, stack_mse, stack_to_rows
 
 FINE_PIECES = 64  # the curvature estimate's uniform grid (fewer with few points)
 
@@ -175,11 +175,6 @@ def _as_stack(kappa: Tensor, sigma: Tensor, v: Tensor, c: Tensor) -> Stack:
     return [(w0, b0), (w1, c.unsqueeze(-1))]
 
 
-def _weighted_mse(layers: Stack, x: Tensor, y: Tensor, w: Tensor) -> Tensor:
-    with torch.no_grad():
-        return (w * (stack_forward(layers, x).squeeze(-1) - y) ** 2).mean(1)
-
-
 def fit_knots(
     t: Tensor,
     y: Tensor,
@@ -221,15 +216,15 @@ def fit_knots(
                 lm_iterations,
                 weights=w,
             )
-            layers = [(w.clone(), b.clone()) for w, b in rows_to_stack(rows, layers)]
-        loss = stack_mse(layers, x, y) if w is None else _weighted_mse(layers, x, y, w)
+            layers = [(wt.clone(), bs.clone()) for wt, bs in rows_to_stack(rows, layers)]
+        loss = stack_mse(layers, x, y, w)
         if best is None:
             best, best_loss = layers, loss
             continue
         take = loss < best_loss
         best = [
-            (torch.where(take[:, None, None], w, bw), torch.where(take[:, None], b, bb))
-            for (w, b), (bw, bb) in zip(layers, best, strict=True)
+            (torch.where(take[:, None, None], wt, bw), torch.where(take[:, None], bs, bb))
+            for (wt, bs), (bw, bb) in zip(layers, best, strict=True)
         ]
         best_loss = torch.minimum(loss, best_loss)
     assert best is not None and best_loss is not None

@@ -35,12 +35,14 @@ def weight_count(width: int, depth: int) -> int:
     return (depth - 1) * (width + 1) * width + 3 * width + 1
 
 
-def stack_mse(layers: Stack, x: Tensor, y: Tensor) -> Tensor:
-    """Each network's MSE on its points, ``x (N, P, 1)``, ``y (N, P)`` -> ``(N,)``; a
-    non-finite loss counts as ``inf`` (so a diverged network never looks best)."""
+def stack_mse(layers: Stack, x: Tensor, y: Tensor, weights: Tensor | None = None) -> Tensor:
+    """Each network's MSE on its points, ``x (N, P, 1)``, ``y (N, P)`` -> ``(N,)`` (with
+    ``weights (N, P)``, the weighted mean of the squared errors); a non-finite loss counts as
+    ``inf`` (so a diverged network never looks best)."""
     with torch.no_grad():
         err = stack_forward(layers, x).squeeze(-1) - y
-    loss = (err * err).mean(1)
+    sq = err * err
+    loss = (sq if weights is None else weights * sq).mean(1)
     return torch.where(torch.isfinite(loss), loss, torch.full_like(loss, float("inf")))
 
 
