@@ -804,6 +804,12 @@ def _cmd_export(args: argparse.Namespace) -> int:
     meta.pop("sizes", None)
     if "domain" in meta:
         meta["domain"] = list(meta["domain"])
+    program = None
+    if args.mps is not None or args.lp is not None:
+        from .milp import formulate
+
+        domain = meta.get("domain", (0.0, 1.0))
+        program = formulate(mlp, domain, args.sense, args.formulation)
     diffs = export(
         mlp,
         meta,
@@ -812,8 +818,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
         json_path=args.json_out,
         mps_path=args.mps,
         lp_path=args.lp,
-        sense=args.sense,
-        formulation=args.formulation,
+        program=program,
     )
     paths = {k.removeprefix("--"): v for k, v in outputs.items()}
     if args.print_json:
@@ -837,11 +842,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
             else:
                 check = f"max |difference| vs torch on the domain {v:.2e}"
             print(f"wrote {k} to {paths[k]} ({check})")
-        if args.mps is not None or args.lp is not None:
-            from .milp import formulate
-
-            domain = meta.get("domain", (0.0, 1.0))
-            counts = formulate(mlp, domain, args.sense, args.formulation).counts
+        if program is not None:
+            counts = program.counts
             print(
                 f"mixed-integer program ({args.formulation}): {counts['binaries']} binaries, "
                 f"{counts['continuous']} continuous variables, {counts['constraints']} "

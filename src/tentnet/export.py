@@ -184,12 +184,14 @@ def export(
     lp_path: str | Path | None = None,
     sense: str = "min",
     formulation: str = "relu",
+    program=None,
 ) -> dict[str, float | None]:
     """Write the requested exports atomically and check each against torch on the domain.
 
     ``mps_path`` and ``lp_path`` write the network on its domain as a mixed-integer program
     whose objective (``sense`` min or max) is its output, in the ``formulation`` ("relu" or
-    "log") of :func:`tentnet.milp.formulate`.
+    "log") of :func:`tentnet.milp.formulate`; or ``program``, that program already formulated
+    by the caller (``sense`` and ``formulation`` are then its own).
 
     Returns:
         ``{format: max abs difference}`` between the export and the torch MLP on 10,001 points
@@ -239,8 +241,8 @@ def export(
     if mps_path is not None or lp_path is not None:
         from .milp import formulate
 
-        prob = formulate(mlp, (lo, hi), sense, formulation)
-        check = _check_milp(prob, mlp, (lo, hi))
+        prob = program or formulate(mlp, (lo, hi), sense, formulation)
+        check = _check_milp(prob)
         for key, path, text in (("mps", mps_path, prob.mps_text), ("lp", lp_path, prob.lp_text)):
             if path is not None:
                 diffs[key] = check
@@ -257,15 +259,16 @@ def export(
     return diffs
 
 
-def _check_milp(prob, mlp: nn.Sequential, domain: tuple[float, float]) -> float | None:
-    """|optimum - exact extreme| of the program, or None without highspy (or past 30 s)."""
-    from .milp import extremes, solve
+def _check_milp(prob) -> float | None:
+    """|optimum - the network's exact extreme| of the program, or None without highspy (or
+    past 30 s)."""
+    from .milp import solve
 
     try:
         found = solve(prob, time_limit=30.0).objective
     except TentnetError:
         return None
-    low, _, high, _ = extremes(mlp, domain)
+    low, high = prob.output_range
     return abs(found - (low if prob.sense == "min" else high))
 
 

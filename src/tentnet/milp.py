@@ -57,7 +57,8 @@ class MILP:
 
     ``rows`` holds, per constraint, its name and ``{column: coefficient}``. ``x`` and ``y`` are
     the columns of the network's input and output; ``units`` the formulation of every hidden
-    unit per layer.
+    unit per layer; ``output_range`` the network's exact minimum and maximum over the domain
+    (what the program's optimum must equal).
     """
 
     names: list[str]
@@ -73,6 +74,7 @@ class MILP:
     x: int = 0
     y: int = 0
     units: list[list[Unit]] = field(default_factory=list)
+    output_range: tuple[float, float] = (np.nan, np.nan)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -305,9 +307,9 @@ def _log_formulation(mlp: nn.Module, lo: float, hi: float, sense: str) -> MILP:
     xs = np.unique(np.r_[lo, count_linear_regions(mlp, (lo, hi)).breakpoints, hi])
     _, ys = _forward(layers, xs)
     pieces = len(xs) - 1
-    prob = MILP([], [], [], [], [], sense)
+    prob = MILP([], [], [], [], [], sense, output_range=(float(ys.min()), float(ys.max())))
     prob.x = prob._var("x", lo, hi)
-    prob.y = prob._var("y", float(ys.min()), float(ys.max()))
+    prob.y = prob._var("y", *prob.output_range)
     lam = [prob._var(f"l{j}", 0.0, 1.0) for j in range(pieces + 1)]
     prob._row("convex", dict.fromkeys(lam, 1.0), 1.0, 1.0)
     prob._row(
@@ -342,13 +344,12 @@ def formulate(
         raise TentnetError(
             f"formulation must be one of {', '.join(FORMULATIONS)}, got {formulation!r}"
         )
+    lo, hi = check_domain(domain)
     if formulation == "log":
-        lo, hi = check_domain(domain)
         return _log_formulation(mlp, lo, hi, sense)
     layers = relu_layers(mlp)
-    lo, hi = check_domain(domain)
-    pre, _ = _forward(layers, critical_points(mlp, (lo, hi)))
-    prob = MILP([], [], [], [], [], sense)
+    pre, out = _forward(layers, critical_points(mlp, (lo, hi)))
+    prob = MILP([], [], [], [], [], sense, output_range=(float(out.min()), float(out.max())))
     prob.x = prob._var("x", lo, hi)
     prev: list[int | None] = [prob.x]  # the previous layer's columns (None: always 0)
     for li, ((w, b), z) in enumerate(zip(layers[:-1], pre, strict=True), 1):
@@ -386,8 +387,7 @@ def formulate(
         prob.units.append(units)
         prev = cur
     w, b = layers[-1]
-    y_lo, y_hi = -np.inf, np.inf
-    prob.y = prob._var("y", y_lo, y_hi)
+    prob.y = prob._var("y", -np.inf, np.inf)
     coeffs = {c: -float(w[0, k]) for k, c in enumerate(prev) if c is not None}
     prob._row("out", {prob.y: 1.0, **coeffs}, float(b[0]), float(b[0]))
     prob.cost[prob.y] = 1.0
