@@ -63,7 +63,9 @@ def test_optimum_is_the_exact_extreme(make, sense):
     with torch.no_grad():
         dense = mlp(torch.linspace(0, 2, 20001, dtype=torch.float64)[:, None])
     assert low <= float(dense.min()) + 1e-12 and high >= float(dense.max()) - 1e-12
-    sol = milp.solve(milp.formulate(mlp, (0.0, 2.0), sense))
+    prob = milp.formulate(mlp, (0.0, 2.0), sense)
+    assert prob.output_range == pytest.approx((low, high), rel=1e-12, abs=1e-15)
+    sol = milp.solve(prob)
     want = low if sense == "min" else high
     assert sol.objective == pytest.approx(want, rel=1e-9, abs=1e-12)
     assert sol.y == pytest.approx(_forward(mlp, sol.x), rel=1e-9, abs=1e-12)
