@@ -153,7 +153,7 @@ def figure(out: Path, records: list[dict], plan) -> str | None:
     curves = {}
     for rec in records:
         curve = rec.get("curve")
-        if curve and rec["job"]["depth"] in (d, 1) and rec["job"]["label"].endswith(f" d{d}"):
+        if curve and rec["job"]["label"].endswith(f" d{d}"):  # labels name the depth budget
             curves[(rec["job"]["targets"][0], rec["job"]["method"])] = curve
     n = len(TARGETS)
     fig, axes = plt.subplots(2, n, figsize=(3.2 * n, 5.6), gridspec_kw={"height_ratios": [3, 2]})
