@@ -261,18 +261,15 @@ VALIDATION_FRACTION = 0.2
 MIN_POINTS_TO_VALIDATE = 50
 
 
-def _auto_candidates(
-    parsed: list[Expression | Dataset], domain, depth: int, points: int
-) -> tuple[list[tuple[str, TrainConfig]], str]:
-    """The methods ``auto`` weighs, each with its configuration, and why these."""
-    why = choose_method(parsed[0], domain)[1] if len(parsed) == 1 else "several targets"
+def _auto_candidates(depth: int, points: int) -> list[tuple[str, TrainConfig]]:
+    """The methods ``auto`` weighs, each with its configuration."""
     units = shallow_width(depth)
     # tent+ for every shape: on non-convex targets it was 2.9x-4,450x more accurate than
     # tent-dc (benchmarks/general_limits.py), and the validation split decides anyway.
     found = [("tent+", TrainConfig(depth=depth))]
     if 2 * (units + 1) <= points - holdout_size(points, VALIDATION_FRACTION):
         found.append(("knots", TrainConfig(depth=1, width=units)))
-    return found, why
+    return found
 
 
 def _auto(
@@ -294,7 +291,8 @@ def _auto(
     median validation MSE over seeds wins and is then trained on all the points. With fewer
     than 50 points per seed (or one candidate) nothing is held out and the deep method is used.
     """
-    cands, why = _auto_candidates(parsed, domain, depth, t.shape[1])
+    cands = _auto_candidates(depth, t.shape[1])
+    why = choose_method(parsed[0], domain)[1] if len(parsed) == 1 else "several targets"
 
     def tuned(cfg: TrainConfig) -> TrainConfig:
         # The user's budget and rates apply to every candidate; shape stays the candidate's.
@@ -360,7 +358,6 @@ def _errors(
 def _check_resources(
     parsed: list[Expression | Dataset],
     method: str,
-    domain: tuple[float, float] | None,
     depth: int,
     config: TrainConfig,
     n_seeds: int,
@@ -373,7 +370,7 @@ def _check_resources(
     if isinstance(parsed[0], Dataset):
         points = test_points = parsed[0].x.shape[0]
     if method == "auto":
-        shapes = _auto_candidates(parsed, domain, depth, points)[0]
+        shapes = _auto_candidates(depth, points)
     else:
         shapes = [(method, config)]
     need = 0
@@ -472,7 +469,7 @@ def fit(
     if not targets:
         raise TentnetError("give at least one target")
     parsed = [resolve_target(t) for t in targets]
-    _check_resources(parsed, method, domain, depth, config, len(seeds), points, test_points, dtype)
+    _check_resources(parsed, method, depth, config, len(seeds), points, test_points, dtype)
     prob = _problem(parsed, seeds, points, domain, holdout, test_points, dtype)
     if isinstance(parsed[0], Dataset):  # tested on points drawn like the training points
         config = replace(config, quadrature=False)
