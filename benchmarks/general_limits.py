@@ -4,9 +4,9 @@
    against the shallow optimum of equal weights (``optimal_pwl`` with units + 1 pieces).
 2. How far `knots` is from that optimum as the number of training points grows (500, 2,000,
    8,000): whether a gap is the fit or the data.
-3. `knots` on steep and singular targets not used anywhere else (tanh(20x), exp(-30x),
-   1/(1 + 25x^2), |x - 0.3|^0.7) at 30 and 50 units, 500 points: test and training MSE against
-   the optimum.
+3. Steep and singular targets not used anywhere else (tanh(20x), exp(-30x), 1/(1 + 25x^2),
+   |x - 0.3|^0.7) at the budgets of depths 5 and 8, 500 points: `knots` (test and training
+   MSE), `auto` and a Kaiming MLP of equal weights, against the optimum.
 
     python benchmarks/general_limits.py            # both parts, seeds 0-2
     python benchmarks/general_limits.py --part 3
@@ -94,26 +94,22 @@ STEEP = (
 
 
 def steep(seeds) -> None:
-    print("| target | units | optimum | knots test (x optimum) | knots train |")
-    print("|---|---|---|---|---|")
+    print(
+        "| target | depth (units) | optimum | knots test (x optimum) | knots train | auto "
+        "(x optimum) | kaiming | kaiming / auto |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
     for target, dom in STEEP:
-        for units in (30, 50):
+        for depth in (5, 8):
+            units = shallow_width(depth)
             opt = optimal_pwl(target, units + 1, dom).mse
-            cfg = TrainConfig(width=units)
-            runs = fit(
-                target,
-                method="knots",
-                depth=1,
-                seeds=seeds,
-                domain=dom,
-                config=cfg,
-                count_regions=False,
-            )
-            test = statistics.median(r.test_mse for r in runs)
-            train = statistics.median(r.train_mse for r in runs)
+            test, train = _median(target, dom, "knots", depth, seeds)
+            auto = _median(target, dom, "auto", depth, seeds)[0]
+            kaiming = _median(target, dom, "kaiming", depth, seeds)[0]
             print(
-                f"| {target} | {units} | {opt:.3g} | {test:.3g} ({test / opt:.3g}x) | "
-                f"{train:.3g} |",
+                f"| {target} | {depth} ({units}) | {opt:.3g} | {test:.3g} ({test / opt:.3g}x) | "
+                f"{train:.3g} | {auto:.3g} ({auto / opt:.3g}x) | {kaiming:.3g} | "
+                f"{kaiming / auto:.3g} |",
                 flush=True,
             )
 
