@@ -8,12 +8,12 @@ from tentnet import TentnetError, count_linear_regions, optimal_pwl
 from tentnet.fit import fit
 from tentnet.knots import (
     _as_stack,
-    _curvature,
-    _curvature_knots,
     _free_layout,
-    _hats,
     _pivot_layout,
+    curvature_cdf,
+    curvature_knots,
     fit_knots,
+    hat_basis,
 )
 from tentnet.mlp import stack_forward
 from tentnet.tent import sequential_from_layers
@@ -41,7 +41,7 @@ def test_shallow_width_never_exceeds_the_deep_weight_count(depth):
 def test_hats_are_a_partition_of_unity_and_interpolate():
     t, _ = _data("x**3")
     knots = torch.tensor([[0.0, 0.2, 0.7, 1.0]] * 3, dtype=torch.float64)
-    basis = _hats(t, knots)
+    basis = hat_basis(t, knots)
     assert torch.allclose(basis.sum(-1), torch.ones_like(t))
     values = torch.tensor([1.0, -2.0, 0.5, 3.0], dtype=torch.float64)
     np.testing.assert_allclose(
@@ -67,12 +67,12 @@ def test_start_layouts_are_the_least_squares_cpwl(layout):
     pivot layout with its flattest piece forced flat, so its error is no lower)."""
     t, y = _data("x**3")
     units = 12
-    layers = layout(t, y, _curvature(t, y), units, None)
+    layers = layout(t, y, curvature_cdf(t, y), units, None)
     assert layers[0][0].shape == (3, units, 1) and layers[1][0].shape == (3, 1, units)
     net = stack_forward(layers, t.unsqueeze(-1))[..., 0]
     inner = units - 1 if layout is _free_layout else units
-    knots = _curvature_knots(t, _curvature(t, y), inner)
-    basis = _hats(t, knots)
+    knots = curvature_knots(t, curvature_cdf(t, y), inner)
+    basis = hat_basis(t, knots)
     gram = basis.transpose(1, 2) @ basis
     values = torch.linalg.solve(gram, (basis.transpose(1, 2) @ y[..., None]))[..., 0]
     best = (basis @ values[..., None])[..., 0]
@@ -87,7 +87,7 @@ def test_start_layouts_are_the_least_squares_cpwl(layout):
 
 def test_knots_are_ordered_and_every_piece_holds_points():
     t, y = _data("x**3", points=60)
-    knots = _curvature_knots(t, _curvature(t, y), 25)
+    knots = curvature_knots(t, curvature_cdf(t, y), 25)
     assert bool((torch.diff(knots, dim=1) > 0).all())
     for row in range(3):
         counts = np.histogram(t[row].numpy(), bins=knots[row].numpy())[0]
@@ -176,7 +176,7 @@ def test_weighted_fit_minimises_the_weighted_loss():
 
     t, y = _data("exp(x)")
     w = quadrature_weights(t)
-    cum = _curvature(t, y)
+    cum = curvature_cdf(t, y)
     x = t.unsqueeze(-1)
 
     def wloss(layers):

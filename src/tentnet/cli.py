@@ -611,9 +611,12 @@ def _print_fit(results, summary, out: Path | None, plot: bool) -> None:
     r = results[0]
     lo, hi = r.domain
     params = sum(p.numel() for p in r.mlp.parameters())
+    shape = f"depth {r.depth} x width {r.width}"
+    if r.method == "tent-warp":
+        shape = f"depth {r.depth} ({r.width} knot units, then {r.depth - 1} width-4 tent levels)"
     print(
-        f"target {r.target} on [{lo:g}, {hi:g}]; method {r.method}; depth {r.depth} x width "
-        f"{r.width} ({params} parameters); {r.points} points; {r.dtype}; {r.steps} steps"
+        f"target {r.target} on [{lo:g}, {hi:g}]; method {r.method}; {shape} "
+        f"({params} parameters); {r.points} points; {r.dtype}; {r.steps} steps"
     )
     print(f"test set: {r.test_set}")
     for r in results:

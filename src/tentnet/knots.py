@@ -38,7 +38,7 @@ from .mlp import Stack, rows_to_stack, stack_mse, stack_to_rows
 FINE_PIECES = 64  # the curvature estimate's uniform grid (fewer with few points)
 
 
-def _hats(t: Tensor, knots: Tensor) -> Tensor:
+def hat_basis(t: Tensor, knots: Tensor) -> Tensor:
     """Hat functions ``(N, P, m + 1)`` on ``knots (N, m + 1)`` (increasing) at ``t (N, P)``."""
     m = knots.shape[1] - 1
     idx = (torch.searchsorted(knots.contiguous(), t.contiguous(), right=True) - 1).clamp(0, m - 1)
@@ -51,7 +51,7 @@ def _hats(t: Tensor, knots: Tensor) -> Tensor:
     return basis
 
 
-def _solve(basis: Tensor, y: Tensor, w: Tensor | None = None) -> Tensor:
+def least_squares(basis: Tensor, y: Tensor, w: Tensor | None = None) -> Tensor:
     """Least squares ``basis (N, P, q) @ c = y (N, P)`` (weighted by ``w (N, P)`` if given) by
     normal equations with a tiny ridge (hat bases are well conditioned as long as every piece
     holds points)."""
@@ -63,14 +63,15 @@ def _solve(basis: Tensor, y: Tensor, w: Tensor | None = None) -> Tensor:
     return torch.linalg.solve(gram + 1e-12 * scale[:, None, None] * eye, rhs)
 
 
-def _curvature(t: Tensor, y: Tensor) -> Tensor:
-    """The cumulative ``|f''|^(2/5)`` density ``(N, fine + 1)`` on a uniform grid of [0, 1],
+def curvature_cdf(t: Tensor, y: Tensor, exponent: float = 0.4) -> Tensor:
+    """The cumulative ``|f''|^exponent`` density ``(N, fine + 1)`` on a uniform grid of [0, 1],
     with ``|f''|`` estimated from a least-squares CPWL on that grid (the same for any number of
-    knots, so it is estimated once per fit)."""
+    knots, so it is estimated once per fit). 2/5 is the asymptotically L2-optimal knot
+    density; 1/2 makes the interpolation error the same on every piece (the max-norm one)."""
     n, p = t.shape
     fine = max(2, min(FINE_PIECES, p // 6))
     grid = torch.linspace(0.0, 1.0, fine + 1, dtype=t.dtype, device=t.device).expand(n, -1)
-    values = _solve(_hats(t, grid), y)
+    values = least_squares(hat_basis(t, grid), y)
     h = 1.0 / fine
     jumps = (values[:, 2:] - 2 * values[:, 1:-1] + values[:, :-2]).abs() / h  # at inner nodes
     # |f''| per fine piece: the mean of the jumps at its ends, lightly smoothed.
@@ -78,14 +79,14 @@ def _curvature(t: Tensor, y: Tensor) -> Tensor:
     curv = 0.5 * (padded[:, 1:] + padded[:, :-1]) / h
     curv = torch.cat([curv[:, :1], curv, curv[:, -1:]], 1)
     curv = (curv[:, :-2] + 2 * curv[:, 1:-1] + curv[:, 2:]) / 4
-    dens = curv.clamp_min(0.0) ** 0.4
+    dens = curv.clamp_min(0.0) ** exponent
     dens = dens + 1e-2 * dens.mean(1, keepdim=True) + 1e-300  # flat parts still get knots
     return torch.cat([torch.zeros_like(dens[:, :1]), torch.cumsum(dens * h, 1)], dim=1)
 
 
-def _curvature_knots(t: Tensor, cum: Tensor, inner: int) -> Tensor:
+def curvature_knots(t: Tensor, cum: Tensor, inner: int) -> Tensor:
     """``inner`` knots per network inside (0, 1), equidistributed by the cumulative density
-    ``cum`` (from :func:`_curvature`); returns ``(N, inner + 2)`` with the ends 0 and 1."""
+    ``cum`` (from :func:`curvature_cdf`); returns ``(N, inner + 2)`` with the ends 0 and 1."""
     fine = cum.shape[1] - 1
     h = 1.0 / fine
     levels = torch.linspace(0.0, 1.0, inner + 2, dtype=t.dtype, device=t.device)
@@ -129,8 +130,8 @@ def quadrature_weights(t: Tensor) -> Tensor:
 
 def _free_layout(t: Tensor, y: Tensor, cum: Tensor, units: int, w: Tensor | None) -> Stack:
     """``units`` units as a free CPWL with ``units`` pieces (one unit is the linear term)."""
-    knots = _curvature_knots(t, cum, units - 1)
-    values = _solve(_hats(t, knots), y, w)
+    knots = curvature_knots(t, cum, units - 1)
+    values = least_squares(hat_basis(t, knots), y, w)
     slopes = torch.diff(values, dim=1) / torch.diff(knots, dim=1)  # (N, units)
     v = torch.cat([slopes[:, :1], torch.diff(slopes, dim=1)], dim=1)
     kappa = torch.cat([torch.full_like(knots[:, :1], -1.0), knots[:, 1:-1]], dim=1)
@@ -141,9 +142,9 @@ def _free_layout(t: Tensor, y: Tensor, cum: Tensor, units: int, w: Tensor | None
 
 def _pivot_layout(t: Tensor, y: Tensor, cum: Tensor, units: int, w: Tensor | None) -> Stack:
     """``units`` units as a CPWL with ``units + 1`` pieces whose flattest piece has slope 0."""
-    knots = _curvature_knots(t, cum, units)
-    basis = _hats(t, knots)
-    free = _solve(basis, y, w)
+    knots = curvature_knots(t, cum, units)
+    basis = hat_basis(t, knots)
+    free = least_squares(basis, y, w)
     slopes = torch.diff(free, dim=1) / torch.diff(knots, dim=1)  # (N, units + 1)
     pivot = slopes.abs().argmin(1)  # (N,)
     # Values with piece `pivot` flat: hats pivot and pivot + 1 share one coefficient.
@@ -153,7 +154,7 @@ def _pivot_layout(t: Tensor, y: Tensor, cum: Tensor, units: int, w: Tensor | Non
     src = cols[None, :] + (cols[None, :] > pivot[:, None]).long()  # hat index per column
     merge.scatter_(1, src.unsqueeze(1), 1.0)
     merge[torch.arange(t.shape[0]), pivot + 1, pivot] = 1.0
-    values = (merge @ _solve(basis @ merge, y, w).unsqueeze(-1)).squeeze(-1)
+    values = (merge @ least_squares(basis @ merge, y, w).unsqueeze(-1)).squeeze(-1)
     slopes = torch.diff(values, dim=1) / torch.diff(knots, dim=1)
     v = torch.diff(slopes, dim=1)  # (N, units): the slope jump at every inner knot
     kappa = knots[:, 1:-1]
@@ -198,7 +199,7 @@ def fit_knots(
         ``(stack, loss)``: the networks (the layout with the lower training loss of each) and
         their training loss ``(N,)`` (weighted with ``quadrature``).
     """
-    cum = _curvature(t, y)
+    cum = curvature_cdf(t, y)
     w = quadrature_weights(t) if quadrature else None
     candidates = [_free_layout(t, y, cum, units, w)]
     if units >= 2 and flat_piece:

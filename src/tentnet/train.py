@@ -31,6 +31,10 @@ Beyond the paper:
   layer of ``width`` units fitted as a free-knot piecewise-linear function (knots
   equidistributed by the data's curvature, values by least squares, then LM on all weights;
   :mod:`tentnet.knots`). Depth must be 1.
+- ``tent-warp``: a first hidden layer of ``width`` units places that many pieces by the
+  data's curvature and maps every piece onto [0, 1] (a zigzag); ``depth - 1`` width-4 tent
+  levels then refine all pieces at once; least-squares start, then LM on all weights
+  (:mod:`tentnet.warp`). Depth must be 2 or more.
 """
 
 from __future__ import annotations
@@ -68,6 +72,7 @@ from .tent import (
     tent_loss_and_grad,
     tent_mlp_layers,
 )
+from .warp import WARP_LM_ITERATIONS, WARP_UNITS, check_warp, fit_warp
 
 METHODS = (
     "tent",
@@ -78,6 +83,7 @@ METHODS = (
     "tent+",
     "tent-dc",
     "knots",
+    "tent-warp",
 )
 TENT_METHODS = ("tent", "tent-free-scales", "tent-no-pretrain", "tent+", "tent-dc")
 TENT_PLUS_LM_ITERATIONS = 300
@@ -188,6 +194,11 @@ class TrainConfig:
                 f"{self.depth} (for the weights of a width-4 depth-d network use width "
                 f"{shallow_width(self.depth)} for d = {self.depth})"
             )
+        if method == "tent-warp" and self.depth < 2:
+            raise TentnetError(
+                "method tent-warp needs depth 2 or more (one hidden layer of knots, then at "
+                f"least one tent level); got depth {self.depth}"
+            )
         natural = 8 if method == "tent-dc" else 4
         if method in TENT_METHODS and self.width not in (None, natural):
             raise TentnetError(
@@ -212,7 +223,7 @@ class TrainConfig:
         """The hidden width ``method`` trains."""
         if self.width is not None:
             return self.width
-        return {"tent-dc": 8, "knots": KNOTS_WIDTH}.get(method, 4)
+        return {"tent-dc": 8, "knots": KNOTS_WIDTH, "tent-warp": WARP_UNITS}.get(method, 4)
 
     @property
     def phase1(self) -> int:
@@ -223,7 +234,7 @@ class TrainConfig:
         """``(phase1, phase2)`` step counts for ``method``; they add up to ``steps``."""
         if method == "tent+":
             return self.phase1, 0
-        if method == "knots":
+        if method in ("knots", "tent-warp"):
             return 0, 0
         p1 = self.phase1 if method in ("tent", "tent-free-scales", "tent-dc") else 0
         return p1, self.steps - p1
@@ -231,10 +242,9 @@ class TrainConfig:
     def resolved(self, method: str) -> TrainConfig:
         """The configuration ``method`` really trains with (``tent+`` and ``knots`` fill in
         their defaults)."""
-        if method == "knots":
-            return replace(
-                self, lm_iterations=self.lm_iterations or KNOTS_LM_ITERATIONS, restarts=1
-            )
+        if method in ("knots", "tent-warp"):
+            default = KNOTS_LM_ITERATIONS if method == "knots" else WARP_LM_ITERATIONS
+            return replace(self, lm_iterations=self.lm_iterations or default, restarts=1)
         if method != "tent+":
             return self
         return replace(
@@ -476,6 +486,11 @@ def train_networks(
                 f"points (two per piece); got {t.shape[1]}"
             )
         layers, loss = fit_knots(t, y, units, config.lm_iterations, quadrature=config.quadrature)
+        return TrainOutput(layers=layers, history=loss[None], history_steps=[0])
+    if method == "tent-warp":
+        units, levels = config.width_for(method), config.depth - 1
+        check_warp(units, levels, t.shape[1])
+        layers, loss = fit_warp(t, y, units, levels, config.lm_iterations, config.quadrature)
         return TrainOutput(layers=layers, history=loss[None], history_steps=[0])
     r = config.restarts
     n = len(seeds)

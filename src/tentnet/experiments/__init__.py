@@ -16,6 +16,7 @@ from ..errors import TentnetError
 from ..fit import fit
 from ..outdir import inside
 from ..train import LM_SCREEN_ITERATIONS, TrainConfig, screen_survivors
+from ..warp import warp_weight_count
 from .specs import EXPERIMENTS as EXPERIMENTS
 from .specs import EXTRA_STEPS, Job, Plan, jobs_for, make_plan
 from .store import Store
@@ -226,7 +227,9 @@ def estimated_cost(job: Job) -> float:
         lm = LM_SCREEN_ITERATIONS + (lm - LM_SCREEN_ITERATIONS) * survivors
     weights = 2 * width + (job.depth - 1) * width * width  # 1 -> width -> ... -> width -> 1
     per_step = weights * job.points
-    if job.method == "knots":  # no gradient steps; LM with one hidden layer
+    if job.method == "tent-warp":  # no gradient steps; LM on a k-wide first layer
+        per_step = warp_weight_count(width, job.depth - 1) * job.points
+    if job.method in ("knots", "tent-warp"):  # no gradient steps; LM only
         return nets * per_step * lm * 2
     return nets * per_step * (steps + lm * (job.depth + 1))  # LM: about d + 1 Adam steps
 

@@ -5,7 +5,8 @@ methods train one hidden layer of ``shallow_width(d)`` units, the largest with n
 Side by side, per target: the deep methods, the best shallow network we can fit (``knots``), a
 shallow Kaiming MLP, the best shallow optimum itself (``optimal_pwl`` with k + 1 pieces, fitted
 to the function, which no k-unit network trained on the points can beat by much), and the 2^d
-limit of the deep network.
+limit of the deep network. ``tent-warp`` (a first layer of knots, then ``WARP_LEVELS`` width-4
+tent levels) spends the same budget differently: as many first-layer units as fit.
 """
 
 from __future__ import annotations
@@ -16,10 +17,19 @@ from pathlib import Path
 
 from ..mlp import weight_count
 from ..train import shallow_width
+from ..warp import warp_units, warp_weight_count
 
 TARGETS = ("x**2", "x**3", "x**11", "exp(x)", "sqrt(x + 0.01)")
 DEEP = ("tent+", "tent", "kaiming")
 SHALLOW = (("knots", "knots"), ("kaiming (shallow)", "kaiming"))
+WARP_LEVELS = 3  # tent-warp's levels at every budget (measured best or near it on x^3, x^11)
+
+
+def warp_shape(depth: int) -> tuple[int, int]:
+    """``(units, weights)`` of the tent-warp network within the budget of a width-4 ``depth``
+    network (units 0: none fits)."""
+    k = warp_units(weight_count(4, depth), WARP_LEVELS)
+    return k, warp_weight_count(k, WARP_LEVELS)
 
 
 def jobs(plan, budget) -> list:
@@ -34,6 +44,20 @@ def jobs(plan, budget) -> list:
         for m in DEEP:
             cfg = budget(plan, None, plan.depth_steps)
             out.append(Job("budget", m, m, TARGETS, d, plan.budget_seeds, config=cfg))
+        units = warp_shape(d)[0]
+        if units >= 2:
+            cfg = budget(plan, {"width": units}, plan.depth_steps)
+            out.append(
+                Job(
+                    "budget",
+                    "tent-warp",
+                    "tent-warp",
+                    TARGETS,
+                    WARP_LEVELS + 1,
+                    plan.budget_seeds,
+                    config=cfg,
+                )
+            )
         k = shallow_width(d)
         for label, m in SHALLOW:
             cfg = budget(plan, {"width": k}, plan.depth_steps)
@@ -67,13 +91,22 @@ def rows(records: list[dict], plan, limit) -> list[dict]:
                 mse = [r["test_mse"] for r in groups.get((target, m, deep_w), [])]
                 row[f"{m}_median"] = statistics.median(mse) if mse else None
                 row[f"{m}_min"] = min(mse) if mse else None
+            units, warp_w = warp_shape(d)
+            mse = [r["test_mse"] for r in groups.get((target, "tent-warp", warp_w), [])]
+            row["warp_units"], row["warp_weights"] = units, warp_w
+            row["tent-warp_median"] = statistics.median(mse) if mse else None
+            row["tent-warp_min"] = min(mse) if mse else None
             for label, _ in SHALLOW:
                 mse = [r["test_mse"] for r in groups.get((target, label, shallow_w), [])]
                 row[f"{label}_median"] = statistics.median(mse) if mse else None
             row["best_shallow"] = limit(target, k + 1)
             row["limit_2^d"] = limit(target, 2**d)
-            plus, knots = row["tent+_median"], row["knots_median"]
-            row["shallow_over_tent+"] = knots / plus if plus and knots else None
+            knots, best = row["knots_median"], row["best_shallow"]
+            for m in ("tent+", "tent-warp"):
+                deep = row[f"{m}_median"]
+                row[f"shallow_over_{m}"] = knots / deep if deep and knots else None
+            warp = row["tent-warp_median"]
+            row["optimum_over_tent-warp"] = best / warp if warp and best else None
             out.append(row)
     return out
 
@@ -86,29 +119,41 @@ COLUMNS = [
     "tent+_min",
     "tent_median",
     "kaiming_median",
+    "warp_units",
+    "tent-warp_median",
+    "tent-warp_min",
     "units",
     "knots_median",
     "kaiming (shallow)_median",
     "best_shallow",
     "limit_2^d",
     "shallow_over_tent+",
+    "shallow_over_tent-warp",
+    "optimum_over_tent-warp",
 ]
 
 
 def verdict(table: list[dict]) -> list[str]:
-    """Where depth pays: per target, the depths at which tent+ beats the best shallow fit."""
+    """Where depth pays: per target and deep method, the budgets (named by the width-4 depth)
+    at which it beats the best shallow fit, and for tent-warp the shallow optimum too."""
     lines = []
     for target in TARGETS:
-        sel = [r for r in table if r["target"] == target and r["shallow_over_tent+"]]
-        if not sel:
-            continue
-        wins = [r["depth"] for r in sel if r["shallow_over_tent+"] > 1]
-        best = max(sel, key=lambda r: r["shallow_over_tent+"])
-        lines.append(
-            f"- {target}: tent+ ahead of knots (same weights) at depth(s) "
-            f"{', '.join(map(str, wins)) or 'none'}; best ratio {best['shallow_over_tent+']:.2g}x "
-            f"at depth {best['depth']}."
-        )
+        for m in ("tent+", "tent-warp"):
+            key = f"shallow_over_{m}"
+            sel = [r for r in table if r["target"] == target and r[key]]
+            if not sel:
+                continue
+            wins = [r["depth"] for r in sel if r[key] > 1]
+            best = max(sel, key=lambda r: r[key])
+            line = (
+                f"- {target}, {m}: ahead of knots (no more weights) at depth(s) "
+                f"{', '.join(map(str, wins)) or 'none'}; best ratio {best[key]:.2g}x at depth "
+                f"{best['depth']}"
+            )
+            if m == "tent-warp":
+                opt = [r["depth"] for r in sel if (r["optimum_over_tent-warp"] or 0) > 1]
+                line += f"; below the shallow optimum at {', '.join(map(str, opt)) or 'none'}"
+            lines.append(line + ".")
     return lines
 
 
@@ -120,9 +165,11 @@ def figure(out: Path, table: list[dict]) -> str | None:
     if plt is None:
         return None
     fig, axes = plt.subplots(1, len(TARGETS), figsize=(3.6 * len(TARGETS), 3.4), sharey=False)
-    series = [(f"{m}_median", m, "weights", "o-") for m in DEEP] + [
-        (f"{label}_median", label, "shallow_weights", "s-") for label, _ in SHALLOW
-    ]
+    series = (
+        [(f"{m}_median", m, "weights", "o-") for m in DEEP]
+        + [("tent-warp_median", "tent-warp", "warp_weights", "^-")]
+        + [(f"{label}_median", label, "shallow_weights", "s-") for label, _ in SHALLOW]
+    )
     for ax, target in zip(axes, TARGETS, strict=True):
         sel = [r for r in table if r["target"] == target]
         for key, label, wkey, style in series:
@@ -161,7 +208,10 @@ def section(out: Path, records: list[dict], plan, limit) -> list[str]:
         "`best_shallow` is the best continuous piecewise-linear fit with units + 1 free knots "
         "fitted to the function itself (a lower bound for any network of that size trained on "
         "the points, up to the data); `limit_2^d` the same with 2^depth pieces. "
-        "`shallow_over_tent+` above 1 means depth pays.",
+        f"`tent-warp`: a first hidden layer of `warp_units` units, then {WARP_LEVELS} width-4 "
+        "tent levels (6 units + 20 levels - 11 weights, never more than the deep network's). "
+        "`shallow_over_<method>` above 1 means depth pays; `optimum_over_tent-warp` above 1 "
+        "means tent-warp beats every shallow network of its weights.",
         "",
     ]
     if fig:

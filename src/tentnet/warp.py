@@ -1,0 +1,143 @@
+"""``tent-warp``: a tent chain that runs on a free-knot zigzag of the input.
+
+The tent cascade splits every piece of a level at the same fraction (mirrored on falling
+pieces), so its 2^d breakpoints cannot follow a curvature that changes along the domain: on
+x^3 or x^11 the error of ``tent+`` stops falling with depth. Here the first hidden layer places
+the pieces and the tent chain refines all of them at once:
+
+1. ``k`` knots (``k`` pieces) equidistributed by ``|f''|^(1/2)`` estimated from the data. With
+   that density the error of interpolating f is the same parabola on every piece, measured in
+   the piece's own coordinate.
+2. The first hidden layer (``k`` units, one per knot) gives two CPWL functions of those knots:
+   ``P(t)``, the fit by the ``k`` pieces, and the zigzag ``z(t)``, 0 at even knots and 1 at odd
+   ones, which maps every piece onto [0, 1].
+3. A width-4 tent chain with all peaks 1/2 takes ``z`` as its input: ``W_0 = z``,
+   ``W_i = T(W_{i-1})``. ``sum_i 4^-i W_i(z)`` is the parabola ``z (1 - z)`` on every piece up
+   to a grid of 2^levels (Yarotsky's construction), so the chain cancels the bump that ``P``
+   leaves on each piece, on all pieces at once.
+
+The network is ``F(t) = P(t) + sum_i s_i W_i(z(t))`` with exactly ``k 2^levels`` linear pieces.
+For fixed knots and peaks it is linear in P's knot values and the scales ``s_i``, which are
+solved together by least squares; Levenberg-Marquardt then trains every weight of the plain
+MLP ``1 -> k -> 4 x levels -> 1`` (``levels + 1`` hidden layers, ``6k + 20 levels - 11``
+weights). All in normalised units (``t`` in [0, 1], standardised targets), N networks at once.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from .errors import TentnetError
+from .knots import curvature_cdf, curvature_knots, hat_basis, least_squares, quadrature_weights
+from .lm import levenberg_marquardt
+from .mlp import Stack, rows_to_stack, stack_mse, stack_to_rows
+from .tent import tent_levels, tent_mlp_layers
+
+WARP_DENSITY_EXPONENT = 0.5  # |f''|^(1/2): the same interpolation bump on every piece
+WARP_UNITS = 16  # the default first-layer width
+WARP_LM_ITERATIONS = 300
+
+
+def warp_weight_count(units: int, levels: int) -> int:
+    """Weights and biases of ``1 -> units -> 4 x levels -> 1``: ``6 units + 20 levels - 11``."""
+    return 6 * units + 20 * levels - 11
+
+
+def warp_units(weights: int, levels: int) -> int:
+    """The most first-layer units with at most ``weights`` weights and ``levels`` levels (0 if
+    none fit)."""
+    return max(0, (weights + 11 - 20 * levels) // 6)
+
+
+def check_warp(units: int, levels: int, points: int) -> None:
+    """Raise TentnetError unless ``units`` pieces and ``levels`` tent levels can be fitted to
+    ``points`` points per network."""
+    if levels < 1:
+        raise TentnetError(
+            "method tent-warp needs depth 2 or more (one hidden layer of knots, then at least "
+            f"one tent level); got depth {levels + 1}"
+        )
+    if units < 2:
+        raise TentnetError(f"method tent-warp needs width 2 or more (the knots); got {units}")
+    if 2 * (units + 1) > points:
+        raise TentnetError(
+            f"method tent-warp with width {units} needs at least {2 * (units + 1)} training "
+            f"points (two per piece); got {points}"
+        )
+
+
+def warp_layout(t: Tensor, y: Tensor, units: int, levels: int, w: Tensor | None = None) -> Stack:
+    """The starting networks (see the module docstring): knots, zigzag, uniform tent chain,
+    P's values and the scales by (``w``-weighted) least squares. ``t, y`` are ``(N, P)``."""
+    n = t.shape[0]
+    knots = curvature_knots(t, curvature_cdf(t, y, WARP_DENSITY_EXPONENT), units - 1)
+    hats = hat_basis(t, knots)  # (N, P, units + 1)
+    parity = torch.arange(units + 1, device=t.device) % 2
+    zig = parity.to(t.dtype).expand(n, -1)  # the zigzag's value at every knot
+    z = (hats * zig[:, None, :]).sum(-1)
+    peaks = torch.full((n, levels), 0.5, dtype=t.dtype, device=t.device)
+    coef = least_squares(torch.cat([hats, tent_levels(z, peaks)], -1), y, w)
+    values, scales = coef[:, : units + 1], coef[:, units + 1 :]
+
+    def units_of(v: Tensor) -> tuple[Tensor, Tensor]:
+        """Output weights on the units and the constant giving knot values ``v``: unit 0 is
+        ``t + 1`` (its knot at -1, the linear term), unit j > 0 is ``relu(t - knot_j)``."""
+        slopes = torch.diff(v, dim=1) / torch.diff(knots, dim=1)
+        return torch.cat([slopes[:, :1], torch.diff(slopes, dim=1)], 1), v[:, 0] - slopes[:, 0]
+
+    v_p, c_p = units_of(values)
+    v_z, c_z = units_of(zig)
+    kappa = torch.cat([torch.full_like(knots[:, :1], -1.0), knots[:, 1:-1]], 1)
+    first = (torch.ones_like(kappa).unsqueeze(-1), -kappa)
+    zero = torch.zeros_like(c_p)
+    chain = tent_mlp_layers(peaks, scales, zero, zero, (0.0, 1.0), smooth=False)
+    # The chain's first layer reads z; P joins its running-sum neuron (row 0), lifted by
+    # `lift` so that the neuron stays non-negative (P is smallest at a knot), and the output
+    # bias takes the lift off again.
+    lift = (-values.amin(1)).clamp_min(0.0) + 1.0
+    w_in, b_in = chain[0]  # (N, 4, 1), (N, 4)
+    w2 = w_in @ v_z.unsqueeze(1)
+    w2[:, 0, :] += v_p
+    b2 = b_in + w_in[:, :, 0] * c_z[:, None]
+    b2[:, 0] += c_p + lift
+    w_out, b_out = chain[-1]
+    return [first, (w2, b2), *chain[1:-1], (w_out, b_out - lift[:, None])]
+
+
+def fit_warp(
+    t: Tensor,
+    y: Tensor,
+    units: int,
+    levels: int,
+    lm_iterations: int = WARP_LM_ITERATIONS,
+    quadrature: bool = True,
+) -> tuple[Stack, Tensor]:
+    """Fit N ``tent-warp`` networks: the least-squares start, then LM on all weights.
+
+    Args:
+        t: ``(N, P)`` inputs in [0, 1]; y: ``(N, P)`` targets (standardised).
+        units: first-layer units k (k pieces, before the chain multiplies them by 2^levels).
+        levels: tent levels after the first layer (depth ``levels + 1``).
+        lm_iterations: Levenberg-Marquardt iterations on all weights.
+        quadrature: weight the points by :func:`tentnet.knots.quadrature_weights`.
+
+    Returns:
+        ``(stack, loss)``: the networks and their training loss ``(N,)`` (weighted with
+        ``quadrature``).
+    """
+    check_warp(units, levels, t.shape[1])
+    w = quadrature_weights(t) if quadrature else None
+    layers = warp_layout(t, y, units, levels, w)
+    x = t.unsqueeze(-1)
+    if lm_iterations:
+        rows = levenberg_marquardt(
+            stack_to_rows(layers),
+            lambda v: rows_to_stack(v, layers),
+            x,
+            y,
+            lm_iterations,
+            weights=w,
+        )
+        layers = [(wt.clone(), bs.clone()) for wt, bs in rows_to_stack(rows, layers)]
+    return layers, stack_mse(layers, x, y, w)

@@ -1,0 +1,99 @@
+"""tent-warp: a first layer of knots whose zigzag feeds a uniform tent chain."""
+
+import pytest
+import torch
+
+from tentnet import TentnetError, count_linear_regions
+from tentnet.fit import fit
+from tentnet.knots import curvature_cdf, curvature_knots, hat_basis, least_squares
+from tentnet.mlp import stack_forward, weight_count
+from tentnet.tent import sequential_from_layers, tent_levels
+from tentnet.train import TrainConfig, shallow_width
+from tentnet.warp import (
+    WARP_DENSITY_EXPONENT,
+    check_warp,
+    fit_warp,
+    warp_layout,
+    warp_units,
+    warp_weight_count,
+)
+
+
+def _data(target, n=2, points=400):
+    t = torch.stack(
+        [
+            torch.rand(points, generator=torch.Generator().manual_seed(s), dtype=torch.float64)
+            for s in range(n)
+        ]
+    )
+    y = {"x**3": t**3, "exp(x)": torch.exp(t), "sin": torch.sin(6 * t)}[target]
+    return t, (y - y.mean(1, keepdim=True)) / y.std(1, keepdim=True)
+
+
+@pytest.mark.parametrize(("units", "levels"), [(2, 1), (5, 2), (12, 3), (24, 5)])
+def test_weight_count_is_the_formula(units, levels):
+    t, y = _data("x**3", n=1)
+    layers = warp_layout(t, y, units, levels)
+    assert len(layers) == levels + 2  # levels + 1 hidden layers
+    assert layers[0][0].shape[1:] == (units, 1)
+    total = sum(w[0].numel() + b[0].numel() for w, b in layers)
+    assert total == warp_weight_count(units, levels)
+
+
+@pytest.mark.parametrize("depth", [4, 5, 8, 10, 12])
+def test_warp_units_fit_the_budget(depth):
+    budget = weight_count(4, depth)
+    k = warp_units(budget, 3)
+    assert warp_weight_count(k, 3) <= budget < warp_weight_count(k + 1, 3)
+
+
+@pytest.mark.parametrize("target", ["x**3", "sin"])
+def test_start_is_the_least_squares_fit_of_knots_plus_chain(target):
+    """The start network equals P(t) + sum_i s_i W_i(z(t)) with P's values and the scales
+    solved together by least squares (rebuilt here from the pieces)."""
+    units, levels = 9, 3
+    t, y = _data(target)
+    knots = curvature_knots(t, curvature_cdf(t, y, WARP_DENSITY_EXPONENT), units - 1)
+    hats = hat_basis(t, knots)
+    zig = (torch.arange(units + 1) % 2).to(t.dtype)
+    z = (hats * zig).sum(-1)
+    feats = torch.cat([hats, tent_levels(z, torch.full((t.shape[0], levels), 0.5))], -1)
+    want = (feats @ least_squares(feats, y).unsqueeze(-1)).squeeze(-1)
+    got = stack_forward(warp_layout(t, y, units, levels), t.unsqueeze(-1)).squeeze(-1)
+    assert float((got - want).abs().max()) < 1e-9
+
+
+def test_start_has_units_times_two_to_the_levels_pieces():
+    units, levels = 6, 3
+    t, y = _data("exp(x)", n=1)
+    net = sequential_from_layers(warp_layout(t, y, units, levels))
+    assert count_linear_regions(net).linear_regions == units * 2**levels
+
+
+def test_lm_lowers_the_training_loss():
+    t, y = _data("x**3")
+    _, start = fit_warp(t, y, 8, 3, lm_iterations=0)
+    _, loss = fit_warp(t, y, 8, 3)
+    assert bool((loss < start).all())
+
+
+def test_beats_knots_of_no_more_weights_on_x3():
+    """A loose sanity bound (measured about 20x at this budget; benchmarks/README.md)."""
+    depth = 8  # the budget of a width-4 depth-8 network: 153 weights
+    k = warp_units(weight_count(4, depth), 3)
+    cfg = TrainConfig(depth=4, width=k)
+    warp = fit("x**3", depth=4, method="tent-warp", seeds=[0, 1], config=cfg)
+    units = shallow_width(depth)
+    shallow = fit(
+        "x**3", depth=1, method="knots", seeds=[0, 1], config=TrainConfig(depth=1, width=units)
+    )
+    assert max(r.test_mse for r in warp) < min(r.test_mse for r in shallow)
+
+
+def test_refuses_depth_one_narrow_first_layer_and_too_few_points():
+    with pytest.raises(TentnetError, match="depth 2 or more"):
+        fit("x**3", depth=1, method="tent-warp")
+    with pytest.raises(TentnetError, match="width 2 or more"):
+        check_warp(1, 3, 500)
+    with pytest.raises(TentnetError, match="needs at least 42 training points"):
+        fit("x**3", depth=3, method="tent-warp", points=30, config=TrainConfig(width=20))
