@@ -97,3 +97,13 @@ def test_refuses_depth_one_narrow_first_layer_and_too_few_points():
         check_warp(1, 3, 500)
     with pytest.raises(TentnetError, match="needs at least 42 training points"):
         fit("x**3", depth=3, method="tent-warp", points=30, config=TrainConfig(width=20))
+
+
+def test_auto_weighs_tent_warp_from_depth_four_within_the_weights():
+    (r,) = fit("x**3", depth=5, method="auto", seeds=[0], config=TrainConfig(lm_iterations=20))
+    cands = {c["method"]: c for c in r.auto["candidates"]}
+    assert list(cands) == ["tent+", "tent-warp", "knots"]
+    assert cands["tent-warp"]["depth"] == 4
+    assert cands["tent-warp"]["weights"] <= cands["tent+"]["weights"] == weight_count(4, 5)
+    best = min(r.auto["candidates"], key=lambda c: c["validation_mse"])
+    assert r.method == best["method"] and r.depth == best["depth"] and r.width == best["width"]

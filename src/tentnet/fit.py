@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from .errors import TentnetError
-from .mlp import Stack, fold_affine, stack_forward
+from .mlp import Stack, fold_affine, stack_forward, weight_count
 from .regions import MAX_COUNT_DEPTH, count_linear_regions
 from .resources import check_memory, training_bytes
 from .targets import (
@@ -34,6 +34,7 @@ from .train import (
     shallow_width,
     train_networks,
 )
+from .warp import warp_units
 
 TEST_POINTS = 10_001
 
@@ -259,15 +260,22 @@ def choose_method(target: str | Expression | Dataset, domain=None) -> tuple[str,
 
 VALIDATION_FRACTION = 0.2
 MIN_POINTS_TO_VALIDATE = 50
+AUTO_WARP_LEVELS = 3  # tent-warp's tent levels in auto (its first layer takes the rest)
 
 
 def _auto_candidates(depth: int, points: int) -> list[tuple[str, TrainConfig]]:
     """The methods ``auto`` weighs, each with its configuration."""
     units = shallow_width(depth)
+    fitted = points - holdout_size(points, VALIDATION_FRACTION)
     # tent+ for every shape: on non-convex targets it was 2.9x-4,450x more accurate than
     # tent-dc (benchmarks/general_limits.py), and the validation split decides anyway.
     found = [("tent+", TrainConfig(depth=depth))]
-    if 2 * (units + 1) <= points - holdout_size(points, VALIDATION_FRACTION):
+    # tent-warp within the same weights: ahead of tent+ wherever the curvature varies
+    # (x^3, x^11, exp(x) in the budget experiment), behind it on x^2 from depth 9.
+    knots_units = warp_units(weight_count(4, depth), AUTO_WARP_LEVELS)
+    if knots_units >= 2 and 2 * (knots_units + 1) <= fitted:
+        found.append(("tent-warp", TrainConfig(depth=AUTO_WARP_LEVELS + 1, width=knots_units)))
+    if 2 * (units + 1) <= fitted:
         found.append(("knots", TrainConfig(depth=1, width=units)))
     return found
 
@@ -285,8 +293,9 @@ def _auto(
 ) -> tuple[str, TrainConfig, dict[str, Any]]:
     """Pick the method for ``auto`` by a validation split of the training points.
 
-    Candidates (equal weight counts): ``tent+`` at ``depth`` (for every shape), and
-    ``knots``, the best shallow network with no more weights. Each seed keeps a random 20% of
+    Candidates (no more weights than a width-4 ``depth`` network): ``tent+`` at ``depth`` (for
+    every shape), ``tent-warp`` (a first layer of knots, then 3 tent levels; from depth 4) and
+    ``knots``, the best shallow network. Each seed keeps a random 20% of
     its training points out; every candidate trains on the rest; the candidate with the lowest
     median validation MSE over seeds wins and is then trained on all the points. With fewer
     than 50 points per seed (or one candidate) nothing is held out and the deep method is used.
