@@ -277,3 +277,26 @@ def test_held_out_selection_trains_and_refits_on_every_point():
     assert out.history_steps[-1] == used.phase1 + used.lm_iterations + used.refit_iterations
     with pytest.raises(TentnetError, match="select_holdout"):
         TrainConfig(select_holdout=1.5).check("tent+")
+
+
+def test_import_changes_no_allocator_setting_and_the_cli_applies_it():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, tentnet\n"
+        "from tentnet import _malloc\n"
+        "assert _malloc._done is False, 'import tentnet changed the allocator'\n"
+        "from tentnet.cli import main\n"
+        "main(['--version'])\n"
+        "after = _malloc._done\n"
+        "import ctypes\n"
+        "try:\n"
+        "    glibc = hasattr(ctypes.CDLL(None), 'mallopt')\n"
+        "except OSError:\n"
+        "    glibc = False\n"
+        "assert after == (sys.platform.startswith('linux') and glibc), after\n"
+    )
+    env = {k: v for k, v in __import__("os").environ.items() if k != "TENTNET_NO_MALLOPT"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr

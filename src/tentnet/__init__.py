@@ -1,10 +1,6 @@
 """tentnet: ReLU networks with exactly 2^depth linear pieces, and how to train them."""
 
-# Before torch is imported (if it is not yet): steady, fast training steps; see tentnet._malloc.
-from ._malloc import keep_freed_memory
-
-keep_freed_memory()
-
+from ._malloc import keep_freed_memory as keep_freed_memory
 from .errors import TentnetError as TentnetError
 from .export import export as export
 from .fit import FitResult as FitResult

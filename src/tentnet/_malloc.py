@@ -6,8 +6,10 @@ hundred kilobytes. glibc's malloc serves blocks above its (adaptive) mmap thresh
 on the history of the heap: measured on 30 networks of 4 x 5, 2,000 steps, the same run took
 2.7 to 8.5 s. A fixed threshold of 16 MB (and a trim threshold of 256 MB) keeps such blocks in
 the heap: 1.9 to 3.4 s over repeated runs on the same (noisy, virtual) machine. This is done
-once per process, on Linux with glibc only, unless ``TENTNET_NO_MALLOPT=1``; it works best
-before torch is imported, which is why ``import tentnet`` does it first.
+once per process, on Linux with glibc only, unless ``TENTNET_NO_MALLOPT=1``. ``import tentnet``
+changes nothing in the host process: the ``tentnet`` command and the worker processes of
+``tentnet reproduce`` apply it, and a program that trains through the library can call
+``tentnet.keep_freed_memory()`` once.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from functools import partial
 from pathlib import Path
 from typing import NoReturn
 
+from ._malloc import keep_freed_memory
 from .errors import TentnetError
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -858,6 +859,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code (also used as the console script's status)."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    keep_freed_memory()  # steady training steps (tentnet._malloc); the CLI owns its process
     previous = _terminate_as_interrupt()
     try:
         parser = build_parser()

@@ -429,7 +429,7 @@ def _optimise(
             progress(phase, step + 1, steps, per_net)
 
 
-def _init_generators(seeds: list[int], restarts: int = 1) -> list[torch.Generator]:
+def init_generators(seeds: list[int], restarts: int = 1) -> list[torch.Generator]:
     # Independent of the generator that drew the training points (seeded by `seed` itself);
     # candidate r of a seed (restarts > 1) gets its own stream. torch's CPU generator keeps
     # only 32 bits of a seed, so the streams are derived by numpy's SeedSequence.
@@ -621,7 +621,7 @@ def _train_core(
     """Train ``len(seeds) * config.restarts`` networks; see :func:`train_networks`."""
     dtype = t.dtype
     d = config.depth
-    gens = _init_generators(seeds, config.restarts)
+    gens = init_generators(seeds, config.restarts)
     if config.restarts > 1:
         t = t.repeat_interleave(config.restarts, 0)
         y = y.repeat_interleave(config.restarts, 0)

@@ -239,7 +239,10 @@ def _worker_init() -> None:
 
     import torch
 
+    from .. import keep_freed_memory
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
+    keep_freed_memory()
     torch.set_num_threads(1)
 
 

@@ -16,8 +16,10 @@ from .store import Store
 def _run_job_single_thread(job: Job) -> dict:
     import torch
 
+    from .. import keep_freed_memory
     from . import run_job
 
+    keep_freed_memory()
     torch.set_num_threads(1)
     return run_job(job)
 

@@ -375,11 +375,10 @@ def _depth(out: Path, records: list[dict], limits: _Limits, plan: Plan) -> list[
 
 
 def _depth_figure(out: Path, rows: list[dict], plan: Plan) -> str | None:
-    try:
-        from ..plot import _pyplot, save_figure
+    from ..plot import optional_pyplot, save_figure
 
-        plt = _pyplot()
-    except Exception:
+    plt = optional_pyplot()
+    if plt is None:  # matplotlib is not installed: the report says so instead of the figure
         return None
     fig, axes = plt.subplots(1, len(DEPTH_TARGETS), figsize=(4.2 * len(DEPTH_TARGETS), 3.6))
     for ax, target in zip(axes, DEPTH_TARGETS, strict=True):
@@ -412,11 +411,11 @@ def _regions(out: Path, records: list[dict], plan: Plan) -> list[str]:
     from ..mlp import random_stack
     from ..regions import count_linear_regions
     from ..tent import sequential_from_layers
-    from ..train import _init_generators
+    from ..train import init_generators
 
     rows = []
     for d in plan.depths:
-        gens = _init_generators(list(plan.depth_seeds))
+        gens = init_generators(list(plan.depth_seeds))
         stack = random_stack("kaiming", [1] + [4] * d + [1], gens, torch.float64)
         counts = [
             count_linear_regions(sequential_from_layers(stack, i), (0.0, 1.0)).linear_regions
@@ -479,11 +478,10 @@ def _regions(out: Path, records: list[dict], plan: Plan) -> list[str]:
 
 
 def _regions_figure(out: Path, rows: list[dict]) -> str | None:
-    try:
-        from ..plot import _pyplot, save_figure
+    from ..plot import optional_pyplot, save_figure
 
-        plt = _pyplot()
-    except Exception:
+    plt = optional_pyplot()
+    if plt is None:  # matplotlib is not installed: the report says so instead of the figure
         return None
     fig, ax = plt.subplots(figsize=(5.5, 4))
     series = defaultdict(list)
@@ -632,11 +630,10 @@ def _extra(out: Path, name: str, records: list[dict]) -> list[str]:
 
 
 def _curves_figure(out: Path, name: str, rows: list[dict], metric: str) -> str | None:
-    try:
-        from ..plot import _pyplot, save_figure
+    from ..plot import optional_pyplot, save_figure
 
-        plt = _pyplot()
-    except Exception:
+    plt = optional_pyplot()
+    if plt is None:  # matplotlib is not installed: the report says so instead of the figure
         return None
     targets = sorted({r.get("target", name) for r in rows})
     fig, axes = plt.subplots(1, len(targets), figsize=(5 * len(targets), 3.6), squeeze=False)
@@ -665,11 +662,10 @@ def _curves_figure(out: Path, name: str, rows: list[dict], metric: str) -> str |
 
 
 def _regions_2d_figure(out: Path) -> str | None:
-    try:
-        from ..plot import _pyplot, save_figure
+    from ..plot import optional_pyplot, save_figure
 
-        plt = _pyplot()
-    except Exception:
+    plt = optional_pyplot()
+    if plt is None:  # matplotlib is not installed: the report says so instead of the figure
         return None
     import torch
 
