@@ -1,0 +1,5 @@
+"""``python -m tentnet.cli``."""
+
+from . import main
+
+raise SystemExit(main())

@@ -1,0 +1,400 @@
+"""``tentnet fit``: parse, call :func:`tentnet.fit.fit` (or the several-input fit), print
+and save."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import statistics
+import sys
+from pathlib import Path
+
+from ..errors import TentnetError
+from .common import EXIT_OK, ProgressLine, count_arg, domain_arg, float_arg, folder_arg, seeds_arg
+
+
+def add_parser(sub) -> None:
+    """Add the command to the subparsers ``sub``."""
+    from ..train import (
+        METHODS,
+        TENT_PLUS_LM_ITERATIONS,
+        TENT_PLUS_PHASE1_STEPS,
+        TENT_PLUS_RESTARTS,
+        TrainConfig,
+    )
+
+    defaults = TrainConfig()
+    fit = sub.add_parser(
+        "fit",
+        help="fit a 1-D target and save the plain ReLU MLP",
+        description="Fit a 1-D target (expression in x, a .csv/.npy/.npz data file, or a "
+        "built-in data set data:sunspots / data:co2) with a small ReLU network.",
+    )
+    fit.add_argument(
+        "--target",
+        default="x**3",
+        help="expression in x (e.g. 'x**3', 'exp(-x)*sin(3*x)'), a data file, or data:sunspots "
+        "/ data:co2 (statsmodels' bundled series; pip install 'tentnet[data]') (default: x**3)",
+    )
+    fit.add_argument(
+        "--depth",
+        type=count_arg,
+        default=None,
+        help="hidden layers (default 5; 1 for knots)",
+    )
+    fit.add_argument(
+        "--width",
+        type=count_arg,
+        default=None,
+        help="hidden width (default: the method's own, 4; 8 for tent-dc; 30 units for knots; "
+        "16 first-layer units for tent-warp)",
+    )
+    fit.add_argument(
+        "--method",
+        default="auto",
+        choices=("auto", *METHODS),
+        metavar="METHOD",
+        help=f"auto or one of {', '.join(METHODS)}; knots is the best shallow network (one "
+        "hidden layer of --width units, free knots); tent-warp is --width knot units, then "
+        "depth - 1 tent levels. auto (default) trains tent+ at --depth, and tent-warp (from "
+        "depth 4) and knots with no more weights, on 80%% "
+        "of the training points, keeps the one with the lower error on the other 20%%, and "
+        "trains it on all of them",
+    )
+    fit.add_argument(
+        "--points",
+        type=count_arg,
+        default=500,
+        help="training points for an expression (default 500)",
+    )
+    fit.add_argument(
+        "--domain",
+        type=domain_arg,
+        default=None,
+        help="LO,HI (default 0,1 for expressions, the data's range for files)",
+    )
+    seeds = fit.add_mutually_exclusive_group()
+    seeds.add_argument("--seed", type=count_arg, default=None, help="seed (default 0)")
+    seeds.add_argument(
+        "--seeds",
+        type=seeds_arg,
+        default=None,
+        help="several seeds trained as one batch: 0-29 or 1,5,9",
+    )
+    fit.add_argument(
+        "--steps",
+        type=count_arg,
+        default=None,
+        help=f"total gradient steps, the same for every method (default {defaults.steps}; "
+        "3000 for several inputs)",
+    )
+    fit.add_argument(
+        "--phase1-steps",
+        type=count_arg,
+        default=None,
+        help="of those, phase-1 steps for tent methods (default steps // 6; "
+        f"{TENT_PLUS_PHASE1_STEPS} for tent+)",
+    )
+    fit.add_argument(
+        "--lr",
+        type=float_arg,
+        default=None,
+        help=f"Adam rate on raw weights (default {defaults.lr} for tent phase 2, "
+        f"{defaults.random_lr} for kaiming/xavier)",
+    )
+    fit.add_argument(
+        "--lm-iterations",
+        type=count_arg,
+        default=None,
+        help="Levenberg-Marquardt iterations on all weights after the gradient steps "
+        f"(default 0; {TENT_PLUS_LM_ITERATIONS} for tent+)",
+    )
+    fit.add_argument(
+        "--restarts",
+        type=count_arg,
+        default=None,
+        help="initialisations per seed, keeping the lowest training loss "
+        f"(default 1; {TENT_PLUS_RESTARTS} for tent+)",
+    )
+    fit.add_argument(
+        "--holdout",
+        type=float_arg,
+        default=0.0,
+        help="fraction of a data file's points held out for test_mse (default 0)",
+    )
+    fit.add_argument(
+        "--dtype",
+        choices=("float64", "float32"),
+        default="float64",
+        help="default float64 (errors below 1e-7 need it)",
+    )
+    fit.add_argument(
+        "--out",
+        type=folder_arg,
+        default=None,
+        help="folder for metrics.json, model.safetensors and fit.png "
+        "(nothing is written without it)",
+    )
+    fit.add_argument(
+        "--device",
+        default="cpu",
+        help="where the batched training runs: cpu (default) or cuda",
+    )
+    fit.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an --out folder that already holds files (whole; default: refuse)",
+    )
+    fit.add_argument("--no-plot", action="store_true", help="do not draw fit.png")
+    fit.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    fit.add_argument("--quiet", action="store_true", help="no progress display")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..targets import looks_like_file, parse_expression
+
+    if args.depth is None:
+        args.depth = 1 if args.method == "knots" else 5
+    expr = None if looks_like_file(args.target) else parse_expression(args.target)
+    if expr is not None and expr.n_inputs > 1 and args.device != "cpu":
+        raise TentnetError("--device is for 1-D fits; many-input fits run on the CPU")
+    outset = None
+    if args.out is not None:
+        from ..outdir import OutputSet
+
+        # Checked (and its hidden working folder made) before any training.
+        inputs = (args.target,) if expr is None else ()
+        outset = OutputSet(args.out, overwrite=args.overwrite, inputs=inputs)
+    many = expr is not None and expr.n_inputs > 1
+    with outset or contextlib.nullcontext():
+        return _fit_many_inputs(args, expr, outset) if many else _fit_one_input(args, outset)
+
+
+def _fit_one_input(args: argparse.Namespace, outset) -> int:
+    import torch
+
+    from .. import __version__
+    from ..fit import fit
+    from ..io import atomic_write_text, save_model
+    from ..train import TrainConfig
+
+    overrides = {}
+    if args.steps is not None:
+        overrides["steps"] = args.steps
+    if args.lr is not None:
+        overrides.update(lr=args.lr, random_lr=args.lr)
+    if args.lm_iterations is not None:
+        overrides["lm_iterations"] = args.lm_iterations
+    if args.restarts is not None:
+        overrides["restarts"] = args.restarts
+    config = TrainConfig(
+        depth=args.depth,
+        width=args.width,
+        phase1_steps=args.phase1_steps,
+        **overrides,
+    )
+    seeds = args.seeds if args.seeds is not None else [args.seed or 0]
+    method = args.method
+    plot = args.out is not None and not args.no_plot
+    if plot:
+        from ..plot import optional_pyplot
+
+        if optional_pyplot() is None:  # said before training; the fit itself goes on
+            plot = False
+            print(
+                "tentnet: no fit.png: matplotlib is not installed (pip install 'tentnet[plot]'); "
+                "the model and metrics are written",
+                file=sys.stderr,
+            )
+    progress = ProgressLine(not args.quiet and sys.stderr.isatty())
+    dtype = torch.float64 if args.dtype == "float64" else torch.float32
+    try:
+        results = fit(
+            args.target,
+            depth=args.depth,
+            method=method,
+            seeds=seeds,
+            points=args.points,
+            domain=args.domain,
+            config=config,
+            holdout=args.holdout,
+            dtype=dtype,
+            progress=progress,
+            device=args.device,
+        )
+    finally:
+        progress.done()
+    metrics = [r.metrics() for r in results]
+    summary = _summary(metrics) if len(results) > 1 else None
+    auto = results[0].auto
+    note = f"method auto: {auto['why']}; using {auto['chose']}" if auto else None
+    if outset is not None:
+        from ..plot import plot_fit
+
+        for r, m in zip(results, metrics, strict=True):
+            folder = "" if len(results) == 1 else f"seed-{r.seed}/"
+            meta = {
+                "tentnet_version": __version__,
+                "domain": list(r.domain),
+                "depth": r.depth,
+                "width": r.width,
+                "method": r.method,
+                "target": r.target,
+                "seed": r.seed,
+                "dtype": r.dtype,
+                "metrics": m,
+            }
+            save_model(outset.path(folder + "model.safetensors"), r.mlp, meta)
+            if plot:
+                plot_fit(r, outset.path(folder + "fit.png"))
+            atomic_write_text(outset.path(folder + "metrics.json"), json.dumps(m, indent=2) + "\n")
+        if summary is not None:
+            atomic_write_text(
+                outset.path("summary.json"),
+                json.dumps({"summary": summary, "runs": metrics}, indent=2) + "\n",
+            )
+        outset.commit()
+    if args.json:
+        doc = metrics[0] if summary is None else {"summary": summary, "runs": metrics}
+        print(json.dumps(doc, indent=2))
+    else:
+        if note:
+            print(note)
+        _print_fit(results, summary, args.out, plot)
+    return EXIT_OK
+
+
+def _fit_many_inputs(args: argparse.Namespace, expr, outset) -> int:
+    """Several inputs: a TentLayer network (linear map, per-channel tent functions, read-out)."""
+    import torch
+
+    from .. import __version__
+    from ..io import atomic_write_text, save_model
+    from ..multi import fit_multi
+
+    if args.method not in ("auto", "tent"):
+        raise TentnetError(
+            "targets of several inputs are fitted with TentLayer networks (--method auto or tent)"
+        )
+    if args.seeds is not None and len(args.seeds) > 1:
+        raise TentnetError("targets of several inputs take one --seed at a time")
+    unused = [
+        flag
+        for flag, value in (
+            ("--width", args.width),
+            ("--lr", args.lr),
+            ("--lm-iterations", args.lm_iterations),
+            ("--restarts", args.restarts),
+            ("--holdout", args.holdout or None),
+        )
+        if value is not None
+    ]
+    if unused:
+        raise TentnetError(
+            f"{', '.join(unused)} do(es) not apply to targets of several inputs (a TentLayer "
+            "network of 8 channels, trained by Adam on fresh random points)"
+        )
+    seed = args.seeds[0] if args.seeds else (args.seed or 0)
+    steps = args.steps or 3000
+    mlp, metrics = fit_multi(
+        expr,
+        domain=args.domain or (0.0, 1.0),
+        depth=args.depth,
+        points=max(args.points, 2),
+        steps=steps,
+        phase1_steps=args.phase1_steps if args.phase1_steps is not None else steps // 3,
+        seed=seed,
+        dtype=torch.float64 if args.dtype == "float64" else torch.float32,
+    )
+    if outset is not None:
+        meta = {
+            "tentnet_version": __version__,
+            "domain": metrics["domain"],
+            "depth": metrics["depth"],
+            "method": "tentlayer",
+            "target": metrics["target"],
+            "seed": seed,
+            "dtype": metrics["dtype"],
+            "inputs": metrics["inputs"],
+            "metrics": metrics,
+        }
+        save_model(outset.path("model.safetensors"), mlp, meta)
+        atomic_write_text(outset.path("metrics.json"), json.dumps(metrics, indent=2) + "\n")
+        outset.commit()
+    if args.json:
+        print(json.dumps(metrics, indent=2))
+    else:
+        print(
+            f"target {metrics['target']} on [{metrics['domain'][0]:g}, "
+            f"{metrics['domain'][1]:g}]^{metrics['inputs']}; TentLayer network: "
+            f"{metrics['channels']} channels of depth {metrics['depth']} "
+            f"({metrics['parameters']} parameters); {metrics['points']} points"
+        )
+        print(
+            f"test MSE {metrics['test_mse']:.3e} ({metrics['test_set']}), train MSE "
+            f"{metrics['train_mse']:.3e}; time {metrics['seconds']:.1f} s"
+        )
+        if args.out is not None:
+            print(
+                f"wrote metrics.json, model.safetensors and manifest.json to {args.out} (no "
+                f"figure for several inputs)"
+            )
+    return EXIT_OK
+
+
+def _summary(metrics: list[dict]) -> dict:
+    out = {"seeds": [m["seed"] for m in metrics]}
+    for key in ("test_mse", "train_mse", "max_abs_error", "linear_regions"):
+        vals = [m[key] for m in metrics]
+        out[key] = {
+            "min": min(vals),
+            "median": statistics.median(vals),
+            "mean": statistics.fmean(vals),
+            "max": max(vals),
+        }
+    return out
+
+
+def _print_fit(results, summary, out: Path | None, plot: bool) -> None:
+    r = results[0]
+    lo, hi = r.domain
+    params = sum(p.numel() for p in r.mlp.parameters())
+    shape = f"depth {r.depth} x width {r.width}"
+    if r.method == "tent-warp":
+        shape = f"depth {r.depth} ({r.width} knot units, then {r.depth - 1} width-4 tent levels)"
+    print(
+        f"target {r.target} on [{lo:g}, {hi:g}]; method {r.method}; {shape} "
+        f"({params} parameters); {r.points} points; {r.dtype}; {r.steps} steps"
+    )
+    print(f"test set: {r.test_set}")
+    for r in results:
+        p1 = ""
+        if r.phase1_test_mse is not None:
+            n1 = r.phase1_linear_regions if r.phase1_linear_regions is not None else "uncounted"
+            p1 = f"  phase 1: test MSE {r.phase1_test_mse:.3e}, {n1} pieces;"
+        counts = (
+            f"{r.linear_regions} linear pieces, {r.activation_regions} activation regions"
+            if r.linear_regions >= 0
+            else "regions not counted (over 2^21 pieces)"
+        )
+        rel = r.relative_test_mse
+        rel = f" (relative {rel:.2e})" if rel is not None else ""
+        print(
+            f"seed {r.seed}:{p1}  test MSE {r.test_mse:.3e}{rel}  max |err| "
+            f"{r.max_abs_error:.2e}  train MSE {r.train_mse:.3e}  {counts}"
+        )
+    if summary is not None:
+        t = summary["test_mse"]
+        print(
+            f"test MSE over {len(results)} seeds: min {t['min']:.3e}  median "
+            f"{t['median']:.3e}  mean {t['mean']:.3e}  max {t['max']:.3e}"
+        )
+    print(
+        f"time {r.seconds:.1f} s"
+        + (f" ({len(results)} networks in one batch)" if len(results) > 1 else "")
+    )
+    if out is not None:
+        files = "metrics.json, model.safetensors" + (", fit.png" if plot else "")
+        where = out if len(results) == 1 else f"{out}/seed-*/ and {out}/summary.json"
+        print(f"wrote {files} to {where}; {out}/manifest.json lists them")
