@@ -261,13 +261,16 @@ def test_longest_batches_are_estimated_longest():
 
 
 def test_batch_key_changes_when_a_method_default_changes(monkeypatch):
-    import tentnet.train as train
+    from dataclasses import replace
+
+    from tentnet import methods
     from tentnet.experiments.specs import Job
 
     job = Job("dense", "tent+", "tent+", ("x**3",), 5, (0, 1))
     before = job.key
     assert job.key == before  # stable
-    monkeypatch.setattr(train, "TENT_PLUS_PHASE1_STEPS", 700)
+    changed = replace(methods.REGISTRY["tent+"], phase1_steps=700)
+    monkeypatch.setitem(methods.REGISTRY, "tent+", changed)
     assert job.key != before  # a stored batch of the old default is not reused
 
 

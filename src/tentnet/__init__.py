@@ -10,10 +10,10 @@ from .io import save_model as save_model
 from .layers import TentLayer as TentLayer
 from .limit import PWLFit as PWLFit
 from .limit import optimal_pwl as optimal_pwl
+from .methods import METHODS as METHODS
 from .regions import Regions as Regions
 from .regions import count_linear_regions as count_linear_regions
 from .tent import TentNet as TentNet
-from .train import METHODS as METHODS
 from .train import TrainConfig as TrainConfig
 
 __version__ = "0.1.0"

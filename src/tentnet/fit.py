@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from .errors import TentnetError
+from .methods import get_method
 from .mlp import Stack, fold_affine, stack_forward, weight_count
 from .regions import MAX_COUNT_DEPTH, count_linear_regions
 from .resources import check_memory, training_bytes
@@ -26,7 +27,6 @@ from .targets import (
 )
 from .tent import check_depth, check_domain, sequential_from_layers
 from .train import (
-    TENT_METHODS,
     Progress,
     TrainConfig,
     holdout_size,
@@ -106,7 +106,7 @@ class FitResult:
             "activation_regions": self.activation_regions,
             "parameters": sum(p.numel() for p in self.mlp.parameters()),
         }
-        if self.method in TENT_METHODS:
+        if get_method(self.method).is_tent:
             out["phase1_test_mse"] = self.phase1_test_mse
             out["phase1_linear_regions"] = self.phase1_linear_regions
         if self.auto is not None:

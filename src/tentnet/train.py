@@ -48,8 +48,8 @@ import torch
 from torch import Tensor
 
 from .errors import TentnetError
-from .knots import fit_knots
 from .lm import levenberg_marquardt
+from .methods import REGISTRY, get_method
 from .mlp import (
     FlatAdam,
     Stack,
@@ -72,32 +72,10 @@ from .tent import (
     tent_loss_and_grad,
     tent_mlp_layers,
 )
-from .warp import WARP_LM_ITERATIONS, WARP_UNITS, check_warp, fit_warp
 
-METHODS = (
-    "tent",
-    "tent-free-scales",
-    "tent-no-pretrain",
-    "kaiming",
-    "xavier",
-    "tent+",
-    "tent-dc",
-    "knots",
-    "tent-warp",
-)
-TENT_METHODS = ("tent", "tent-free-scales", "tent-no-pretrain", "tent+", "tent-dc")
-TENT_PLUS_LM_ITERATIONS = 300
-TENT_PLUS_RESTARTS = 16
-# A short phase 1 for tent+: measured on x^3 (seeds 0-9, 16 starts) the LM finish reaches a
-# mean test MSE of 2.9e-8 after 500 phase-1 steps against 4.6e-8 after 1,000 (and 5.8e-8 after
-# 2,000 with 8 starts); long phase-1 runs settle every start into similar tent local minima.
-TENT_PLUS_PHASE1_STEPS = 500
 LM_SCREEN_ITERATIONS = 40  # with restarts: LM iterations every candidate gets before the cut
 TENT_PLUS_REFIT_ITERATIONS = 100
 MIN_SELECT_POINTS = 50  # fewer training points per seed: judge candidates by training loss
-# knots: 30 units (91 weights), about the weight count of a width-4 depth-5 network (93).
-KNOTS_WIDTH = 30
-KNOTS_LM_ITERATIONS = 300
 
 
 def shallow_width(depth: int, width: int = 4) -> int:
@@ -185,24 +163,22 @@ class TrainConfig:
 
     def check(self, method: str) -> None:
         """Raise TentnetError if the configuration cannot be trained with ``method``."""
-        if method not in METHODS:
-            raise TentnetError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+        spec = get_method(method)
         check_depth(self.depth)
-        if method == "knots" and self.depth != 1:
+        if spec.max_depth == 1 and self.depth != 1:
             raise TentnetError(
-                f"method knots builds one hidden layer (depth 1) of --width units; got depth "
+                f"method {method} builds one hidden layer (depth 1) of --width units; got depth "
                 f"{self.depth} (for the weights of a width-4 depth-d network use width "
                 f"{shallow_width(self.depth)} for d = {self.depth})"
             )
-        if method == "tent-warp" and self.depth < 2:
+        if self.depth < spec.min_depth:
             raise TentnetError(
-                "method tent-warp needs depth 2 or more (one hidden layer of knots, then at "
-                f"least one tent level); got depth {self.depth}"
+                f"method {method} needs depth {spec.min_depth} or more ({spec.summary}); got "
+                f"depth {self.depth}"
             )
-        natural = 8 if method == "tent-dc" else 4
-        if method in TENT_METHODS and self.width not in (None, natural):
+        if spec.fixed_width and self.width not in (None, spec.width):
             raise TentnetError(
-                f"method {method!r} builds width-{natural} networks; got width {self.width}"
+                f"method {method!r} builds width-{spec.width} networks; got width {self.width}"
             )
         if not 0.0 <= self.select_holdout < 1.0:
             raise TentnetError(f"select_holdout must be in [0, 1), got {self.select_holdout}")
@@ -221,9 +197,7 @@ class TrainConfig:
 
     def width_for(self, method: str) -> int:
         """The hidden width ``method`` trains."""
-        if self.width is not None:
-            return self.width
-        return {"tent-dc": 8, "knots": KNOTS_WIDTH, "tent-warp": WARP_UNITS}.get(method, 4)
+        return self.width if self.width is not None else get_method(method).width
 
     @property
     def phase1(self) -> int:
@@ -232,28 +206,30 @@ class TrainConfig:
 
     def phase_steps(self, method: str) -> tuple[int, int]:
         """``(phase1, phase2)`` step counts for ``method``; they add up to ``steps``."""
-        if method == "tent+":
-            return self.phase1, 0
-        if method in ("knots", "tent-warp"):
+        spec = get_method(method)
+        if spec.kind == "direct":
             return 0, 0
-        p1 = self.phase1 if method in ("tent", "tent-free-scales", "tent-dc") else 0
-        return p1, self.steps - p1
+        p1 = self.phase1 if spec.pretrain else 0
+        return p1, (self.steps - p1 if spec.adam_phase2 else 0)
 
     def resolved(self, method: str) -> TrainConfig:
-        """The configuration ``method`` really trains with (``tent+`` and ``knots`` fill in
-        their defaults)."""
-        if method in ("knots", "tent-warp"):
-            default = KNOTS_LM_ITERATIONS if method == "knots" else WARP_LM_ITERATIONS
-            return replace(self, lm_iterations=self.lm_iterations or default, restarts=1)
-        if method != "tent+":
+        """The configuration ``method`` really trains with (the method's defaults fill in a
+        zero ``lm_iterations``, one restart and no ``phase1_steps``); ``auto``, which picks a
+        method per fit, resolves to the configuration itself."""
+        if method not in REGISTRY:
+            return self
+        spec = REGISTRY[method]
+        if spec.kind == "direct":
+            return replace(self, lm_iterations=self.lm_iterations or spec.lm_iterations, restarts=1)
+        if not spec.lm_iterations:
             return self
         return replace(
             self,
             phase1_steps=self.phase1_steps
-            if self.phase1_steps is not None
-            else min(TENT_PLUS_PHASE1_STEPS, self.steps),
-            lm_iterations=self.lm_iterations or TENT_PLUS_LM_ITERATIONS,
-            restarts=self.restarts if self.restarts > 1 else TENT_PLUS_RESTARTS,
+            if self.phase1_steps is not None or spec.phase1_steps is None
+            else min(spec.phase1_steps, self.steps),
+            lm_iterations=self.lm_iterations or spec.lm_iterations,
+            restarts=self.restarts if self.restarts > 1 else spec.restarts,
             refit_iterations=self.refit_iterations
             or (TENT_PLUS_REFIT_ITERATIONS if self.select_holdout else 0),
         )
@@ -478,19 +454,11 @@ def train_networks(
     if t.shape != y.shape or t.dim() != 2 or t.shape[0] != len(seeds):
         raise TentnetError("t and y must both be (N, P) with N = len(seeds)")
     config = config.resolved(method)
-    if method == "knots":
-        units = config.width_for(method)
-        if units + 1 > t.shape[1] // 2:
-            raise TentnetError(
-                f"method knots with {units} units needs at least {2 * (units + 1)} training "
-                f"points (two per piece); got {t.shape[1]}"
-            )
-        layers, loss = fit_knots(t, y, units, config.lm_iterations, quadrature=config.quadrature)
-        return TrainOutput(layers=layers, history=loss[None], history_steps=[0])
-    if method == "tent-warp":
-        units, levels = config.width_for(method), config.depth - 1
-        check_warp(units, levels, t.shape[1])
-        layers, loss = fit_warp(t, y, units, levels, config.lm_iterations, config.quadrature)
+    spec = get_method(method)
+    if spec.fitter is not None:
+        layers, loss = spec.fitter(
+            t, y, config.width_for(method), config.depth, config.lm_iterations, config.quadrature
+        )
         return TrainOutput(layers=layers, history=loss[None], history_steps=[0])
     r = config.restarts
     n = len(seeds)
@@ -638,15 +606,16 @@ def _train_core(
         steps_seen[0] += 1
 
     out = TrainOutput(layers=[])
-    if method in TENT_METHODS:
-        smooth = method != "tent-free-scales"  # tent+ is tent in phase 1
-        n_parts = 2 if method == "tent-dc" else 1  # tent-dc: a sum of two tent networks
+    spec = get_method(method)
+    if spec.is_tent:
+        smooth = spec.smooth
+        n_parts = spec.parts  # tent-dc: a sum of two tent networks
         # Initial values are drawn on the CPU (the same on every device), then moved.
         peaks0 = [
             random_peaks(d + 1 if smooth else d, gens, config.peak_range, dtype).to(t.device)
             for _ in range(n_parts)
         ]
-        uniform = method == "tent+" and config.restarts > 1 and config.uniform_start
+        uniform = spec.uniform_start and config.restarts > 1 and config.uniform_start
         if uniform:
             # The first candidate of every seed starts from uniform peaks (Yarotsky's
             # construction: a uniform grid, the best start for a nearly constant curvature).
@@ -748,8 +717,8 @@ def _train_core(
         per_net, _ = stack_loss_and_grad(weights, tt, yy, out=grad_views)
         return per_net, grad_flat
 
-    phase = "phase 2" if method in TENT_METHODS else "training"
-    lr = config.lr if method in TENT_METHODS else config.random_lr
+    phase = "phase 2" if spec.is_tent else "training"
+    lr = config.lr if spec.is_tent else config.random_lr
     _optimise(flat, phase2_step, p2_steps, lr, phase, record, progress, seeds)
     if config.lm_iterations:
         like = unflatten(flat)

@@ -10,7 +10,7 @@ from .common import EXIT_OK, count_arg
 
 def add_parser(sub) -> None:
     """Add the command to the subparsers ``sub``."""
-    from ..train import METHODS
+    from ..methods import METHODS
 
     ben = sub.add_parser(
         "bench",

@@ -11,18 +11,19 @@ import sys
 from pathlib import Path
 
 from ..errors import TentnetError
+from ..methods import get_method
 from .common import EXIT_OK, ProgressLine, count_arg, domain_arg, float_arg, folder_arg, seeds_arg
 
 
 def add_parser(sub) -> None:
     """Add the command to the subparsers ``sub``."""
-    from ..train import (
+    from ..methods import (
         METHODS,
         TENT_PLUS_LM_ITERATIONS,
         TENT_PLUS_PHASE1_STEPS,
         TENT_PLUS_RESTARTS,
-        TrainConfig,
     )
+    from ..train import TrainConfig
 
     defaults = TrainConfig()
     fit = sub.add_parser(
@@ -155,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
     from ..targets import looks_like_file, parse_expression
 
     if args.depth is None:
-        args.depth = 1 if args.method == "knots" else 5
+        args.depth = 5 if args.method == "auto" else get_method(args.method).default_depth
     expr = None if looks_like_file(args.target) else parse_expression(args.target)
     if expr is not None and expr.n_inputs > 1 and args.device != "cpu":
         raise TentnetError("--device is for 1-D fits; many-input fits run on the CPU")
@@ -360,9 +361,7 @@ def _print_fit(results, summary, out: Path | None, plot: bool) -> None:
     r = results[0]
     lo, hi = r.domain
     params = sum(p.numel() for p in r.mlp.parameters())
-    shape = f"depth {r.depth} x width {r.width}"
-    if r.method == "tent-warp":
-        shape = f"depth {r.depth} ({r.width} knot units, then {r.depth - 1} width-4 tent levels)"
+    shape = get_method(r.method).shape(r.depth, r.width)
     print(
         f"target {r.target} on [{lo:g}, {hi:g}]; method {r.method}; {shape} "
         f"({params} parameters); {r.points} points; {r.dtype}; {r.steps} steps"

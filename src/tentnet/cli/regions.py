@@ -49,11 +49,7 @@ def run(args: argparse.Namespace) -> int:
             doc["breakpoints"] = reg.breakpoints.tolist()
         print(json.dumps(doc, indent=2))
     else:
-        depth, method = meta.get("depth"), meta.get("method")
-        # Only tent networks have 2^depth pieces by construction (a shallow one has width + 1).
-        tent = isinstance(method, str) and method.startswith("tent")
-        sane = isinstance(depth, int) and not isinstance(depth, bool) and 1 <= depth <= 64
-        ref = f" (2^depth = {2**depth})" if sane and tent else ""
+        ref = _constructed(meta)
         print(
             f"{args.model}: on [{domain[0]:g}, {domain[1]:g}] {reg.linear_regions} linear "
             f"pieces{ref}, {reg.activation_regions} activation regions"
@@ -61,3 +57,22 @@ def run(args: argparse.Namespace) -> int:
         if args.breakpoints:
             print("breakpoints: " + " ".join(f"{b:.12g}" for b in reg.breakpoints))
     return EXIT_OK
+
+
+def _constructed(meta: dict) -> str:
+    """`` (2^depth = N)`` (or the tent-warp count) where the saved method builds a known number
+    of pieces and the metadata is sane; else empty (a shallow net has width + 1 at most)."""
+    from ..methods import REGISTRY
+
+    depth, width, name = meta.get("depth"), meta.get("width"), meta.get("method")
+
+    def whole(v: object, hi: int) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= hi
+
+    if not (isinstance(name, str) and name in REGISTRY and whole(depth, 64)):
+        return ""
+    spec = REGISTRY[name]
+    if spec.is_tent and spec.parts == 1:
+        return f" (2^depth = {2**depth})"
+    pieces = spec.start_pieces(depth, width) if whole(width, 4096) else None
+    return f" ({width} x 2^{depth - 1} = {pieces} at the start)" if pieces else ""

@@ -14,9 +14,9 @@ from pathlib import Path
 
 from ..errors import TentnetError
 from ..fit import fit
+from ..methods import get_method
 from ..outdir import inside
 from ..train import LM_SCREEN_ITERATIONS, TrainConfig, screen_survivors
-from ..warp import warp_weight_count
 from .specs import EXPERIMENTS as EXPERIMENTS
 from .specs import EXTRA_STEPS, Job, Plan, jobs_for, make_plan
 from .store import Store
@@ -218,18 +218,15 @@ def estimated_cost(job: Job) -> float:
     if job.method == "auto":  # tent+ on 80% of the points, then the winner (often tent+)
         return 2 * estimated_cost(replace(job, method="tent+"))
     config = TrainConfig(**job.config).resolved(job.method)
+    spec = get_method(job.method)
     nets = len(job.seeds) * max(1, len(job.targets)) * config.restarts
-    width = config.width_for(job.method)
-    steps = config.steps if job.method != "tent+" else config.phase1
+    steps = sum(config.phase_steps(job.method))
     lm = config.lm_iterations
     if config.restarts > 1 and lm > LM_SCREEN_ITERATIONS:  # successive halving
         survivors = screen_survivors(config.restarts) / config.restarts
         lm = LM_SCREEN_ITERATIONS + (lm - LM_SCREEN_ITERATIONS) * survivors
-    weights = 2 * width + (job.depth - 1) * width * width  # 1 -> width -> ... -> width -> 1
-    per_step = weights * job.points
-    if job.method == "tent-warp":  # no gradient steps; LM on a k-wide first layer
-        per_step = warp_weight_count(width, job.depth - 1) * job.points
-    if job.method in ("knots", "tent-warp"):  # no gradient steps; LM only
+    per_step = spec.weight_count(job.depth, config.width_for(job.method)) * job.points
+    if spec.kind == "direct":  # no gradient steps; LM only
         return nets * per_step * lm * 2
     return nets * per_step * (steps + lm * (job.depth + 1))  # LM: about d + 1 Adam steps
 
