@@ -204,7 +204,7 @@ def test_random_test_points():
 
 
 def test_progress_reports_each_seeds_best_candidate():
-    from tentnet.train import _per_seed
+    from tentnet.config import per_seed_progress as _per_seed
 
     seen = []
     report = _per_seed(lambda *a: seen.append(a), 2)
