@@ -409,9 +409,9 @@ def _regions(out: Path, records: list[dict], plan: Plan) -> list[str]:
     import torch
 
     from ..mlp import random_stack
+    from ..optim import init_generators
     from ..regions import count_linear_regions
     from ..tent import sequential_from_layers
-    from ..train import init_generators
 
     rows = []
     for d in plan.depths:
