@@ -3,9 +3,8 @@ import torch
 
 from tentnet import count_linear_regions
 from tentnet.fit import choose_method, fit
+from tentnet.mlp import parallel_layers, sequential_from_layers
 from tentnet.tent import (
-    parallel_layers,
-    sequential_from_layers,
     smooth_scales,
     tent_forward,
     tent_loss_and_grad,

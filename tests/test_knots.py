@@ -15,8 +15,7 @@ from tentnet.knots import (
     fit_knots,
     hat_basis,
 )
-from tentnet.mlp import stack_forward
-from tentnet.tent import sequential_from_layers
+from tentnet.mlp import sequential_from_layers, stack_forward
 from tentnet.train import TrainConfig, shallow_width
 
 

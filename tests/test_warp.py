@@ -6,8 +6,8 @@ import torch
 from tentnet import TentnetError, count_linear_regions
 from tentnet.fit import fit
 from tentnet.knots import curvature_cdf, curvature_knots, hat_basis, least_squares
-from tentnet.mlp import stack_forward, weight_count
-from tentnet.tent import sequential_from_layers, tent_levels
+from tentnet.mlp import sequential_from_layers, stack_forward, weight_count
+from tentnet.tent import tent_levels
 from tentnet.train import TrainConfig, shallow_width
 from tentnet.warp import (
     WARP_DENSITY_EXPONENT,

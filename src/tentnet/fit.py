@@ -12,7 +12,7 @@ from torch import nn
 
 from .errors import TentnetError
 from .methods import get_method
-from .mlp import Stack, fold_affine, stack_forward, weight_count
+from .mlp import Stack, fold_affine, sequential_from_layers, stack_forward, weight_count
 from .regions import MAX_COUNT_DEPTH, count_linear_regions
 from .resources import check_memory, training_bytes
 from .targets import (
@@ -25,7 +25,7 @@ from .targets import (
     sample_points,
     uniform_grid,
 )
-from .tent import check_depth, check_domain, sequential_from_layers
+from .tent import check_depth, check_domain
 from .train import (
     Progress,
     TrainConfig,

@@ -20,12 +20,11 @@ import torch
 from torch import Tensor, nn
 
 from .errors import TentnetError
-from .mlp import stack_forward
+from .mlp import parallel_layers, stack_forward
 from .tent import (
     DEFAULT_MARGIN,
     check_depth,
     logits_from_peaks,
-    parallel_layers,
     peaks_from_logits,
     smooth_scales,
     tent_forward,

@@ -220,3 +220,37 @@ def rows_to_stack(rows: Tensor, like: Stack) -> Stack:
         for part, p in zip(parts, [p for layer in like for p in layer], strict=True)
     ]
     return [(views[2 * k], views[2 * k + 1]) for k in range(len(like))]
+
+
+def sequential_from_layers(layers: Stack, index: int = 0) -> nn.Sequential:
+    """One network (``index`` in the batch) of a stack as ``nn.Sequential`` of Linear/ReLU."""
+    modules: list[nn.Module] = []
+    for k, (w, b) in enumerate(layers):
+        out_f, in_f = w.shape[1:]
+        lin = nn.Linear(in_f, out_f, dtype=w.dtype, device=w.device)
+        with torch.no_grad():
+            lin.weight.copy_(w[index])
+            lin.bias.copy_(b[index])
+        modules.append(lin)
+        if k < len(layers) - 1:
+            modules.append(nn.ReLU())
+    return nn.Sequential(*modules)
+
+
+def parallel_layers(a: Stack, b: Stack) -> Stack:
+    """One MLP computing ``net_a(x) + net_b(x)``: hidden layers side by side (block diagonal)."""
+    out = []
+    last = len(a) - 1
+    for k, ((wa, ba), (wb, bb)) in enumerate(zip(a, b, strict=True)):
+        if k == 0:
+            out.append((torch.cat([wa, wb], 1), torch.cat([ba, bb], 1)))
+        elif k == last:
+            out.append((torch.cat([wa, wb], 2), ba + bb))
+        else:
+            n, oa, ia = wa.shape
+            _, ob, ib = wb.shape
+            w = torch.zeros(n, oa + ob, ia + ib, dtype=wa.dtype, device=wa.device)
+            w[:, :oa, :ia] = wa
+            w[:, oa:, ia:] = wb
+            out.append((w, torch.cat([ba, bb], 1)))
+    return out

@@ -22,6 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from .errors import TentnetError
+from .mlp import sequential_from_layers
 
 DEFAULT_MARGIN = 0.05
 """Peaks live in [margin, 1 - margin] (the smoothness result assumes they stay away from 0, 1)."""
@@ -205,21 +206,6 @@ def tent_mlp_layers(
     return layers
 
 
-def sequential_from_layers(layers: list[tuple[Tensor, Tensor]], index: int = 0) -> nn.Sequential:
-    """One network (``index`` in the batch) of a stack as ``nn.Sequential`` of Linear/ReLU."""
-    modules: list[nn.Module] = []
-    for k, (w, b) in enumerate(layers):
-        out_f, in_f = w.shape[1:]
-        lin = nn.Linear(in_f, out_f, dtype=w.dtype, device=w.device)
-        with torch.no_grad():
-            lin.weight.copy_(w[index])
-            lin.bias.copy_(b[index])
-        modules.append(lin)
-        if k < len(layers) - 1:
-            modules.append(nn.ReLU())
-    return nn.Sequential(*modules)
-
-
 class TentNet(nn.Module):
     """Width-4 ReLU network of ``depth`` hidden layers built from composed tent maps.
 
@@ -395,24 +381,3 @@ def tent_loss_and_grad(
     if not many:
         gp, gs = gp[0], gs[0]
     return loss, (gp, gs, g.sum(1), (g * t).sum(1))
-
-
-def parallel_layers(
-    a: list[tuple[Tensor, Tensor]], b: list[tuple[Tensor, Tensor]]
-) -> list[tuple[Tensor, Tensor]]:
-    """One MLP computing ``net_a(x) + net_b(x)``: hidden layers side by side (block diagonal)."""
-    out = []
-    last = len(a) - 1
-    for k, ((wa, ba), (wb, bb)) in enumerate(zip(a, b, strict=True)):
-        if k == 0:
-            out.append((torch.cat([wa, wb], 1), torch.cat([ba, bb], 1)))
-        elif k == last:
-            out.append((torch.cat([wa, wb], 2), ba + bb))
-        else:
-            n, oa, ia = wa.shape
-            _, ob, ib = wb.shape
-            w = torch.zeros(n, oa + ob, ia + ib, dtype=wa.dtype, device=wa.device)
-            w[:, :oa, :ia] = wa
-            w[:, oa:, ia:] = wb
-            out.append((w, torch.cat([ba, bb], 1)))
-    return out

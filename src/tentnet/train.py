@@ -57,6 +57,7 @@ from .lm import levenberg_marquardt
 from .methods import get_method
 from .mlp import (
     Stack,
+    parallel_layers,
     random_stack,
     rows_to_stack,
     stack_loss_and_grad,
@@ -66,7 +67,6 @@ from .mlp import (
 from .optim import adam_steps, init_generators, random_peaks
 from .tent import (
     logits_from_peaks,
-    parallel_layers,
     peaks_from_logits,
     smooth_scales,
     smooth_scales_backward,

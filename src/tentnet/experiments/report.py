@@ -408,10 +408,9 @@ def _depth_figure(out: Path, rows: list[dict], plan: Plan) -> str | None:
 def _regions(out: Path, records: list[dict], plan: Plan) -> list[str]:
     import torch
 
-    from ..mlp import random_stack
+    from ..mlp import random_stack, sequential_from_layers
     from ..optim import init_generators
     from ..regions import count_linear_regions
-    from ..tent import sequential_from_layers
 
     rows = []
     for d in plan.depths:
