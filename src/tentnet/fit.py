@@ -10,33 +10,26 @@ import numpy as np
 import torch
 from torch import nn
 
+from .auto import auto_candidates, choose_by_validation
+from .auto import choose_method as choose_method
 from .errors import TentnetError
 from .methods import get_method
-from .mlp import Stack, fold_affine, sequential_from_layers, stack_forward, weight_count
+from .mlp import fold_affine, scaled_std, sequential_from_layers, stack_errors
+from .problem import TEST_POINTS as TEST_POINTS
+from .problem import build_problem
 from .regions import MAX_COUNT_DEPTH, count_linear_regions
 from .resources import check_memory, training_bytes
 from .targets import (
     Dataset,
     Expression,
-    evaluate_checked,
-    load_data,
-    looks_like_file,
-    parse_expression,
-    sample_points,
-    uniform_grid,
 )
-from .tent import check_depth, check_domain
+from .targets import resolve_target as resolve_target
+from .tent import check_depth
 from .train import (
     Progress,
     TrainConfig,
-    holdout_size,
-    holdout_split,
-    shallow_width,
     train_networks,
 )
-from .warp import warp_units
-
-TEST_POINTS = 10_001
 
 
 @dataclass
@@ -114,256 +107,6 @@ class FitResult:
         return out
 
 
-@dataclass(frozen=True)
-class _Problem:
-    names: list[str]  # one per row
-    domain: tuple[float, float]
-    x_train: torch.Tensor  # (N, P)
-    y_train: torch.Tensor  # (N, P)
-    x_test: torch.Tensor  # (N, G)
-    y_test: torch.Tensor  # (N, G)
-    test_set: str
-
-
-def resolve_target(target: str | Expression | Dataset) -> Expression | Dataset:
-    """An expression string, a data-file path, or an already parsed target."""
-    if isinstance(target, (Expression, Dataset)):
-        return target
-    if not isinstance(target, str):
-        raise TentnetError(f"target must be an expression or a data file, got {target!r}")
-    return load_data(target) if looks_like_file(target) else parse_expression(target)
-
-
-def _expression_problem(
-    target: Expression,
-    seeds: list[int],
-    points: int,
-    dom: tuple[float, float],
-    test_points: int | None,
-    dtype: torch.dtype,
-) -> _Problem:
-    if target.n_inputs != 1:
-        raise TentnetError(f"target {target.text!r} has {target.n_inputs} inputs; fit is 1-D")
-    if not 2 <= points <= 10_000_000:
-        raise TentnetError(f"points must be from 2 to 10000000, got {points}")
-    gens = [torch.Generator().manual_seed(s) for s in seeds]
-    x = torch.stack([sample_points(dom, points, g, dtype) for g in gens])
-    y = evaluate_checked(target, x.reshape(-1, 1)).reshape(x.shape)
-    n = len(seeds)
-    if test_points is None:
-        grid = uniform_grid(dom, TEST_POINTS, dtype)
-        xt = grid.expand(n, -1)
-        test_set = f"uniform grid of {TEST_POINTS} points over the domain"
-    else:
-        if not 1 <= test_points <= 10_000_000:
-            raise TentnetError(f"test_points must be from 1 to 10000000, got {test_points}")
-        # Drawn after the training points from the same seeded stream.
-        xt = torch.stack([sample_points(dom, test_points, g, dtype) for g in gens])
-        test_set = f"{test_points} uniform random test points per seed"
-    yt = evaluate_checked(target, xt.reshape(-1, 1)).reshape(xt.shape)
-    return _Problem([target.text] * n, dom, x, y, xt, yt, test_set)
-
-
-def _data_problem(
-    target: Dataset,
-    seeds: list[int],
-    domain: tuple[float, float] | None,
-    holdout: float,
-    dtype: torch.dtype,
-) -> _Problem:
-    if target.x.shape[1] != 1:
-        raise TentnetError(f"{target.source}: has {target.x.shape[1]} input columns; fit is 1-D")
-    x_all = torch.as_tensor(target.x[:, 0], dtype=dtype)
-    y_all = torch.as_tensor(target.y, dtype=dtype)
-    dom = check_domain(domain if domain is not None else (float(x_all.min()), float(x_all.max())))
-    if bool(((x_all < dom[0]) | (x_all > dom[1])).any()):
-        raise TentnetError(f"{target.source}: some x lie outside the domain {dom[0]},{dom[1]}")
-    n_test = round(holdout * x_all.numel())
-    if holdout > 0 and not 1 <= n_test <= x_all.numel() - 2:
-        raise TentnetError(f"{target.source}: too few points to hold out {holdout:.0%}")
-    xs, ys, xt, yt = [], [], [], []
-    for s in seeds:
-        perm = torch.randperm(x_all.numel(), generator=torch.Generator().manual_seed(s))
-        test_idx, train_idx = perm[:n_test], perm[n_test:]
-        if n_test == 0:
-            test_idx = train_idx
-        xs.append(x_all[train_idx])
-        ys.append(y_all[train_idx])
-        xt.append(x_all[test_idx])
-        yt.append(y_all[test_idx])
-    test_set = (
-        f"{n_test} held-out data points"
-        if n_test
-        else "the data points themselves (no held-out set)"
-    )
-    stack = torch.stack
-    return _Problem(
-        [target.source] * len(seeds), dom, stack(xs), stack(ys), stack(xt), stack(yt), test_set
-    )
-
-
-def _problem(
-    targets: list[Expression | Dataset],
-    seeds: list[int],
-    points: int,
-    domain: tuple[float, float] | None,
-    holdout: float,
-    test_points: int | None,
-    dtype: torch.dtype,
-) -> _Problem:
-    if not 0.0 <= holdout < 1.0:
-        raise TentnetError(f"holdout must be in [0, 1), got {holdout}")
-    if any(isinstance(t, Dataset) for t in targets):
-        if len(targets) != 1:
-            raise TentnetError("a data file is fitted on its own, not in a list of targets")
-        if test_points is not None:
-            raise TentnetError("test_points applies to expressions; use holdout for data")
-        return _data_problem(targets[0], seeds, domain, holdout, dtype)
-    if holdout:
-        raise TentnetError("holdout applies to data files; expressions are tested on a grid")
-    dom = check_domain(domain if domain is not None else (0.0, 1.0))
-    parts = [_expression_problem(t, seeds, points, dom, test_points, dtype) for t in targets]
-    if len(parts) == 1:
-        return parts[0]
-    cat = torch.cat
-    return _Problem(
-        [name for p in parts for name in p.names],
-        dom,
-        cat([p.x_train for p in parts]),
-        cat([p.y_train for p in parts]),
-        cat([p.x_test for p in parts]),
-        cat([p.y_test for p in parts]),
-        parts[0].test_set,
-    )
-
-
-def choose_method(target: str | Expression | Dataset, domain=None) -> tuple[str, str]:
-    """``("tent", why)`` for a target that is convex or concave on the domain (or data),
-    ``("tent-dc", why)`` otherwise; judged by second differences on 4,001 points."""
-    parsed = resolve_target(target)
-    if isinstance(parsed, Dataset):
-        return "tent", "data file (curvature not judged)"
-    if parsed.n_inputs != 1:
-        return "tent", "several inputs"
-    dom = check_domain(domain if domain is not None else (0.0, 1.0))
-    x = uniform_grid(dom, 4001)
-    y = evaluate_checked(parsed, x[:, None])
-    d2 = y[2:] - 2 * y[1:-1] + y[:-2]
-    # Relative to the largest curvature, and above the rounding noise of a straight line.
-    tol = max(1e-6 * float(d2.abs().max()), 1e-12 * float(y.abs().max()), 1e-300)
-    if float(d2.min()) >= -tol:
-        return "tent", "target is convex on the domain"
-    if float(d2.max()) <= tol:
-        return "tent", "target is concave on the domain"
-    return "tent-dc", "target is neither convex nor concave on the domain"
-
-
-VALIDATION_FRACTION = 0.2
-MIN_POINTS_TO_VALIDATE = 50
-AUTO_WARP_LEVELS = 3  # tent-warp's tent levels in auto (its first layer takes the rest)
-
-
-def _auto_candidates(depth: int, points: int) -> list[tuple[str, TrainConfig]]:
-    """The methods ``auto`` weighs, each with its configuration."""
-    units = shallow_width(depth)
-    fitted = points - holdout_size(points, VALIDATION_FRACTION)
-    # tent+ for every shape: on non-convex targets it was 2.9x-4,450x more accurate than
-    # tent-dc (benchmarks/general_limits.py), and the validation split decides anyway.
-    found = [("tent+", TrainConfig(depth=depth))]
-    # tent-warp within the same weights: ahead of tent+ wherever the curvature varies
-    # (x^3, x^11, exp(x) in the budget experiment), behind it on x^2 from depth 9.
-    knots_units = warp_units(weight_count(4, depth), AUTO_WARP_LEVELS)
-    if knots_units >= 2 and 2 * (knots_units + 1) <= fitted:
-        found.append(("tent-warp", TrainConfig(depth=AUTO_WARP_LEVELS + 1, width=knots_units)))
-    if 2 * (units + 1) <= fitted:
-        found.append(("knots", TrainConfig(depth=1, width=units)))
-    return found
-
-
-def _auto(
-    parsed: list[Expression | Dataset],
-    domain,
-    depth: int,
-    config: TrainConfig,
-    t: torch.Tensor,
-    y: torch.Tensor,
-    seeds: list[int],
-    dev: torch.device,
-    progress: Progress | None,
-) -> tuple[str, TrainConfig, dict[str, Any]]:
-    """Pick the method for ``auto`` by a validation split of the training points.
-
-    Candidates (no more weights than a width-4 ``depth`` network): ``tent+`` at ``depth`` (for
-    every shape), ``tent-warp`` (a first layer of knots, then 3 tent levels; from depth 4) and
-    ``knots``, the best shallow network. Each seed keeps a random 20% of
-    its training points out; every candidate trains on the rest; the candidate with the lowest
-    median validation MSE over seeds wins and is then trained on all the points. With fewer
-    than 50 points per seed (or one candidate) nothing is held out and the deep method is used.
-    """
-    cands = _auto_candidates(depth, t.shape[1])
-    why = choose_method(parsed[0], domain)[1] if len(parsed) == 1 else "several targets"
-
-    def tuned(cfg: TrainConfig) -> TrainConfig:
-        # The user's budget and rates apply to every candidate; shape stays the candidate's.
-        return replace(config, depth=cfg.depth, width=cfg.width)
-
-    if len(cands) == 1 or t.shape[1] < MIN_POINTS_TO_VALIDATE:
-        method, cfg = cands[0]
-        info = {"chose": method, "why": f"{why}; too few points to validate", "candidates": []}
-        return method, tuned(cfg), info
-    # A stream of its own per seed (not the one that drew the points or split off the test set).
-    t_fit, y_fit, t_val, y_val = holdout_split(t, y, seeds, VALIDATION_FRACTION, stream=3)
-    n_val = t_val.shape[1]
-    table = []
-    for method, cfg in cands:
-        cfg = tuned(cfg)
-        out = train_networks(method, t_fit.to(dev), y_fit.to(dev), cfg, seeds, progress)
-        layers = [(w.cpu(), b.cpu()) for w, b in out.to("cpu").layers]
-        val_mse = _errors(layers, t_val.cpu(), y_val.cpu())[0]
-        weights = sum(w[0].numel() + b[0].numel() for w, b in layers)
-        table.append(
-            {
-                "method": method,
-                "depth": cfg.depth,
-                "width": cfg.width_for(method),
-                "weights": weights,
-                "validation_mse": float(val_mse.median()),
-            }
-        )
-    finite = [c for c in table if np.isfinite(c["validation_mse"])] or table
-    best = min(finite, key=lambda c: c["validation_mse"])
-    method = best["method"]
-    cfg = tuned(next(c for m, c in cands if m == method))
-    reason = (
-        f"{why}; lowest validation MSE (normalised units, median over seeds, "
-        f"{n_val} of {t.shape[1]} training points held out) among "
-        + ", ".join(f"{c['method']} {c['validation_mse']:.3g}" for c in table)
-    )
-    return method, cfg, {"chose": method, "why": reason, "candidates": table}
-
-
-def _scaled_std(y: torch.Tensor) -> torch.Tensor:
-    """Standard deviation of each row with its scale factored out first, so that targets of
-    1e-300 (whose squares underflow) or 1e200 (whose squares overflow) keep their spread."""
-    scale = y.abs().amax(1).clamp_min(torch.finfo(y.dtype).tiny)
-    return (y / scale[:, None]).std(1, correction=0) * scale
-
-
-def _errors(
-    layers: Stack, x: torch.Tensor, y: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Per row, from one forward pass: the MSE, the largest |error|, and the MSE over the
-    variance of ``y`` computed in units of the row's largest |y| (scale-free and free of
-    underflow; NaN for constant targets)."""
-    with torch.no_grad():
-        err = stack_forward(layers, x.unsqueeze(-1)).squeeze(-1) - y
-    scale = y.abs().amax(1, keepdim=True).clamp_min(torch.finfo(y.dtype).tiny)
-    scaled = (err / scale).pow(2).mean(1)
-    var = (y / scale).var(1, correction=0)
-    relative = torch.where(var > 0, scaled / var, torch.full_like(scaled, float("nan")))
-    return (err**2).mean(1), err.abs().amax(1), relative
-
-
 def _check_resources(
     parsed: list[Expression | Dataset],
     method: str,
@@ -379,7 +122,7 @@ def _check_resources(
     if isinstance(parsed[0], Dataset):
         points = test_points = parsed[0].x.shape[0]
     if method == "auto":
-        shapes = _auto_candidates(depth, points)
+        shapes = auto_candidates(depth, points)
     else:
         shapes = [(method, config)]
     need = 0
@@ -440,7 +183,7 @@ def fit(
         method: one of :data:`tentnet.train.METHODS`, or ``"auto"``: choose between the deep
             tent method for the target's shape and ``knots`` (the best shallow network of no
             more weights) by a validation split of the training points, then train the winner
-            on all of them (see :func:`_auto`; ``FitResult.auto`` records the candidates).
+            on all of them (see :mod:`tentnet.auto`; ``FitResult.auto`` records the candidates).
         seeds: one network per seed; seed s draws the training points (expressions) or the
             held-out split (data) and, independently, the initialisation.
         points: training points per seed, uniform random in the domain (expressions only).
@@ -479,13 +222,13 @@ def fit(
         raise TentnetError("give at least one target")
     parsed = [resolve_target(t) for t in targets]
     _check_resources(parsed, method, depth, config, len(seeds), points, test_points, dtype)
-    prob = _problem(parsed, seeds, points, domain, holdout, test_points, dtype)
+    prob = build_problem(parsed, seeds, points, domain, holdout, test_points, dtype)
     if isinstance(parsed[0], Dataset):  # tested on points drawn like the training points
         config = replace(config, quadrature=False)
     row_seeds = seeds * len(parsed)
     lo, hi = prob.domain
     y_mean = prob.y_train.mean(1)
-    y_std = _scaled_std(prob.y_train)
+    y_std = scaled_std(prob.y_train)
     y_std = torch.where(y_std > 0, y_std, torch.ones_like(y_std))
     t = (prob.x_train - lo) / (hi - lo)
     y_norm = (prob.y_train - y_mean[:, None]) / y_std[:, None]
@@ -494,7 +237,7 @@ def fit(
     start = time.perf_counter()
     auto = None
     if method == "auto":
-        method, config, auto = _auto(
+        method, config, auto = choose_by_validation(
             parsed, prob.domain, depth, config, t, y_norm, row_seeds, dev, progress
         )
         depth = config.depth
@@ -503,8 +246,8 @@ def fit(
     out = out.to("cpu")
 
     layers = fold_affine(out.layers, lo, hi - lo, y_mean, y_std)
-    train_mse = _errors(layers, prob.x_train, prob.y_train)[0]
-    test_mse, max_err, rel_mse = _errors(layers, prob.x_test, prob.y_test)
+    train_mse = stack_errors(layers, prob.x_train, prob.y_train)[0]
+    test_mse, max_err, rel_mse = stack_errors(layers, prob.x_test, prob.y_test)
     bad = ~torch.isfinite(max_err)  # the MSE of a huge target may overflow; the error not
     if bool(bad.any()):
         raise TentnetError(
@@ -515,7 +258,7 @@ def fit(
     p1_layers = None
     if out.phase1_layers is not None:
         p1_layers = fold_affine(out.phase1_layers, lo, hi - lo, y_mean, y_std)
-        p1_mse = _errors(p1_layers, prob.x_test, prob.y_test)[0]
+        p1_mse = stack_errors(p1_layers, prob.x_test, prob.y_test)[0]
     history_scale = (y_std**2).tolist()
     results = []
     used = config.resolved(method)

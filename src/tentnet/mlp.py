@@ -254,3 +254,23 @@ def parallel_layers(a: Stack, b: Stack) -> Stack:
             w[:, oa:, ia:] = wb
             out.append((w, torch.cat([ba, bb], 1)))
     return out
+
+
+def scaled_std(y: Tensor) -> Tensor:
+    """Standard deviation of each row with its scale factored out first, so that targets of
+    1e-300 (whose squares underflow) or 1e200 (whose squares overflow) keep their spread."""
+    scale = y.abs().amax(1).clamp_min(torch.finfo(y.dtype).tiny)
+    return (y / scale[:, None]).std(1, correction=0) * scale
+
+
+def stack_errors(layers: Stack, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Per row, from one forward pass: the MSE, the largest |error|, and the MSE over the
+    variance of ``y`` computed in units of the row's largest |y| (scale-free and free of
+    underflow; NaN for constant targets)."""
+    with torch.no_grad():
+        err = stack_forward(layers, x.unsqueeze(-1)).squeeze(-1) - y
+    scale = y.abs().amax(1, keepdim=True).clamp_min(torch.finfo(y.dtype).tiny)
+    scaled = (err / scale).pow(2).mean(1)
+    var = (y / scale).var(1, correction=0)
+    relative = torch.where(var > 0, scaled / var, torch.full_like(scaled, float("nan")))
+    return (err**2).mean(1), err.abs().amax(1), relative

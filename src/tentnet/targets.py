@@ -333,3 +333,12 @@ def sample_points(
     """``points`` uniform random inputs in the 1-D domain, from ``generator``: ``(points,)``."""
     lo, hi = domain
     return lo + (hi - lo) * torch.rand(points, generator=generator, dtype=dtype)
+
+
+def resolve_target(target: str | Expression | Dataset) -> Expression | Dataset:
+    """An expression string, a data-file path, or an already parsed target."""
+    if isinstance(target, (Expression, Dataset)):
+        return target
+    if not isinstance(target, str):
+        raise TentnetError(f"target must be an expression or a data file, got {target!r}")
+    return load_data(target) if looks_like_file(target) else parse_expression(target)
