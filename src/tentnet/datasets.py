@@ -11,7 +11,6 @@ from collections.abc import Callable
 import numpy as np
 
 from .errors import TentnetError
-from .targets import Dataset
 
 PREFIX = "data:"
 
@@ -49,8 +48,9 @@ BUILTIN: dict[str, tuple[str, Callable[[], tuple[np.ndarray, np.ndarray]]]] = {
 }
 
 
-def load_builtin(target: str) -> Dataset:
-    """The built-in data set ``data:NAME`` as a :class:`Dataset` (x: ``(P, 1)``)."""
+def load_builtin(target: str) -> tuple[np.ndarray, np.ndarray]:
+    """The built-in data set ``data:NAME`` as arrays ``x (P, 1)`` and ``y (P,)`` (wrapped in a
+    :class:`tentnet.targets.Dataset` by :func:`tentnet.targets.load_data`)."""
     name = target.removeprefix(PREFIX)
     if name not in BUILTIN:
         raise TentnetError(
@@ -58,4 +58,4 @@ def load_builtin(target: str) -> Dataset:
             + ", ".join(PREFIX + n for n in sorted(BUILTIN))
         )
     x, y = BUILTIN[name][1]()
-    return Dataset(x=x[:, None], y=y, source=target)
+    return x[:, None], y

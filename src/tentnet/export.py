@@ -1,10 +1,10 @@
-"""Export a plain MLP to ONNX, TorchScript or JSON, and check each export against torch.
+"""Export a plain MLP to ONNX and TorchScript (and, through :mod:`tentnet.io` and
+:mod:`tentnet.milp`, JSON and mixed-integer programs), checking each export against torch.
 
 ONNX graphs are built node by node (Gemm and Relu) with the ``onnx`` package (optional extra
 ``export``), so they do not depend on torch's exporter; the dtype of the model is kept (float64
 models export as double). TorchScript uses ``torch.jit.trace``; it is deprecated upstream (torch
-2.13 warns) but still written because many deployment tools read it. JSON holds plain weight
-arrays (floats with full round-trip precision) and the metadata; :func:`tentnet.load` reads it.
+2.13 warns) but still written because many deployment tools read it.
 """
 
 from __future__ import annotations
@@ -21,14 +21,11 @@ from torch import nn
 
 from .errors import TentnetError
 from .io import (
-    FORMAT,
-    FORMAT_VERSION,
-    _linears,
     atomic_write_bytes,
-    checked_domain,
+    json_model,
+    json_text,
+    plain_linears,
 )
-
-JSON_FORMAT = "tentnet.mlp.json"
 
 
 def _onnx():
@@ -45,7 +42,7 @@ def _onnx():
 def onnx_bytes(mlp: nn.Sequential, metadata: dict[str, Any] | None = None) -> bytes:
     """The MLP as a serialised ONNX model: input ``x`` of shape ``(N, in)``, output ``y``."""
     onnx, tensor_proto, helper, numpy_helper = _onnx()
-    linears = _linears(mlp)
+    linears = plain_linears(mlp)
     dtype = linears[0].weight.dtype
     elem = tensor_proto.DOUBLE if dtype == torch.float64 else tensor_proto.FLOAT
     nodes, inits = [], []
@@ -80,7 +77,7 @@ def onnx_bytes(mlp: nn.Sequential, metadata: dict[str, Any] | None = None) -> by
 
 def torchscript_bytes(mlp: nn.Sequential) -> bytes:
     """The MLP traced to TorchScript, as the bytes ``torch.jit.save`` writes."""
-    lin = _linears(mlp)[0]
+    lin = plain_linears(mlp)[0]
     example = torch.zeros(2, lin.in_features, dtype=lin.weight.dtype)
     buf = io.BytesIO()
     with warnings.catch_warnings():  # TorchScript is deprecated upstream but still asked for
@@ -95,82 +92,6 @@ def load_torchscript(data: bytes) -> torch.jit.ScriptModule:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         return torch.jit.load(io.BytesIO(data))
-
-
-def json_text(mlp: nn.Sequential, metadata: dict[str, Any] | None = None) -> str:
-    """Plain weight arrays and metadata; ``layers[k]`` has ``weight (out, in)``, ``bias (out,)``
-    and ``relu`` (whether a ReLU follows)."""
-    linears = _linears(mlp)
-    doc = {
-        "format": JSON_FORMAT,
-        "format_version": FORMAT_VERSION,
-        "metadata": metadata or {},
-        "dtype": str(linears[0].weight.dtype).removeprefix("torch."),
-        "layers": [
-            {
-                "weight": lin.weight.detach().double().tolist(),
-                "bias": lin.bias.detach().double().tolist(),
-                "relu": k < len(linears) - 1,
-            }
-            for k, lin in enumerate(linears)
-        ],
-    }
-    return json.dumps(doc) + "\n"
-
-
-def load_json(path: Path) -> tuple[nn.Sequential, dict[str, Any]]:
-    """Read a JSON export back into a plain MLP; refuses malformed files with a clear error."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise TentnetError(f"{path}: not a valid tentnet JSON model (not UTF-8 text)") from None
-    return json_model(text, path)
-
-
-def json_model(text: str, path: str | Path = "<json>") -> tuple[nn.Sequential, dict[str, Any]]:
-    """:func:`load_json` for the text of a JSON export (``path`` only names it in errors)."""
-    try:
-        doc = json.loads(text)
-    except (ValueError, RecursionError):
-        raise TentnetError(
-            f"{path}: not a valid tentnet JSON model (not JSON, or nested too deeply)"
-        ) from None
-    if not isinstance(doc, dict) or doc.get("format") != JSON_FORMAT:
-        raise TentnetError(f"{path}: not a tentnet JSON model (no format {JSON_FORMAT!r})")
-    modules: list[nn.Module] = []
-    layers = doc.get("layers")
-    if not isinstance(layers, list) or not layers:
-        raise TentnetError(f"{path}: 'layers' missing or empty")
-    prev = None
-    for k, layer in enumerate(layers):
-        try:
-            w = np.asarray(layer["weight"], dtype=np.float64)
-            b = np.asarray(layer["bias"], dtype=np.float64)
-        except (KeyError, TypeError, ValueError):
-            raise TentnetError(f"{path}: layer {k} needs numeric 'weight' and 'bias'") from None
-        if w.ndim != 2 or b.shape != (w.shape[0],) or (prev is not None and w.shape[1] != prev):
-            raise TentnetError(f"{path}: layer {k} has inconsistent shapes")
-        if not (np.isfinite(w).all() and np.isfinite(b).all()):
-            raise TentnetError(f"{path}: layer {k} has non-finite values")
-        lin = nn.Linear(w.shape[1], w.shape[0], dtype=torch.float64)
-        with torch.no_grad():
-            lin.weight.copy_(torch.from_numpy(w))
-            lin.bias.copy_(torch.from_numpy(b))
-        modules += [lin, nn.ReLU()]
-        prev = w.shape[0]
-    mlp = nn.Sequential(*modules[:-1])
-    if doc.get("dtype") == "float32":
-        mlp = mlp.float()
-    meta = doc.get("metadata") or {}
-    if not isinstance(meta, dict):
-        raise TentnetError(f"{path}: 'metadata' is not a JSON object")
-    meta = dict(meta)
-    meta.update(format=FORMAT, format_version=doc.get("format_version"))
-    if "domain" in meta:
-        meta["domain"] = checked_domain(
-            meta["domain"], lambda why: TentnetError(f"{path}: not a valid tentnet model ({why})")
-        )
-    return mlp, meta
 
 
 def export(
@@ -206,7 +127,7 @@ def export(
         domain (nothing could be checked).
     """
     lo, hi = metadata.get("domain", (0.0, 1.0))
-    first = _linears(mlp)[0]
+    first = plain_linears(mlp)[0]
     dtype = first.weight.dtype
     if first.in_features == 1:
         x = torch.linspace(lo, hi, 10_001, dtype=dtype)[:, None]

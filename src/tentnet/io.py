@@ -1,9 +1,11 @@
-"""Model files (safetensors with metadata), loading with checks, and atomic writes.
+"""Model files in both formats (safetensors with metadata, and plain JSON), loading with
+checks, and atomic writes.
 
 The safetensors layout is written and read here directly (8-byte little-endian header length,
 a JSON header, then the raw little-endian tensor bytes), so the core needs no extra package and
 every way a file can be broken gets its own message. Files are readable by the ``safetensors``
-package and anything else that reads the format.
+package and anything else that reads the format. The JSON format holds plain weight arrays
+(floats with full round-trip precision) and the metadata; :func:`load` reads both.
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def _linears(mlp: nn.Module) -> list[nn.Linear]:
+def plain_linears(mlp: nn.Module) -> list[nn.Linear]:
     if not isinstance(mlp, nn.Sequential):
         raise TentnetError(f"expected an nn.Sequential of Linear/ReLU, got {type(mlp).__name__}")
     mods = list(mlp)
@@ -75,7 +77,7 @@ def _linears(mlp: nn.Module) -> list[nn.Linear]:
 
 def model_bytes(mlp: nn.Sequential, metadata: dict[str, Any]) -> bytes:
     """The safetensors encoding of a plain MLP with tentnet's metadata."""
-    linears = _linears(mlp)
+    linears = plain_linears(mlp)
     header: dict[str, Any] = {}
     chunks = []
     offset = 0
@@ -147,8 +149,6 @@ def load(path: str | Path) -> tuple[nn.Sequential, dict[str, Any]]:
     if not path.is_file():
         raise TentnetError(f"model file not found: {path}")
     if path.suffix.lower() == ".json":
-        from .export import load_json
-
         return load_json(path)
     data = path.read_bytes()
     if len(data) < 8:
@@ -237,3 +237,82 @@ def _tensor(path: Path, header: dict, name: str, shape: tuple[int, ...], body) -
     if not np.isfinite(arr).all():
         raise _fail(path, f"tensor {name!r} has non-finite values")
     return arr
+
+
+JSON_FORMAT = "tentnet.mlp.json"
+
+
+def json_text(mlp: nn.Sequential, metadata: dict[str, Any] | None = None) -> str:
+    """Plain weight arrays and metadata; ``layers[k]`` has ``weight (out, in)``, ``bias (out,)``
+    and ``relu`` (whether a ReLU follows)."""
+    linears = plain_linears(mlp)
+    doc = {
+        "format": JSON_FORMAT,
+        "format_version": FORMAT_VERSION,
+        "metadata": metadata or {},
+        "dtype": str(linears[0].weight.dtype).removeprefix("torch."),
+        "layers": [
+            {
+                "weight": lin.weight.detach().double().tolist(),
+                "bias": lin.bias.detach().double().tolist(),
+                "relu": k < len(linears) - 1,
+            }
+            for k, lin in enumerate(linears)
+        ],
+    }
+    return json.dumps(doc) + "\n"
+
+
+def load_json(path: Path) -> tuple[nn.Sequential, dict[str, Any]]:
+    """Read a JSON export back into a plain MLP; refuses malformed files with a clear error."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise TentnetError(f"{path}: not a valid tentnet JSON model (not UTF-8 text)") from None
+    return json_model(text, path)
+
+
+def json_model(text: str, path: str | Path = "<json>") -> tuple[nn.Sequential, dict[str, Any]]:
+    """:func:`load_json` for the text of a JSON export (``path`` only names it in errors)."""
+    try:
+        doc = json.loads(text)
+    except (ValueError, RecursionError):
+        raise TentnetError(
+            f"{path}: not a valid tentnet JSON model (not JSON, or nested too deeply)"
+        ) from None
+    if not isinstance(doc, dict) or doc.get("format") != JSON_FORMAT:
+        raise TentnetError(f"{path}: not a tentnet JSON model (no format {JSON_FORMAT!r})")
+    modules: list[nn.Module] = []
+    layers = doc.get("layers")
+    if not isinstance(layers, list) or not layers:
+        raise TentnetError(f"{path}: 'layers' missing or empty")
+    prev = None
+    for k, layer in enumerate(layers):
+        try:
+            w = np.asarray(layer["weight"], dtype=np.float64)
+            b = np.asarray(layer["bias"], dtype=np.float64)
+        except (KeyError, TypeError, ValueError):
+            raise TentnetError(f"{path}: layer {k} needs numeric 'weight' and 'bias'") from None
+        if w.ndim != 2 or b.shape != (w.shape[0],) or (prev is not None and w.shape[1] != prev):
+            raise TentnetError(f"{path}: layer {k} has inconsistent shapes")
+        if not (np.isfinite(w).all() and np.isfinite(b).all()):
+            raise TentnetError(f"{path}: layer {k} has non-finite values")
+        lin = nn.Linear(w.shape[1], w.shape[0], dtype=torch.float64)
+        with torch.no_grad():
+            lin.weight.copy_(torch.from_numpy(w))
+            lin.bias.copy_(torch.from_numpy(b))
+        modules += [lin, nn.ReLU()]
+        prev = w.shape[0]
+    mlp = nn.Sequential(*modules[:-1])
+    if doc.get("dtype") == "float32":
+        mlp = mlp.float()
+    meta = doc.get("metadata") or {}
+    if not isinstance(meta, dict):
+        raise TentnetError(f"{path}: 'metadata' is not a JSON object")
+    meta = dict(meta)
+    meta.update(format=FORMAT, format_version=doc.get("format_version"))
+    if "domain" in meta:
+        meta["domain"] = checked_domain(
+            meta["domain"], lambda why: TentnetError(f"{path}: not a valid tentnet model ({why})")
+        )
+    return mlp, meta

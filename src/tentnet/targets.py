@@ -190,7 +190,8 @@ def load_data(path: str | Path) -> Dataset:
     if isinstance(path, str) and path.startswith("data:"):
         from .datasets import load_builtin
 
-        return _checked(load_builtin(path))
+        x, y = load_builtin(path)
+        return _checked(Dataset(x=x, y=y, source=path))
     path = Path(path)
     if not path.exists():
         raise TentnetError(f"data file not found: {path}")

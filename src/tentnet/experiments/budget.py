@@ -37,7 +37,7 @@ def jobs(plan, budget) -> list:
 
     ``budget(plan, overrides, steps)`` gives a job's config (the plan's caps applied).
     """
-    from .specs import Job
+    from .jobs import Job
 
     out = []
     for d in plan.budget_depths:
@@ -193,10 +193,10 @@ def figure(out: Path, table: list[dict]) -> str | None:
 
 def section(out: Path, records: list[dict], plan, limit) -> list[str]:
     """The report's section: CSV, figure, table and verdict."""
-    from .report import _csv, _table
+    from .tables import markdown_table, write_csv
 
     table = rows(records, plan, limit)
-    _csv(out / "budget.csv", table)
+    write_csv(out / "budget.csv", table)
     fig = figure(out, table)
     lines = [
         "## Deep against shallow at equal weights (budget)",
@@ -216,5 +216,5 @@ def section(out: Path, records: list[dict], plan, limit) -> list[str]:
     ]
     if fig:
         lines += [f"![budget]({fig})", ""]
-    lines += [_table(table, COLUMNS), "", *verdict(table), ""]
+    lines += [markdown_table(table, COLUMNS), "", *verdict(table), ""]
     return lines

@@ -34,7 +34,7 @@ CURVE_POINTS = 1001  # per stored curve (the first seed's fit), for the figure
 def jobs(plan, budget) -> list:
     """One batch per (target, method, depth); ``budget(plan, overrides, steps)`` gives the
     config (the plan's caps applied)."""
-    from .specs import Job
+    from .jobs import Job
 
     out = []
     for target, domain in TARGETS:
@@ -186,10 +186,10 @@ def figure(out: Path, records: list[dict], plan) -> str | None:
 
 def section(out: Path, records: list[dict], plan, limit) -> list[str]:
     """The report's section: CSV, figure, table and verdict."""
-    from .report import _csv, _table
+    from .tables import markdown_table, write_csv
 
     table = rows(records, plan, limit)
-    _csv(out / "general.csv", table)
+    write_csv(out / "general.csv", table)
     fig = figure(out, records, plan)
     lines = [
         "## Any 1-D target at equal weights (general)",
@@ -208,5 +208,5 @@ def section(out: Path, records: list[dict], plan, limit) -> list[str]:
     ]
     if fig:
         lines += [f"![general]({fig})", ""]
-    lines += [_table(table, COLUMNS), "", *verdict(table), ""]
+    lines += [markdown_table(table, COLUMNS), "", *verdict(table), ""]
     return lines

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import statistics
 from collections import defaultdict
@@ -27,34 +25,12 @@ from .specs import (
     SPARSE_TARGETS,
     Plan,
 )
+from .tables import markdown_table, write_csv
 
 SETTINGS = (
     "domain [0, 1]; width 4; float64; training points uniform random per seed; test "
     "MSE on a uniform grid of 10,001 points (sparse: 10 random test points per seed)"
 )
-
-
-def _fmt(v) -> str:
-    if v is None or v == "":
-        return "-"
-    if isinstance(v, float):
-        return f"{v:.3g}"
-    return str(v)
-
-
-def _csv(path: Path, rows: list[dict]) -> None:
-    buf = io.StringIO()
-    if rows:
-        writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    atomic_write_text(path, buf.getvalue())
-
-
-def _table(rows: list[dict], cols: list[str]) -> str:
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(_fmt(r.get(c)) for c in cols) + " |" for r in rows]
-    return "\n".join(lines)
 
 
 def _stats(values: list[float]) -> dict:
@@ -196,11 +172,11 @@ def _dense(out: Path, records: list[dict], limits: _Limits) -> list[str]:
                     "limit_32_pieces": limit,
                 }
             )
-    _csv(out / "dense.csv", rows)
+    write_csv(out / "dense.csv", rows)
     lines = [
         "## Dense data (500 points, 4 x 5)",
         "",
-        _table(
+        markdown_table(
             rows,
             [
                 "target",
@@ -256,7 +232,7 @@ def _ablation(out: Path, records: list[dict], limits: _Limits) -> list[str]:
                         "limit_32_pieces": limits.get(target, 32),
                     }
                 )
-    _csv(out / "ablation.csv", rows)
+    write_csv(out / "ablation.csv", rows)
     return [
         "## What makes tent+ better (ablation, 4 x 5, 500 points)",
         "",
@@ -265,7 +241,7 @@ def _ablation(out: Path, records: list[dict], limits: _Limits) -> list[str]:
         "successive halving, the lowest training loss kept (test data never used for the "
         "choice); tent+ v1 is this project's first tent+ (session 1 defaults).",
         "",
-        _table(
+        markdown_table(
             rows,
             [
                 "target",
@@ -301,11 +277,11 @@ def _sparse(out: Path, records: list[dict]) -> list[str]:
                         "published_min": PUBLISHED_SPARSE.get((target, method), ""),
                     }
                 )
-    _csv(out / "sparse.csv", rows)
+    write_csv(out / "sparse.csv", rows)
     return [
         "## Sparse data (10 training and 10 test points per seed, 4 x 5)",
         "",
-        _table(
+        markdown_table(
             rows, ["target", "method", "seeds", "min_test_mse", "median_test_mse", "published_min"]
         ),
         "",
@@ -331,7 +307,7 @@ def _depth(out: Path, records: list[dict], limits: _Limits, plan: Plan) -> list[
                             "limit_2^d_pieces": limits.get(target, 2**d),
                         }
                     )
-    _csv(out / "depth.csv", rows)
+    write_csv(out / "depth.csv", rows)
     fig = _depth_figure(out, rows, plan)
     lines = [
         "## Error against depth",
@@ -343,7 +319,7 @@ def _depth(out: Path, records: list[dict], limits: _Limits, plan: Plan) -> list[
     if fig:
         lines += [f"![depth]({fig})", ""]
     lines += [
-        _table(
+        markdown_table(
             rows,
             [
                 "target",
@@ -461,7 +437,7 @@ def _regions(out: Path, records: list[dict], plan: Plan) -> list[str]:
                     "2^d": 2**d,
                 }
             )
-    _csv(out / "regions.csv", rows)
+    write_csv(out / "regions.csv", rows)
     fig = _regions_figure(out, rows)
     lines = [
         "## Linear regions against depth",
@@ -472,7 +448,9 @@ def _regions(out: Path, records: list[dict], plan: Plan) -> list[str]:
     ]
     if fig:
         lines += [f"![regions]({fig})", ""]
-    lines += [_table(rows, ["depth", "network", "stage", "median_linear_regions", "max", "2^d"])]
+    lines += [
+        markdown_table(rows, ["depth", "network", "stage", "median_linear_regions", "max", "2^d"])
+    ]
     return [*lines, ""]
 
 
@@ -523,7 +501,7 @@ def _nonconvex(out: Path, records: list[dict], limits: _Limits) -> list[str]:
                     "limit_64_pieces": limits.get(target, 64, domain),
                 }
             )
-    _csv(out / "nonconvex.csv", rows)
+    write_csv(out / "nonconvex.csv", rows)
     return [
         "## Non-convex targets (depth 5, 500 points, equal parameter counts)",
         "",
@@ -532,7 +510,7 @@ def _nonconvex(out: Path, records: list[dict], limits: _Limits) -> list[str]:
         "plain MLP; the baseline is the same width-8 MLP with Kaiming init. A pair has at "
         "most 63 pieces at initialisation, so the limit shown is for 64 pieces.",
         "",
-        _table(
+        markdown_table(
             rows,
             [
                 "target",
@@ -580,7 +558,7 @@ def _extra(out: Path, name: str, records: list[dict]) -> list[str]:
     rows = [row for rec in records for row in rec.get("rows", [])]
     metric = "test_accuracy" if name == "digits" else "test_mse"
     csv_rows = [{k: v for k, v in r.items() if k != "curve"} for r in rows]
-    _csv(out / f"{name}.csv", csv_rows)
+    write_csv(out / f"{name}.csv", csv_rows)
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for r in rows:
         groups[(r.get("target", name), r.get("model", r.get("head")))].append(r)
@@ -605,7 +583,7 @@ def _extra(out: Path, name: str, records: list[dict]) -> list[str]:
         "",
         text,
         "",
-        _table(
+        markdown_table(
             table,
             ["target", "model", "seeds", "parameters", f"median_{metric}", "min", "max", "std"],
         ),

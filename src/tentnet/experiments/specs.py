@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
-from dataclasses import asdict, dataclass, field
+from .jobs import EXTRA_STEPS as EXTRA_STEPS
+from .jobs import Job as Job
+from .jobs import Plan as Plan
 
 EXPERIMENTS = (
     "dense",
@@ -19,8 +19,6 @@ EXPERIMENTS = (
     "digits",
     "diabetes",
 )
-EXTRA_STEPS = {"multid": 3000, "digits": 1500, "diabetes": 1500}
-
 DENSE_TARGETS = ("x**3", "x**11")
 DENSE_METHODS = ("kaiming", "xavier", "tent-no-pretrain", "tent-free-scales", "tent", "tent+")
 SPARSE_TARGETS = ("x**3", "x**11", "sin(x)", "tanh(3*x)")
@@ -84,62 +82,6 @@ ABLATION = (
     ("tent+ (500 phase-1 steps, LM, best of 16, uniform start)", "tent+", {}),
     ("kaiming, Adam then LM", "kaiming", {"lm_iterations": 300}),
 )
-
-
-@dataclass(frozen=True)
-class Job:
-    """One batch: every (target, seed) pair trained together with one method and depth."""
-
-    experiment: str
-    label: str
-    method: str
-    targets: tuple[str, ...]
-    depth: int
-    seeds: tuple[int, ...]
-    points: int = 500
-    test_points: int | None = None
-    config: dict = field(default_factory=dict)
-    domain: tuple[float, float] | None = (0.0, 1.0)  # None: a data set's own x range
-    holdout: float = 0.0  # data sets: the fraction of points held out for testing
-    curve: bool = False  # also store the first seed's fit on the test set (for figures)
-
-    @property
-    def key(self) -> str:
-        """Names the batch on disk; it covers the training configuration the method really
-        uses (defaults filled in), so a saved batch is never reused after a default changes."""
-        fields = asdict(self)
-        if self.experiment not in EXTRA_STEPS:
-            from ..train import TrainConfig
-
-            used = TrainConfig(depth=max(self.depth, 1), **self.config).resolved(self.method)
-            fields["resolved"] = asdict(used)
-        text = json.dumps(fields, sort_keys=True)
-        digest = hashlib.sha1(text.encode()).hexdigest()[:10]
-        return f"{self.experiment}-{self.method.replace('+', 'plus')}-d{self.depth}-{digest}"
-
-
-@dataclass(frozen=True)
-class Plan:
-    """Sizes of a reproduce run.
-
-    ``steps`` (None: the default 12,000) is the gradient-step budget of the dense, sparse and
-    ablation runs; ``depth_steps`` that of the depth sweep; ``lm_iterations`` (None: tent+'s
-    default) caps the Levenberg-Marquardt iterations everywhere.
-    """
-
-    seeds: tuple[int, ...]
-    depth_seeds: tuple[int, ...]
-    depths: tuple[int, ...]
-    depth_steps: int
-    ablation_seeds: tuple[int, ...]
-    steps: int | None = None
-    lm_iterations: int | None = None
-    nonconvex_seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
-    extra_steps_scale: float = 1.0
-    budget_depths: tuple[int, ...] = tuple(range(4, 13))
-    budget_seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
-    general_depths: tuple[int, ...] = (5, 6, 8)
-    general_seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
 
 
 def make_plan(quick: bool, seeds: int | None) -> Plan:
