@@ -80,7 +80,7 @@ def _base(pyo, n: int):
 
 
 def build_tentnet(pyo, n, nets, formulation="relu"):
-    from tentnet.milp import pyomo_block
+    from tentnet.solvers import pyomo_block
 
     m, w = _base(pyo, n)
     for i in range(n):

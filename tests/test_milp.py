@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 import tentnet
-from tentnet import milp
+from tentnet import milp, solvers
 from tentnet.errors import TentnetError
 
 from .conftest import run, small_model
@@ -65,7 +65,7 @@ def test_optimum_is_the_exact_extreme(make, sense):
     assert low <= float(dense.min()) + 1e-12 and high >= float(dense.max()) - 1e-12
     prob = milp.formulate(mlp, (0.0, 2.0), sense)
     assert prob.output_range == pytest.approx((low, high), rel=1e-12, abs=1e-15)
-    sol = milp.solve(prob)
+    sol = solvers.solve(prob)
     want = low if sense == "min" else high
     assert sol.objective == pytest.approx(want, rel=1e-9, abs=1e-12)
     assert sol.y == pytest.approx(_forward(mlp, sol.x), rel=1e-9, abs=1e-12)
@@ -75,7 +75,7 @@ def test_fixed_inputs_give_the_forward_pass():
     mlp = _tent(5)
     prob = milp.formulate(mlp, (0.0, 2.0))
     for x in np.random.default_rng(0).uniform(0.0, 2.0, 8):
-        assert milp.solve(prob, x=x).y == pytest.approx(_forward(mlp, x), rel=1e-9, abs=1e-12)
+        assert solvers.solve(prob, x=x).y == pytest.approx(_forward(mlp, x), rel=1e-9, abs=1e-12)
 
 
 def test_units_that_keep_their_sign_get_no_binary():
@@ -102,7 +102,7 @@ def test_mps_and_lp_files_solve_to_the_same_optimum(tmp_path):
     want = milp.extremes(mlp, (0.0, 2.0))[2]
     for name, write in (("m.mps", prob.write_mps), ("m.lp", prob.write_lp)):
         write(tmp_path / name)
-        h = milp._quiet(highspy.Highs)
+        h = solvers._quiet(highspy.Highs)
         h.setOptionValue("output_flag", False)
         h.setOptionValue("mip_feasibility_tolerance", 1e-10)
         h.setOptionValue("primal_feasibility_tolerance", 1e-10)
@@ -119,7 +119,7 @@ def test_pyomo_block_embeds_the_network(formulation):
     m = pyo.ConcreteModel()
     m.x = pyo.Var(bounds=(-5, 5))
     m.y = pyo.Var()
-    m.net = milp.pyomo_block(mlp, (0.0, 1.0), m.x, m.y, formulation=formulation)
+    m.net = solvers.pyomo_block(mlp, (0.0, 1.0), m.x, m.y, formulation=formulation)
     m.obj = pyo.Objective(expr=m.y, sense=pyo.maximize)
     solver = pyo.SolverFactory("appsi_highs")
     if not solver.available(exception_flag=False):
@@ -199,11 +199,11 @@ def test_log_formulation_is_the_same_function(make):
     assert prob.counts["binaries"] == (int(np.ceil(np.log2(pieces))) if pieces > 1 else 0)
     assert prob.counts["constraints"] == 3 + 2 * prob.counts["binaries"]
     low, _, high, _ = milp.extremes(mlp, (0.0, 2.0))
-    assert milp.solve(prob).objective == pytest.approx(high, rel=1e-9, abs=1e-12)
+    assert solvers.solve(prob).objective == pytest.approx(high, rel=1e-9, abs=1e-12)
     low_prob = milp.formulate(mlp, (0.0, 2.0), "min", formulation="log")
-    assert milp.solve(low_prob).objective == pytest.approx(low, rel=1e-9, abs=1e-12)
+    assert solvers.solve(low_prob).objective == pytest.approx(low, rel=1e-9, abs=1e-12)
     for x in np.random.default_rng(1).uniform(0.0, 2.0, 6):
-        assert milp.solve(prob, x=x).y == pytest.approx(_forward(mlp, x), rel=1e-9, abs=1e-12)
+        assert solvers.solve(prob, x=x).y == pytest.approx(_forward(mlp, x), rel=1e-9, abs=1e-12)
 
 
 def test_unknown_formulation_is_refused():

@@ -183,7 +183,7 @@ def export(
 def _check_milp(prob) -> float | None:
     """|optimum - the network's exact extreme| of the program, or None without highspy (or
     past 30 s)."""
-    from .milp import solve
+    from .solvers import solve
 
     try:
         found = solve(prob, time_limit=30.0).objective
