@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+import statistics
+from collections import defaultdict
 from pathlib import Path
 
 from ..io import atomic_write_text
+from ..limit import optimal_pwl
 
 
 def _fmt(v) -> str:
@@ -30,3 +34,45 @@ def markdown_table(rows: list[dict], cols: list[str]) -> str:
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(_fmt(r.get(c)) for c in cols) + " |" for r in rows]
     return "\n".join(lines)
+
+
+def stats(values: list[float]) -> dict:
+    return {
+        "min_mse": min(values),
+        "median_mse": statistics.median(values),
+        "mean_mse": statistics.fmean(values),
+        "max_mse": max(values),
+    }
+
+
+class Limits:
+    """Cached optimal_pwl errors (``out/limits.json``)."""
+
+    def __init__(self, out: Path) -> None:
+        self.path = out / "limits.json"
+        self.cache = json.loads(self.path.read_text()) if self.path.is_file() else {}
+
+    def get(self, target: str, pieces: int, domain: tuple[float, float] = (0.0, 1.0)) -> float:
+        key = (
+            f"{target}|{pieces}"
+            if tuple(domain) == (0.0, 1.0)
+            else f"{target}|{pieces}|{domain[0]},{domain[1]}"
+        )
+        if key not in self.cache:
+            self.cache[key] = optimal_pwl(target, pieces, tuple(domain)).mse
+            atomic_write_text(self.path, json.dumps(self.cache, indent=1) + "\n")
+        return self.cache[key]
+
+
+def runs_of(records: list[dict]):
+    for rec in records:
+        for run in rec["runs"]:
+            yield rec["job"], run
+
+
+def by_target(records: list[dict], *job_fields: str) -> dict[tuple, list[dict]]:
+    """Runs grouped by ``(target, job[field], ...)``."""
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for job, run in runs_of(records):
+        groups[(run["target"], *(job[f] for f in job_fields))].append(run)
+    return groups
