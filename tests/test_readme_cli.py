@@ -1,0 +1,89 @@
+"""The README's command-line section, driven: every documented flag is one the parser accepts
+(and every flag the parser has is documented), and every example runs (with a smaller
+training budget appended where it would take minutes)."""
+
+import re
+import shlex
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tentnet.cli import build_parser
+
+from .conftest import run
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def _section() -> str:
+    text = README.read_text(encoding="utf-8")
+    start = text.index("## Command line")
+    return text[start : text.index("\n## ", start + 10)]
+
+
+def _blocks() -> list[str]:
+    return re.findall(r"```bash\n(.*?)```", _section(), flags=re.S)
+
+
+def _usage() -> dict[str, set[str]]:
+    """Per command, the flags its usage lines name."""
+    flags: dict[str, set[str]] = {}
+    command = None
+    for line in _blocks()[0].splitlines():
+        m = re.match(r"tentnet (\w+)", line)
+        if m:
+            command = m.group(1)
+        flags.setdefault(command, set()).update(re.findall(r"--[a-z0-9-]+", line))
+    return flags
+
+
+def _parser_flags() -> dict[str, set[str]]:
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    return {
+        name: {o for a in p._actions for o in a.option_strings if o.startswith("--")} - {"--help"}
+        for name, p in sub.choices.items()
+    }
+
+
+def test_usage_lines_name_exactly_the_parsers_flags():
+    documented, actual = _usage(), _parser_flags()
+    assert set(documented) == set(actual)
+    for command in actual:
+        assert documented[command] == actual[command], command
+
+
+# Appended to examples whose full budget takes minutes; everything else runs as written.
+SMALLER = {
+    "fit": ["--steps", "300", "--lm-iterations", "20", "--restarts", "2", "--quiet"],
+    "reproduce": ["--only", "sparse", "--seeds", "1", "--quiet"],
+    "bench": ["--steps", "50", "--no-plain"],
+}
+
+
+def _examples() -> list[list[str]]:
+    lines = []
+    for line in _blocks()[1].splitlines():
+        line = line.split("  #")[0].strip()
+        if line.startswith("tentnet "):
+            lines.append(shlex.split(line)[1:])
+    return lines
+
+
+def test_the_examples_are_there():
+    commands = {argv[0] for argv in _examples()}
+    assert commands == {"fit", "regions", "export", "reproduce", "bench"}
+
+
+def test_every_example_runs(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("onnx")
+    pytest.importorskip("highspy")
+    pytest.importorskip("statsmodels")
+    monkeypatch.chdir(tmp_path)
+    x = np.linspace(0.0, 1.0, 200)
+    np.savetxt("data.csv", np.c_[x, np.exp(x)], delimiter=",", header="x,y", comments="")
+    for argv in _examples():
+        code, _, err = run([*argv, *SMALLER.get(argv[0], [])], capsys)
+        assert code == 0, (argv, err)
+    assert Path("runs/wave/model.safetensors").is_file() and Path("wave.onnx").is_file()
+    assert Path("wave.mps").is_file() and Path("runs/paper/report.md").is_file()
