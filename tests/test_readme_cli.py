@@ -87,3 +87,28 @@ def test_every_example_runs(tmp_path, monkeypatch, capsys):
         assert code == 0, (argv, err)
     assert Path("runs/wave/model.safetensors").is_file() and Path("wave.onnx").is_file()
     assert Path("wave.mps").is_file() and Path("runs/paper/report.md").is_file()
+
+
+@pytest.mark.parametrize("kind", ["expression", "data file"])
+def test_fit_parses_the_target_once_and_reads_data_once(kind, tmp_path, monkeypatch, capsys):
+    import tentnet.targets as targets
+
+    calls = {"parse_expression": 0, "load_data": 0}
+    for name in calls:
+        original = getattr(targets, name)
+
+        def counted(*a, _original=original, _name=name, **k):
+            calls[_name] += 1
+            return _original(*a, **k)
+
+        monkeypatch.setattr(targets, name, counted)
+    target = "x**3"
+    if kind == "data file":
+        x = np.linspace(0.0, 1.0, 100)
+        target = str(tmp_path / "d.csv")
+        np.savetxt(target, np.c_[x, x**3], delimiter=",", header="x,y", comments="")
+    argv = ["fit", "--target", target, "--method", "knots", "--width", "5", "--quiet"]
+    code, _, err = run([*argv, "--out", str(tmp_path / "o"), "--no-plot"], capsys)
+    assert code == 0, err
+    want = (1, 0) if kind == "expression" else (0, 1)
+    assert (calls["parse_expression"], calls["load_data"]) == want

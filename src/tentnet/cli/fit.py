@@ -169,10 +169,14 @@ def run(args: argparse.Namespace) -> int:
         outset = OutputSet(args.out, overwrite=args.overwrite, inputs=inputs)
     many = expr is not None and expr.n_inputs > 1
     with outset or contextlib.nullcontext():
-        return _fit_many_inputs(args, expr, outset) if many else _fit_one_input(args, outset)
+        if many:
+            return _fit_many_inputs(args, expr, outset)
+        return _fit_one_input(args, args.target if expr is None else expr, outset)
 
 
-def _fit_one_input(args: argparse.Namespace, outset) -> int:
+def _fit_one_input(args: argparse.Namespace, target, outset) -> int:
+    """One input; ``target`` is the parsed expression (parsed once, in :func:`run`) or the
+    data file's path (read once, by :func:`tentnet.fit.fit`)."""
     import torch
 
     from .. import __version__
@@ -212,7 +216,7 @@ def _fit_one_input(args: argparse.Namespace, outset) -> int:
     dtype = torch.float64 if args.dtype == "float64" else torch.float32
     try:
         results = fit(
-            args.target,
+            target,
             depth=args.depth,
             method=method,
             seeds=seeds,
