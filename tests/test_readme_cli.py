@@ -112,3 +112,23 @@ def test_fit_parses_the_target_once_and_reads_data_once(kind, tmp_path, monkeypa
     assert code == 0, err
     want = (1, 0) if kind == "expression" else (0, 1)
     assert (calls["parse_expression"], calls["load_data"]) == want
+
+
+def test_fit_result_save_writes_the_model_the_cli_writes(tmp_path, capsys):
+    from tentnet import fit, load
+
+    (r,) = fit("x**2", depth=1, method="knots", seeds=[3], config=None)
+    names = r.save(tmp_path / "lib", plot=False)
+    assert names == ["model.safetensors", "metrics.json"]
+    _, meta = load(tmp_path / "lib" / "model.safetensors")
+    assert meta["method"] == "knots" and meta["seed"] == 3 and meta["metrics"] == r.metrics()
+    argv = ["fit", "--target", "x**2", "--method", "knots", "--seed", "3", "--quiet", "--no-plot"]
+    assert run([*argv, "--out", str(tmp_path / "cli")], capsys)[0] == 0
+    # The same model and metrics but for the timing.
+    _, cli_meta = load(tmp_path / "cli" / "model.safetensors")
+    assert {k: v for k, v in cli_meta["metrics"].items() if k != "seconds"} == {
+        k: v for k, v in meta["metrics"].items() if k != "seconds"
+    }
+    assert {k: v for k, v in cli_meta.items() if k != "metrics"} == {
+        k: v for k, v in meta.items() if k != "metrics"
+    }

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -105,6 +107,36 @@ class FitResult:
         if self.auto is not None:
             out["auto"] = self.auto
         return out
+
+    def save(self, folder: str | Path, plot: bool = True) -> list[str]:
+        """Write ``model.safetensors`` (the MLP with its metadata and metrics), ``metrics.json``
+        and, with ``plot`` and matplotlib installed, ``fit.png`` into ``folder`` (made if
+        missing; every file written atomically). Returns the names written."""
+        from . import __version__
+        from .io import atomic_write_text, save_model
+        from .plot import optional_pyplot, plot_fit
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        metrics = self.metrics()
+        meta = {
+            "tentnet_version": __version__,
+            "domain": list(self.domain),
+            "depth": self.depth,
+            "width": self.width,
+            "method": self.method,
+            "target": self.target,
+            "seed": self.seed,
+            "dtype": self.dtype,
+            "metrics": metrics,
+        }
+        save_model(folder / "model.safetensors", self.mlp, meta)
+        written = ["model.safetensors"]
+        if plot and optional_pyplot() is not None:
+            plot_fit(self, folder / "fit.png")
+            written.append("fit.png")
+        atomic_write_text(folder / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+        return [*written, "metrics.json"]
 
 
 def _check_resources(

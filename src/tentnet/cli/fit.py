@@ -179,9 +179,8 @@ def _fit_one_input(args: argparse.Namespace, target, outset) -> int:
     data file's path (read once, by :func:`tentnet.fit.fit`)."""
     import torch
 
-    from .. import __version__
     from ..fit import fit
-    from ..io import atomic_write_text, save_model
+    from ..io import atomic_write_text
     from ..train import TrainConfig
 
     overrides = {}
@@ -235,25 +234,11 @@ def _fit_one_input(args: argparse.Namespace, target, outset) -> int:
     auto = results[0].auto
     note = f"method auto: {auto['why']}; using {auto['chose']}" if auto else None
     if outset is not None:
-        from ..plot import plot_fit
-
-        for r, m in zip(results, metrics, strict=True):
+        for r in results:
             folder = "" if len(results) == 1 else f"seed-{r.seed}/"
-            meta = {
-                "tentnet_version": __version__,
-                "domain": list(r.domain),
-                "depth": r.depth,
-                "width": r.width,
-                "method": r.method,
-                "target": r.target,
-                "seed": r.seed,
-                "dtype": r.dtype,
-                "metrics": m,
-            }
-            save_model(outset.path(folder + "model.safetensors"), r.mlp, meta)
-            if plot:
-                plot_fit(r, outset.path(folder + "fit.png"))
-            atomic_write_text(outset.path(folder + "metrics.json"), json.dumps(m, indent=2) + "\n")
+            where = outset.path(folder + "metrics.json").parent  # the set's working folder
+            for name in r.save(where, plot=plot):
+                outset.path(folder + name)  # the manifest lists every file written
         if summary is not None:
             atomic_write_text(
                 outset.path("summary.json"),
