@@ -15,5 +15,4 @@ from .regions import Regions as Regions
 from .regions import count_linear_regions as count_linear_regions
 from .tent import TentNet as TentNet
 from .train import TrainConfig as TrainConfig
-
-__version__ = "0.1.0"
+from .version import __version__ as __version__

@@ -112,9 +112,9 @@ class FitResult:
         """Write ``model.safetensors`` (the MLP with its metadata and metrics), ``metrics.json``
         and, with ``plot`` and matplotlib installed, ``fit.png`` into ``folder`` (made if
         missing; every file written atomically). Returns the names written."""
-        from . import __version__
         from .io import atomic_write_text, save_model
         from .plot import optional_pyplot, plot_fit
+        from .version import __version__
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from .errors import TentnetError
+from .mlp import sequential_from_layers
 from .tent import check_domain
 
 FORMAT = "tentnet.mlp"
@@ -193,17 +194,18 @@ def load(path: str | Path) -> tuple[nn.Sequential, dict[str, Any]]:
             f"metadata declares {declared:,} weights but the file holds {len(body):,} bytes of "
             f"tensor data",
         )
-    modules: list[nn.Module] = []
-    for k in range(len(sizes) - 1):
-        lin = nn.Linear(sizes[k], sizes[k + 1], dtype=torch.float64)
-        for name, shape in (("weight", (sizes[k + 1], sizes[k])), ("bias", (sizes[k + 1],))):
-            arr = _tensor(path, header, f"layers.{k}.{name}", shape, body)
-            with torch.no_grad():
-                getattr(lin, name).copy_(torch.from_numpy(arr.astype(np.float64)))
-        modules += [lin, nn.ReLU()]
+    arrays = [
+        tuple(
+            torch.from_numpy(
+                _tensor(path, header, f"layers.{k}.{name}", shape, body).astype(np.float64)[None]
+            )
+            for name, shape in (("weight", (sizes[k + 1], sizes[k])), ("bias", (sizes[k + 1],)))
+        )
+        for k in range(len(sizes) - 1)
+    ]
     if len(header) != 2 * (len(sizes) - 1):
         raise _fail(path, f"{len(header)} tensors, expected {2 * (len(sizes) - 1)}")
-    mlp = nn.Sequential(*modules[:-1])
+    mlp = sequential_from_layers(arrays)
     if "domain" in meta:
         meta["domain"] = checked_domain(meta["domain"], lambda why: _fail(path, why))
     dtype = meta.get("dtype")
@@ -282,7 +284,7 @@ def json_model(text: str, path: str | Path = "<json>") -> tuple[nn.Sequential, d
         ) from None
     if not isinstance(doc, dict) or doc.get("format") != JSON_FORMAT:
         raise TentnetError(f"{path}: not a tentnet JSON model (no format {JSON_FORMAT!r})")
-    modules: list[nn.Module] = []
+    arrays: list[tuple[torch.Tensor, torch.Tensor]] = []
     layers = doc.get("layers")
     if not isinstance(layers, list) or not layers:
         raise TentnetError(f"{path}: 'layers' missing or empty")
@@ -297,13 +299,9 @@ def json_model(text: str, path: str | Path = "<json>") -> tuple[nn.Sequential, d
             raise TentnetError(f"{path}: layer {k} has inconsistent shapes")
         if not (np.isfinite(w).all() and np.isfinite(b).all()):
             raise TentnetError(f"{path}: layer {k} has non-finite values")
-        lin = nn.Linear(w.shape[1], w.shape[0], dtype=torch.float64)
-        with torch.no_grad():
-            lin.weight.copy_(torch.from_numpy(w))
-            lin.bias.copy_(torch.from_numpy(b))
-        modules += [lin, nn.ReLU()]
+        arrays.append((torch.from_numpy(w)[None], torch.from_numpy(b)[None]))
         prev = w.shape[0]
-    mlp = nn.Sequential(*modules[:-1])
+    mlp = sequential_from_layers(arrays)
     if doc.get("dtype") == "float32":
         mlp = mlp.float()
     meta = doc.get("metadata") or {}

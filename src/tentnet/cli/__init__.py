@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         parser = build_parser()
         args = parser.parse_args(_join_negative_values(argv))
         if args.version:
-            from .. import __version__
+            from ..version import __version__
 
             print(f"tentnet {__version__}")
             return EXIT_OK

@@ -259,9 +259,9 @@ def _fit_many_inputs(args: argparse.Namespace, expr, outset) -> int:
     """Several inputs: a TentLayer network (linear map, per-channel tent functions, read-out)."""
     import torch
 
-    from .. import __version__
     from ..io import atomic_write_text, save_model
     from ..multi import fit_multi
+    from ..version import __version__
 
     if args.method not in ("auto", "tent"):
         raise TentnetError(
