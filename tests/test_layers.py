@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from tentnet import TentnetError
+from tentnet import TentnetError, TrainConfig
 from tentnet.cli import main
 from tentnet.layers import FreeTentLayer, TentLayer, free_tent_layers
 from tentnet.multi import count_parameters, matching_dense, tent_regressor, train_model
@@ -110,3 +110,19 @@ def test_cli_many_inputs(tmp_path, capsys):
         == 0
     )
     assert "max |difference| vs torch on the domain 0.00e+00" in capsys.readouterr().out
+
+
+def test_fit_takes_a_target_of_several_inputs_and_saves_it(tmp_path):
+    from tentnet import fit, load
+
+    (r,) = fit("x0*x1", depth=3, seeds=[2], points=300, config=TrainConfig(steps=60))
+    assert r.inputs == 2 and r.method == "tentlayer" and r.seed == 2
+    assert r.linear_regions == -1 and r.test_mse >= 0 and r.max_abs_error >= 0
+    assert r.save(tmp_path, plot=True) == ["model.safetensors", "metrics.json"]  # no figure
+    mlp, meta = load(tmp_path / "model.safetensors")
+    assert meta["inputs"] == 2 and meta["metrics"]["inputs"] == 2
+    assert mlp[0].in_features == 2
+    with pytest.raises(TentnetError, match="one --seed"):
+        fit("x0*x1", seeds=[0, 1])
+    with pytest.raises(TentnetError, match="--lm-iterations do"):
+        fit("x0*x1", config=TrainConfig(lm_iterations=5))

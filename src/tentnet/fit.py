@@ -2,25 +2,22 @@
 
 from __future__ import annotations
 
-import json
 import time
-from dataclasses import dataclass, field, replace
-from pathlib import Path
-from typing import Any
+from dataclasses import replace
 
 import numpy as np
 import torch
-from torch import nn
 
 from .auto import auto_candidates, choose_by_validation
 from .auto import choose_method as choose_method
 from .errors import TentnetError
-from .methods import get_method
 from .mlp import fold_affine, scaled_std, sequential_from_layers, stack_errors
+from .multi import fit_several
 from .problem import TEST_POINTS as TEST_POINTS
 from .problem import build_problem
 from .regions import MAX_COUNT_DEPTH, count_linear_regions
 from .resources import check_memory, training_bytes
+from .result import FitResult as FitResult
 from .targets import (
     Dataset,
     Expression,
@@ -32,111 +29,6 @@ from .train import (
     TrainConfig,
     train_networks,
 )
-
-
-@dataclass
-class FitResult:
-    """One trained network and its measured metrics (raw units, the test grid of the domain).
-
-    ``mlp`` is the plain ``nn.Sequential``; ``metrics()`` gives the JSON-ready summary.
-    ``relative_test_mse`` is the test MSE over the variance of the test targets (scale-free,
-    computed without underflow; None for constant targets): 1 means no better than their mean.
-    """
-
-    target: str
-    method: str
-    depth: int
-    width: int
-    points: int
-    seed: int
-    domain: tuple[float, float]
-    dtype: str
-    steps: int
-    phase1_steps: int
-    lm_iterations: int
-    restarts: int
-    seconds: float
-    batch_size: int
-    train_mse: float
-    test_mse: float
-    max_abs_error: float
-    test_set: str
-    linear_regions: int
-    activation_regions: int
-    breakpoints: np.ndarray
-    mlp: nn.Sequential
-    phase1_test_mse: float | None = None
-    phase1_linear_regions: int | None = None
-    relative_test_mse: float | None = None
-    auto: dict[str, Any] | None = None
-    history: list[tuple[int, float]] = field(default_factory=list)
-    x_train: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    y_train: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    x_test: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    y_test: np.ndarray = field(default_factory=lambda: np.zeros(0))
-
-    def metrics(self) -> dict[str, Any]:
-        """The summary written to ``metrics.json``."""
-        out = {
-            "target": self.target,
-            "method": self.method,
-            "depth": self.depth,
-            "width": self.width,
-            "points": self.points,
-            "seed": self.seed,
-            "domain": list(self.domain),
-            "dtype": self.dtype,
-            "steps": self.steps,
-            "phase1_steps": self.phase1_steps,
-            "lm_iterations": self.lm_iterations,
-            "restarts": self.restarts,
-            "seconds": round(self.seconds, 4),
-            "batch_size": self.batch_size,
-            "train_mse": self.train_mse,
-            "test_mse": self.test_mse,
-            "relative_test_mse": self.relative_test_mse,
-            "max_abs_error": self.max_abs_error,
-            "test_set": self.test_set,
-            "linear_regions": self.linear_regions,
-            "activation_regions": self.activation_regions,
-            "parameters": sum(p.numel() for p in self.mlp.parameters()),
-        }
-        if get_method(self.method).is_tent:
-            out["phase1_test_mse"] = self.phase1_test_mse
-            out["phase1_linear_regions"] = self.phase1_linear_regions
-        if self.auto is not None:
-            out["auto"] = self.auto
-        return out
-
-    def save(self, folder: str | Path, plot: bool = True) -> list[str]:
-        """Write ``model.safetensors`` (the MLP with its metadata and metrics), ``metrics.json``
-        and, with ``plot`` and matplotlib installed, ``fit.png`` into ``folder`` (made if
-        missing; every file written atomically). Returns the names written."""
-        from .io import atomic_write_text, save_model
-        from .plot import optional_pyplot, plot_fit
-        from .version import __version__
-
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        metrics = self.metrics()
-        meta = {
-            "tentnet_version": __version__,
-            "domain": list(self.domain),
-            "depth": self.depth,
-            "width": self.width,
-            "method": self.method,
-            "target": self.target,
-            "seed": self.seed,
-            "dtype": self.dtype,
-            "metrics": metrics,
-        }
-        save_model(folder / "model.safetensors", self.mlp, meta)
-        written = ["model.safetensors"]
-        if plot and optional_pyplot() is not None:
-            plot_fit(self, folder / "fit.png")
-            written.append("fit.png")
-        atomic_write_text(folder / "metrics.json", json.dumps(metrics, indent=2) + "\n")
-        return [*written, "metrics.json"]
 
 
 def _check_resources(
@@ -204,7 +96,10 @@ def fit(
     count_regions: bool = True,
     device: str | torch.device = "cpu",
 ) -> list[FitResult]:
-    """Fit a 1-D target with ``method`` once per seed (all seeds trained as one batch).
+    """Fit a target with ``method`` once per seed (all seeds trained as one batch); a target
+    of several inputs (``x0, x1, ...``) is fitted by a TentLayer network instead
+    (:func:`tentnet.multi.fit_several`: one seed, ``auto`` or ``tent``, settings it cannot use
+    refused).
 
     Args:
         target: an expression in ``x`` (see :func:`tentnet.targets.parse_expression`), a data
@@ -240,6 +135,26 @@ def fit(
     if len(set(seeds)) != len(seeds):
         raise TentnetError("seeds must be distinct")
     config = replace(config or TrainConfig(), depth=depth)
+    targets = target if isinstance(target, list) else [target]
+    if not targets:
+        raise TentnetError("give at least one target")
+    parsed = [resolve_target(t) for t in targets]
+    if any(isinstance(p, Expression) and p.n_inputs > 1 for p in parsed):
+        if len(parsed) > 1:
+            raise TentnetError("a target of several inputs is fitted on its own, not in a list")
+        return fit_several(
+            parsed[0],
+            depth=depth,
+            method=method,
+            seeds=seeds,
+            points=points,
+            domain=domain,
+            config=config,
+            holdout=holdout,
+            test_points=test_points,
+            dtype=dtype,
+            device=device,
+        )
     if method != "auto":
         config.check(method)
     else:
@@ -249,10 +164,6 @@ def fit(
                 "--width does not apply to --method auto (it weighs a width-4 deep network "
                 "against a shallow one of no more weights); name a method to set the width"
             )
-    targets = target if isinstance(target, list) else [target]
-    if not targets:
-        raise TentnetError("give at least one target")
-    parsed = [resolve_target(t) for t in targets]
     _check_resources(parsed, method, depth, config, len(seeds), points, test_points, dtype)
     prob = build_problem(parsed, seeds, points, domain, holdout, test_points, dtype)
     if isinstance(parsed[0], Dataset):  # tested on points drawn like the training points

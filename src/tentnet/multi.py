@@ -163,8 +163,11 @@ def fit_multi(
     model, _ = train_model(model, x, y, _mse, steps, phase1_steps=phase1_steps)
     seconds = time.perf_counter() - start
     with torch.no_grad():
-        test = float(_mse(model(xt), yt))
+        pred = model(xt)
+        test = float(_mse(pred, yt))
         train = float(_mse(model(x), y))
+        max_err = float((pred - yt).abs().max())
+        var = float(yt.var(correction=0))
     mlp = append_linear(model[0].to_mlp(), model[1])
     metrics = {
         "target": expr.text,
@@ -181,6 +184,8 @@ def fit_multi(
         "seconds": round(seconds, 3),
         "train_mse": train,
         "test_mse": test,
+        "relative_test_mse": test / var if var > 0 else None,
+        "max_abs_error": max_err,
         "test_set": f"{test_points} uniform random points in the cube",
         "parameters": count_parameters(model),
     }
@@ -214,3 +219,98 @@ def _calibrate(model: nn.Module, x: Tensor) -> None:
     finally:
         for h in hooks:
             h.remove()
+
+
+SEVERAL_INPUT_STEPS = 3000  # Adam steps when the configuration keeps the 1-D default
+SEVERAL_INPUT_TEST_POINTS = 5000
+
+
+def fit_several(
+    expr,
+    *,
+    depth: int,
+    method: str,
+    seeds: list[int],
+    points: int,
+    domain: tuple[float, float] | None,
+    config,
+    holdout: float,
+    test_points: int | None,
+    dtype: torch.dtype,
+    device,
+) -> list:
+    """:func:`tentnet.fit.fit` for an expression of several inputs: a TentLayer network of 8
+    channels (:func:`fit_multi`), as a one-element list of :class:`tentnet.result.FitResult`.
+    Settings it cannot use are refused, naming their command-line flags."""
+    import numpy as np
+
+    from .config import TrainConfig
+    from .result import FitResult
+
+    if method not in ("auto", "tent"):
+        raise TentnetError(
+            "targets of several inputs are fitted with TentLayer networks (--method auto or tent)"
+        )
+    if len(seeds) > 1:
+        raise TentnetError("targets of several inputs take one --seed at a time")
+    if torch.device(device).type != "cpu":
+        raise TentnetError("--device is for 1-D fits; many-input fits run on the CPU")
+    default = TrainConfig()
+    rates = (config.lr, config.random_lr) != (default.lr, default.random_lr)
+    unused = [
+        flag
+        for flag, used in (
+            ("--width", config.width is not None),
+            ("--lr", rates),
+            ("--lm-iterations", config.lm_iterations != 0),
+            ("--restarts", config.restarts != 1),
+            ("--holdout", bool(holdout)),
+        )
+        if used
+    ]
+    if unused:
+        raise TentnetError(
+            f"{', '.join(unused)} do(es) not apply to targets of several inputs (a TentLayer "
+            "network of 8 channels, trained by Adam on fresh random points)"
+        )
+    steps = config.steps if config.steps != default.steps else SEVERAL_INPUT_STEPS
+    phase1 = config.phase1_steps if config.phase1_steps is not None else steps // 3
+    mlp, m = fit_multi(
+        expr,
+        domain=domain or (0.0, 1.0),
+        depth=depth,
+        points=max(points, 2),
+        test_points=test_points or SEVERAL_INPUT_TEST_POINTS,
+        steps=steps,
+        phase1_steps=phase1,
+        seed=seeds[0],
+        dtype=dtype,
+    )
+    return [
+        FitResult(
+            target=m["target"],
+            method=m["method"],
+            depth=depth,
+            width=m["channels"],
+            points=m["points"],
+            seed=m["seed"],
+            domain=tuple(m["domain"]),
+            dtype=m["dtype"],
+            steps=steps,
+            phase1_steps=phase1,
+            lm_iterations=0,
+            restarts=1,
+            seconds=m["seconds"],
+            batch_size=1,
+            train_mse=m["train_mse"],
+            test_mse=m["test_mse"],
+            max_abs_error=m["max_abs_error"],
+            test_set=m["test_set"],
+            linear_regions=-1,
+            activation_regions=-1,
+            breakpoints=np.zeros(0),
+            mlp=mlp,
+            relative_test_mse=m["relative_test_mse"],
+            inputs=m["inputs"],
+        )
+    ]

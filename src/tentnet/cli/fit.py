@@ -10,7 +10,6 @@ import statistics
 import sys
 from pathlib import Path
 
-from ..errors import TentnetError
 from ..methods import get_method
 from .common import EXIT_OK, ProgressLine, count_arg, domain_arg, float_arg, folder_arg, seeds_arg
 
@@ -158,8 +157,6 @@ def run(args: argparse.Namespace) -> int:
     if args.depth is None:
         args.depth = 5 if args.method == "auto" else get_method(args.method).default_depth
     expr = None if looks_like_file(args.target) else parse_expression(args.target)
-    if expr is not None and expr.n_inputs > 1 and args.device != "cpu":
-        raise TentnetError("--device is for 1-D fits; many-input fits run on the CPU")
     outset = None
     if args.out is not None:
         from ..outdir import OutputSet
@@ -167,16 +164,13 @@ def run(args: argparse.Namespace) -> int:
         # Checked (and its hidden working folder made) before any training.
         inputs = (args.target,) if expr is None else ()
         outset = OutputSet(args.out, overwrite=args.overwrite, inputs=inputs)
-    many = expr is not None and expr.n_inputs > 1
     with outset or contextlib.nullcontext():
-        if many:
-            return _fit_many_inputs(args, expr, outset)
-        return _fit_one_input(args, args.target if expr is None else expr, outset)
+        return _fit(args, args.target if expr is None else expr, outset)
 
 
-def _fit_one_input(args: argparse.Namespace, target, outset) -> int:
-    """One input; ``target`` is the parsed expression (parsed once, in :func:`run`) or the
-    data file's path (read once, by :func:`tentnet.fit.fit`)."""
+def _fit(args: argparse.Namespace, target, outset) -> int:
+    """``target`` is the parsed expression (parsed once, in :func:`run`; one input or several)
+    or the data file's path (read once, by :func:`tentnet.fit.fit`)."""
     import torch
 
     from ..fit import fit
@@ -200,7 +194,8 @@ def _fit_one_input(args: argparse.Namespace, target, outset) -> int:
     )
     seeds = args.seeds if args.seeds is not None else [args.seed or 0]
     method = args.method
-    plot = args.out is not None and not args.no_plot
+    several = not isinstance(target, str) and target.n_inputs > 1  # no figure for those
+    plot = args.out is not None and not args.no_plot and not several
     if plot:
         from ..plot import optional_pyplot
 
@@ -255,84 +250,6 @@ def _fit_one_input(args: argparse.Namespace, target, outset) -> int:
     return EXIT_OK
 
 
-def _fit_many_inputs(args: argparse.Namespace, expr, outset) -> int:
-    """Several inputs: a TentLayer network (linear map, per-channel tent functions, read-out)."""
-    import torch
-
-    from ..io import atomic_write_text, save_model
-    from ..multi import fit_multi
-    from ..version import __version__
-
-    if args.method not in ("auto", "tent"):
-        raise TentnetError(
-            "targets of several inputs are fitted with TentLayer networks (--method auto or tent)"
-        )
-    if args.seeds is not None and len(args.seeds) > 1:
-        raise TentnetError("targets of several inputs take one --seed at a time")
-    unused = [
-        flag
-        for flag, value in (
-            ("--width", args.width),
-            ("--lr", args.lr),
-            ("--lm-iterations", args.lm_iterations),
-            ("--restarts", args.restarts),
-            ("--holdout", args.holdout or None),
-        )
-        if value is not None
-    ]
-    if unused:
-        raise TentnetError(
-            f"{', '.join(unused)} do(es) not apply to targets of several inputs (a TentLayer "
-            "network of 8 channels, trained by Adam on fresh random points)"
-        )
-    seed = args.seeds[0] if args.seeds else (args.seed or 0)
-    steps = args.steps or 3000
-    mlp, metrics = fit_multi(
-        expr,
-        domain=args.domain or (0.0, 1.0),
-        depth=args.depth,
-        points=max(args.points, 2),
-        steps=steps,
-        phase1_steps=args.phase1_steps if args.phase1_steps is not None else steps // 3,
-        seed=seed,
-        dtype=torch.float64 if args.dtype == "float64" else torch.float32,
-    )
-    if outset is not None:
-        meta = {
-            "tentnet_version": __version__,
-            "domain": metrics["domain"],
-            "depth": metrics["depth"],
-            "method": "tentlayer",
-            "target": metrics["target"],
-            "seed": seed,
-            "dtype": metrics["dtype"],
-            "inputs": metrics["inputs"],
-            "metrics": metrics,
-        }
-        save_model(outset.path("model.safetensors"), mlp, meta)
-        atomic_write_text(outset.path("metrics.json"), json.dumps(metrics, indent=2) + "\n")
-        outset.commit()
-    if args.json:
-        print(json.dumps(metrics, indent=2))
-    else:
-        print(
-            f"target {metrics['target']} on [{metrics['domain'][0]:g}, "
-            f"{metrics['domain'][1]:g}]^{metrics['inputs']}; TentLayer network: "
-            f"{metrics['channels']} channels of depth {metrics['depth']} "
-            f"({metrics['parameters']} parameters); {metrics['points']} points"
-        )
-        print(
-            f"test MSE {metrics['test_mse']:.3e} ({metrics['test_set']}), train MSE "
-            f"{metrics['train_mse']:.3e}; time {metrics['seconds']:.1f} s"
-        )
-        if args.out is not None:
-            print(
-                f"wrote metrics.json, model.safetensors and manifest.json to {args.out} (no "
-                f"figure for several inputs)"
-            )
-    return EXIT_OK
-
-
 def _summary(metrics: list[dict]) -> dict:
     out = {"seeds": [m["seed"] for m in metrics]}
     for key in ("test_mse", "train_mse", "max_abs_error", "linear_regions"):
@@ -350,10 +267,15 @@ def _print_fit(results, summary, out: Path | None, plot: bool) -> None:
     r = results[0]
     lo, hi = r.domain
     params = sum(p.numel() for p in r.mlp.parameters())
-    shape = get_method(r.method).shape(r.depth, r.width)
+    if r.inputs > 1:
+        where = f"[{lo:g}, {hi:g}]^{r.inputs}"
+        shape = f"TentLayer network: {r.width} channels of depth {r.depth}"
+    else:
+        where = f"[{lo:g}, {hi:g}]"
+        shape = f"method {r.method}; {get_method(r.method).shape(r.depth, r.width)}"
     print(
-        f"target {r.target} on [{lo:g}, {hi:g}]; method {r.method}; {shape} "
-        f"({params} parameters); {r.points} points; {r.dtype}; {r.steps} steps"
+        f"target {r.target} on {where}; {shape} ({params} parameters); {r.points} points; "
+        f"{r.dtype}; {r.steps} steps"
     )
     print(f"test set: {r.test_set}")
     for r in results:
@@ -361,11 +283,12 @@ def _print_fit(results, summary, out: Path | None, plot: bool) -> None:
         if r.phase1_test_mse is not None:
             n1 = r.phase1_linear_regions if r.phase1_linear_regions is not None else "uncounted"
             p1 = f"  phase 1: test MSE {r.phase1_test_mse:.3e}, {n1} pieces;"
-        counts = (
-            f"{r.linear_regions} linear pieces, {r.activation_regions} activation regions"
-            if r.linear_regions >= 0
-            else "regions not counted (over 2^21 pieces)"
-        )
+        if r.linear_regions >= 0:
+            counts = f"{r.linear_regions} linear pieces, {r.activation_regions} activation regions"
+        elif r.inputs > 1:
+            counts = "regions not counted (several inputs)"
+        else:
+            counts = "regions not counted (over 2^21 pieces)"
         rel = r.relative_test_mse
         rel = f" (relative {rel:.2e})" if rel is not None else ""
         print(
@@ -384,5 +307,7 @@ def _print_fit(results, summary, out: Path | None, plot: bool) -> None:
     )
     if out is not None:
         files = "metrics.json, model.safetensors" + (", fit.png" if plot else "")
+        if r.inputs > 1:
+            files += " (no figure for several inputs)"
         where = out if len(results) == 1 else f"{out}/seed-*/ and {out}/summary.json"
         print(f"wrote {files} to {where}; {out}/manifest.json lists them")
