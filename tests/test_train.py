@@ -8,12 +8,12 @@ from tentnet import TentnetError, count_linear_regions
 from tentnet.fit import fit
 from tentnet.methods import METHODS
 from tentnet.mlp import (
-    FlatAdam,
     random_stack,
     sequential_from_layers,
     stack_forward,
     stack_loss_and_grad,
 )
+from tentnet.optim import FlatAdam
 from tentnet.train import TrainConfig, train_networks
 
 SMALL = TrainConfig(steps=300, phase1_steps=100)

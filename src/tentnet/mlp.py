@@ -156,27 +156,6 @@ def stack_loss_and_grad(
     return loss, grads
 
 
-class FlatAdam:
-    """Adam (as ``torch.optim.Adam``, no weight decay) on one flat tensor, in a few fused ops."""
-
-    def __init__(self, param: Tensor, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
-        self.param = param
-        self.b1, self.b2 = betas
-        self.eps = eps
-        self.m = torch.zeros_like(param)
-        self.v = torch.zeros_like(param)
-        self.t = 0
-
-    def step(self, grad: Tensor, lr: float) -> None:
-        self.t += 1
-        self.m.mul_(self.b1).add_(grad, alpha=1.0 - self.b1)
-        self.v.mul_(self.b2).addcmul_(grad, grad, value=1.0 - self.b2)
-        bc1 = 1.0 - self.b1**self.t
-        bc2 = 1.0 - self.b2**self.t
-        denom = (self.v.sqrt() / math.sqrt(bc2)).add_(self.eps)
-        self.param.addcdiv_(self.m, denom, value=-lr / bc1)
-
-
 def stack_jacobian(layers: Stack, x: Tensor) -> tuple[Tensor, Tensor]:
     """Outputs and the Jacobian of every output with respect to every weight, per network.
 

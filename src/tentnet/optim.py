@@ -1,6 +1,6 @@
-"""Adam steps on one flat tensor with a cosine-decayed rate (phase 1 and phase 2), and the
-per-seed random streams that start every network (Levenberg-Marquardt is :mod:`tentnet.lm`,
-the fused Adam update :class:`tentnet.mlp.FlatAdam`)."""
+"""The gradient optimiser: Adam on one flat tensor (:class:`FlatAdam`) with a cosine-decayed
+rate (phase 1 and phase 2), and the per-seed random streams that start every network
+(Levenberg-Marquardt is :mod:`tentnet.lm`)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,27 @@ from torch import Tensor
 
 from .config import NetProgress
 from .errors import TentnetError
-from .mlp import FlatAdam
+
+
+class FlatAdam:
+    """Adam (as ``torch.optim.Adam``, no weight decay) on one flat tensor, in a few fused ops."""
+
+    def __init__(self, param: Tensor, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
+        self.param = param
+        self.b1, self.b2 = betas
+        self.eps = eps
+        self.m = torch.zeros_like(param)
+        self.v = torch.zeros_like(param)
+        self.t = 0
+
+    def step(self, grad: Tensor, lr: float) -> None:
+        self.t += 1
+        self.m.mul_(self.b1).add_(grad, alpha=1.0 - self.b1)
+        self.v.mul_(self.b2).addcmul_(grad, grad, value=1.0 - self.b2)
+        bc1 = 1.0 - self.b1**self.t
+        bc2 = 1.0 - self.b2**self.t
+        denom = (self.v.sqrt() / math.sqrt(bc2)).add_(self.eps)
+        self.param.addcdiv_(self.m, denom, value=-lr / bc1)
 
 
 def _cosine(step: int, steps: int) -> float:
