@@ -97,3 +97,40 @@ def test_nonfinite_weights_never_written(tmp_path, mlp):
 def test_missing_file(tmp_path):
     with pytest.raises(TentnetError, match="not found"):
         load(tmp_path / "nope.safetensors")
+
+
+def test_model_meta_round_trips_through_a_saved_fit(tmp_path):
+    from tentnet import fit
+    from tentnet.io import ModelMeta
+
+    (r,) = fit("x**2", depth=1, method="knots", seeds=[1])
+    r.save(tmp_path, plot=False)
+    _, meta = load(tmp_path / "model.safetensors")
+    record = ModelMeta.from_dict(meta)
+    assert (record.method, record.depth, record.seed, record.domain) == ("knots", 1, 1, (0.0, 1.0))
+    file_keys = {"format", "format_version", "sizes"}  # the format's own, added by save_model
+    written = {k: v for k, v in meta.items() if k not in file_keys}
+    assert record.to_dict() == {**written, "domain": list(meta["domain"])}
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        ({"depth": None}, "lacks depth"),
+        ({"depth": "5"}, "'depth' is not a int"),
+        ({"seed": True}, "'seed' is not a int"),
+        ({"domain": [1, 0]}, "domain"),
+    ],
+)
+def test_model_meta_names_what_is_wrong(change, match):
+    from tentnet.io import ModelMeta
+
+    meta = {"domain": [0, 1], "method": "tent", "depth": 5, "width": 4, "target": "x"}
+    meta |= {"seed": 0, "dtype": "float64"}
+    for key, value in change.items():
+        if value is None:
+            del meta[key]
+        else:
+            meta[key] = value
+    with pytest.raises(TentnetError, match=match):
+        ModelMeta.from_dict(meta)

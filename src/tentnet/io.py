@@ -14,6 +14,7 @@ import json
 import os
 import struct
 import tempfile
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from torch import nn
 from .errors import TentnetError
 from .mlp import sequential_from_layers
 from .tent import check_domain
+from .version import __version__
 
 FORMAT = "tentnet.mlp"
 FORMAT_VERSION = 1
@@ -103,6 +105,55 @@ def model_bytes(mlp: nn.Sequential, metadata: dict[str, Any]) -> bytes:
     text = json.dumps(header, separators=(",", ":")).encode("utf-8")
     text += b" " * (-len(text) % 8)
     return struct.pack("<Q", len(text)) + text + b"".join(chunks)
+
+
+@dataclass(frozen=True)
+class ModelMeta:
+    """The metadata tentnet writes with every model it trains (:meth:`FitResult.save
+    <tentnet.result.FitResult.save>`); :meth:`from_dict` reads it back from :func:`load`'s
+    dictionary, checked. Files from elsewhere may carry less: :func:`load` itself needs none
+    of it."""
+
+    domain: tuple[float, float]
+    method: str
+    depth: int
+    width: int
+    target: str
+    seed: int
+    dtype: str
+    metrics: dict[str, Any] = field(default_factory=dict)
+    inputs: int = 1
+    tentnet_version: str = __version__
+
+    def to_dict(self) -> dict[str, Any]:
+        """The dictionary :func:`save_model` writes (``inputs`` only when above 1)."""
+        out = asdict(self)
+        out["domain"] = list(self.domain)
+        if self.inputs == 1:
+            del out["inputs"]
+        return out
+
+    @classmethod
+    def from_dict(cls, meta: dict[str, Any]) -> ModelMeta:
+        """The record from a loaded model's metadata; TentnetError names what is missing or of
+        the wrong type."""
+        kinds = {"method": str, "depth": int, "width": int, "target": str, "seed": int}
+        kinds |= {"dtype": str}
+        missing = [k for k in ("domain", *kinds) if k not in meta]
+        if missing:
+            raise TentnetError(f"model metadata lacks {', '.join(missing)}")
+        for key, kind in kinds.items():
+            value = meta[key]
+            if not isinstance(value, kind) or isinstance(value, bool):
+                raise TentnetError(f"model metadata {key!r} is not a {kind.__name__}: {value!r}")
+        domain = checked_domain(meta["domain"], TentnetError)
+        return cls(
+            domain=domain,
+            metrics=dict(meta.get("metrics") or {}),
+            inputs=int(meta.get("inputs", 1)),
+            tentnet_version=str(meta.get("tentnet_version", "unknown")),
+            **{k: meta[k] for k in kinds},
+        )
 
 
 def save_model(path: str | Path, mlp: nn.Sequential, metadata: dict[str, Any]) -> None:

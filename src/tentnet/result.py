@@ -96,27 +96,24 @@ class FitResult:
         """Write ``model.safetensors`` (the MLP with its metadata and metrics), ``metrics.json``
         and, with ``plot`` and matplotlib installed, ``fit.png`` into ``folder`` (made if
         missing; every file written atomically). Returns the names written."""
-        from .io import atomic_write_text, save_model
+        from .io import ModelMeta, atomic_write_text, save_model
         from .plot import optional_pyplot, plot_fit
-        from .version import __version__
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         metrics = self.metrics()
-        meta = {
-            "tentnet_version": __version__,
-            "domain": list(self.domain),
-            "depth": self.depth,
-            "width": self.width,
-            "method": self.method,
-            "target": self.target,
-            "seed": self.seed,
-            "dtype": self.dtype,
-            "metrics": metrics,
-        }
-        if self.inputs > 1:
-            meta["inputs"] = self.inputs
-        save_model(folder / "model.safetensors", self.mlp, meta)
+        meta = ModelMeta(
+            domain=self.domain,
+            method=self.method,
+            depth=self.depth,
+            width=self.width,
+            target=self.target,
+            seed=self.seed,
+            dtype=self.dtype,
+            metrics=metrics,
+            inputs=self.inputs,
+        )
+        save_model(folder / "model.safetensors", self.mlp, meta.to_dict())
         written = ["model.safetensors"]
         if plot and self.inputs == 1 and optional_pyplot() is not None:
             plot_fit(self, folder / "fit.png")
