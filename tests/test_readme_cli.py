@@ -132,3 +132,15 @@ def test_fit_result_save_writes_the_model_the_cli_writes(tmp_path, capsys):
     assert {k: v for k, v in cli_meta.items() if k != "metrics"} == {
         k: v for k, v in meta.items() if k != "metrics"
     }
+
+
+def test_the_python_example_runs(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    text = README.read_text(encoding="utf-8")
+    block = re.search(r"```python\n(.*?)```", text[text.index("## Python") :], re.S).group(1)
+    scope: dict = {}
+    exec(compile(block, "README.md (Python)", "exec"), scope)
+    assert scope["regions"].linear_regions == 64
+    assert scope["record"].method == "tent"
+    assert (tmp_path / "runs/py/model.safetensors").is_file()
+    assert scope["warp"].test_mse < 1e-8  # measured 1.9e-11; a loose sanity bound
