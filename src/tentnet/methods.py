@@ -60,6 +60,8 @@ class Method:
         lm_iterations, restarts, phase1_steps: defaults that replace the config's zero, one
             and None.
         fitter: the ``direct`` kind's fitter.
+        layout: ``"uniform"`` (every hidden layer ``width`` wide) or ``"warp"`` (a first
+            layer of ``width`` units, then width-4 tent levels).
     """
 
     name: str
@@ -79,6 +81,7 @@ class Method:
     restarts: int = 1
     phase1_steps: int | None = None
     fitter: Fitter | None = None
+    layout: str = "uniform"
 
     @property
     def is_tent(self) -> bool:
@@ -87,7 +90,7 @@ class Method:
 
     def start_pieces(self, depth: int, width: int) -> int | None:
         """Linear pieces of the network as constructed (None where it depends on the draw)."""
-        if self.name == "tent-warp":
+        if self.layout == "warp":
             return width * 2 ** (depth - 1)
         if self.is_tent and self.parts == 1:
             return 2**depth
@@ -95,13 +98,13 @@ class Method:
 
     def weight_count(self, depth: int, width: int) -> int:
         """Weights and biases of its network with one input and one output."""
-        if self.name == "tent-warp":
+        if self.layout == "warp":
             return warp_weight_count(width, depth - 1)
         return weight_count(width, depth)
 
     def shape(self, depth: int, width: int) -> str:
         """The network's shape in words."""
-        if self.name == "tent-warp":
+        if self.layout == "warp":
             return f"depth {depth} ({width} knot units, then {depth - 1} width-4 tent levels)"
         return f"depth {depth} x width {width}"
 
@@ -182,6 +185,7 @@ REGISTRY: dict[str, Method] = {
             min_depth=2,
             lm_iterations=WARP_LM_ITERATIONS,
             fitter=_warp,
+            layout="warp",
         ),
     )
 }
