@@ -85,10 +85,17 @@ def plot_fit(result, path: str | Path) -> None:
     )
     ax1.legend(loc="best", fontsize=8)
     ax1.set_ylabel("y")
+    from .methods import REGISTRY
+
+    spec = REGISTRY.get(result.method)
+    shape = (
+        spec.shape(result.depth, result.width)
+        if spec is not None
+        else f"depth {result.depth} x width {result.width}"
+    )
     ax1.set_title(
-        f"{result.target} on [{lo:g}, {hi:g}]: {result.method}, depth {result.depth} x "
-        f"width {result.width}, seed {result.seed}\ntest MSE {result.test_mse:.3g}, "
-        f"max |error| {result.max_abs_error:.3g}",
+        f"{result.target} on [{lo:g}, {hi:g}]: {result.method}, {shape}, seed {result.seed}\n"
+        f"test MSE {result.test_mse:.3g}, max |error| {result.max_abs_error:.3g}",
         fontsize=9,
     )
     with torch.no_grad():
