@@ -79,7 +79,31 @@ def run_job(job: Job, device: str = "cpu") -> dict:
     }
     if job.curve:
         record["curve"] = _curve(results[0])
+    if job.init_regions:
+        record["init_regions"] = _init_regions(job)
     return record
+
+
+def _init_regions(job: Job) -> list[dict]:
+    """Per seed, the exact linear pieces of the job's network at initialisation (the same
+    draw training starts from: the seed's own stream)."""
+    import torch
+
+    from ..mlp import random_stack, sequential_from_layers
+    from ..optim import init_generators
+    from ..regions import count_linear_regions
+
+    gens = init_generators(list(job.seeds))
+    stack = random_stack(job.method, [1] + [4] * job.depth + [1], gens, torch.float64)
+    return [
+        {
+            "seed": s,
+            "linear_regions": count_linear_regions(
+                sequential_from_layers(stack, i), (0.0, 1.0)
+            ).linear_regions,
+        }
+        for i, s in enumerate(job.seeds)
+    ]
 
 
 def _curve(result, points: int = 1001) -> dict:

@@ -26,12 +26,15 @@ class Job:
     domain: tuple[float, float] | None = (0.0, 1.0)  # None: a data set's own x range
     holdout: float = 0.0  # data sets: the fraction of points held out for testing
     curve: bool = False  # also store the first seed's fit on the test set (for figures)
+    init_regions: bool = False  # also store each seed's region count at initialisation
 
     @property
     def key(self) -> str:
         """Names the batch on disk; it covers the training configuration the method really
         uses (defaults filled in), so a saved batch is never reused after a default changes."""
         fields = asdict(self)
+        if not self.init_regions:  # a field added later: the keys of other batches stay
+            del fields["init_regions"]
         if self.experiment not in EXTRA_STEPS:
             from ..train import TrainConfig
 

@@ -14,24 +14,16 @@ from .tables import markdown_table, runs_of, write_csv
 
 
 def regions_section(out: Path, records: list[dict], plan: Plan) -> list[str]:
-    import torch
-
-    from ..mlp import random_stack, sequential_from_layers
-    from ..optim import init_generators
-    from ..regions import count_linear_regions
-
     rows = []
-    for d in plan.depths:
-        gens = init_generators(list(plan.depth_seeds))
-        stack = random_stack("kaiming", [1] + [4] * d + [1], gens, torch.float64)
-        counts = [
-            count_linear_regions(sequential_from_layers(stack, i), (0.0, 1.0)).linear_regions
-            for i in range(len(gens))
-        ]
+    for rec in sorted(records, key=lambda r: r["job"]["depth"]):
+        if not rec.get("init_regions"):
+            continue
+        counts = [r["linear_regions"] for r in rec["init_regions"]]
+        d = rec["job"]["depth"]
         rows.append(
             {
                 "depth": d,
-                "network": "kaiming",
+                "network": rec["job"]["method"],
                 "stage": "init",
                 "median_linear_regions": statistics.median(counts),
                 "max": max(counts),

@@ -168,6 +168,7 @@ def jobs_for(name: str, plan: Plan) -> list[Job]:
                 d,
                 plan.depth_seeds,
                 config=_budget(plan, steps=plan.depth_steps),
+                init_regions=m == "kaiming",  # for the region table: random nets at init
             )
             for d in plan.depths
             for m in DEPTH_METHODS
