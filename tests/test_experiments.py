@@ -313,3 +313,18 @@ def test_reproduce_refuses_an_unusable_folder_before_work(tmp_path):
     with pytest.raises(TentnetError, match="other files"):
         reproduce(tmp_path / "other", plan=SMALL, only=["sparse"], log=quiet)
     assert (tmp_path / "other" / "notes.txt").read_text() == "mine"
+
+
+def test_a_job_can_store_its_networks_region_counts_at_initialisation():
+    from dataclasses import replace
+
+    from tentnet.experiments import run_job
+    from tentnet.experiments.specs import Job
+
+    job = Job("depth", "kaiming", "kaiming", ("x**3",), 3, (0, 1), config={"steps": 5})
+    with_init = replace(job, init_regions=True)
+    assert with_init.key != job.key and "init_regions" not in run_job(job)
+    stored = run_job(with_init)["init_regions"]
+    assert [r["seed"] for r in stored] == [0, 1]
+    # One input, three layers of 4 ReLUs: each layer splits a piece into at most 5.
+    assert all(1 <= r["linear_regions"] <= 5**3 for r in stored)
