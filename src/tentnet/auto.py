@@ -10,11 +10,11 @@ import numpy as np
 import torch
 
 from .config import Progress, TrainConfig, shallow_width
-from .mlp import stack_errors, weight_count
+from .mlp import stack_errors
 from .targets import Dataset, Expression, evaluate_checked, resolve_target, uniform_grid
 from .tent import check_domain
 from .train import holdout_size, holdout_split, train_networks
-from .warp import warp_units
+from .warp import BUDGET_LEVELS, units_within
 
 
 def choose_method(target: str | Expression | Dataset, domain=None) -> tuple[str, str]:
@@ -40,7 +40,6 @@ def choose_method(target: str | Expression | Dataset, domain=None) -> tuple[str,
 
 VALIDATION_FRACTION = 0.2
 MIN_POINTS_TO_VALIDATE = 50
-AUTO_WARP_LEVELS = 3  # tent-warp's tent levels in auto (its first layer takes the rest)
 
 
 def auto_candidates(depth: int, points: int) -> list[tuple[str, TrainConfig]]:
@@ -52,9 +51,9 @@ def auto_candidates(depth: int, points: int) -> list[tuple[str, TrainConfig]]:
     found = [("tent+", TrainConfig(depth=depth))]
     # tent-warp within the same weights: ahead of tent+ wherever the curvature varies
     # (x^3, x^11, exp(x) in the budget experiment), behind it on x^2 from depth 9.
-    knots_units = warp_units(weight_count(4, depth), AUTO_WARP_LEVELS)
+    knots_units = units_within(depth)
     if knots_units >= 2 and 2 * (knots_units + 1) <= fitted:
-        found.append(("tent-warp", TrainConfig(depth=AUTO_WARP_LEVELS + 1, width=knots_units)))
+        found.append(("tent-warp", TrainConfig(depth=BUDGET_LEVELS + 1, width=knots_units)))
     if 2 * (units + 1) <= fitted:
         found.append(("knots", TrainConfig(depth=1, width=units)))
     return found

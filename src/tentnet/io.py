@@ -137,8 +137,14 @@ class ModelMeta:
     def from_dict(cls, meta: dict[str, Any]) -> ModelMeta:
         """The record from a loaded model's metadata; TentnetError names what is missing or of
         the wrong type."""
-        kinds = {"method": str, "depth": int, "width": int, "target": str, "seed": int}
-        kinds |= {"dtype": str}
+        kinds = {
+            "method": str,
+            "depth": int,
+            "width": int,
+            "target": str,
+            "seed": int,
+            "dtype": str,
+        }
         missing = [k for k in ("domain", *kinds) if k not in meta]
         if missing:
             raise TentnetError(f"model metadata lacks {', '.join(missing)}")

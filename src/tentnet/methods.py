@@ -24,7 +24,7 @@ from torch import Tensor
 from .errors import TentnetError
 from .knots import fit_knots
 from .mlp import Stack, weight_count
-from .warp import WARP_LM_ITERATIONS, WARP_UNITS, check_warp, fit_warp, warp_weight_count
+from .warp import WARP_LM_ITERATIONS, WARP_UNITS, fit_warp, warp_weight_count
 
 TENT_PLUS_LM_ITERATIONS = 300
 TENT_PLUS_RESTARTS = 16
@@ -123,7 +123,6 @@ def _knots(
 def _warp(
     t: Tensor, y: Tensor, width: int, depth: int, lm: int, quadrature: bool
 ) -> tuple[Stack, Tensor]:
-    check_warp(width, depth - 1, t.shape[1])
     return fit_warp(t, y, width, depth - 1, lm, quadrature)
 
 

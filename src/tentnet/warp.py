@@ -31,12 +31,15 @@ from torch import Tensor
 from .errors import TentnetError
 from .knots import curvature_cdf, curvature_knots, hat_basis, least_squares, quadrature_weights
 from .lm import levenberg_marquardt
-from .mlp import Stack, rows_to_stack, stack_mse, stack_to_rows
+from .mlp import Stack, rows_to_stack, stack_mse, stack_to_rows, weight_count
 from .tent import tent_levels, tent_mlp_layers
 
 WARP_DENSITY_EXPONENT = 0.5  # |f''|^(1/2): the same interpolation bump on every piece
 WARP_UNITS = 16  # the default first-layer width
 WARP_LM_ITERATIONS = 300
+# Tent levels when tent-warp spends the weights of a width-4 network (the budget experiment
+# and auto): measured best or near it on x^3 and x^11 (benchmarks/README.md).
+BUDGET_LEVELS = 3
 
 
 def warp_weight_count(units: int, levels: int) -> int:
@@ -48,6 +51,12 @@ def warp_units(weights: int, levels: int) -> int:
     """The most first-layer units with at most ``weights`` weights and ``levels`` levels (0 if
     none fit)."""
     return max(0, (weights + 11 - 20 * levels) // 6)
+
+
+def units_within(depth: int, levels: int = BUDGET_LEVELS) -> int:
+    """First-layer units of the largest tent-warp network with ``levels`` levels and no more
+    weights than a width-4 network of ``depth`` hidden layers (0 if none fits)."""
+    return warp_units(weight_count(4, depth), levels)
 
 
 def check_warp(units: int, levels: int, points: int) -> None:

@@ -72,7 +72,9 @@ def _constructed(meta: dict) -> str:
     if not (isinstance(name, str) and name in REGISTRY and whole(depth, 64)):
         return ""
     spec = REGISTRY[name]
-    if spec.is_tent and spec.parts == 1:
-        return f" (2^depth = {2**depth})"
-    pieces = spec.start_pieces(depth, width) if whole(width, 4096) else None
-    return f" ({width} x 2^{depth - 1} = {pieces} at the start)" if pieces else ""
+    if spec.layout == "warp":
+        if not whole(width, 4096):
+            return ""
+        return f" ({width} x 2^{depth - 1} = {spec.start_pieces(depth, width)} at the start)"
+    pieces = spec.start_pieces(depth, 0)  # a tent chain's count does not depend on the width
+    return f" (2^depth = {pieces})" if pieces else ""

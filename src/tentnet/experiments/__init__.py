@@ -93,8 +93,9 @@ def _init_regions(job: Job) -> list[dict]:
     from ..optim import init_generators
     from ..regions import count_linear_regions
 
+    width = TrainConfig(**job.config).width_for(job.method)
     gens = init_generators(list(job.seeds))
-    stack = random_stack(job.method, [1] + [4] * job.depth + [1], gens, torch.float64)
+    stack = random_stack(job.method, [1] + [width] * job.depth + [1], gens, torch.float64)
     return [
         {
             "seed": s,

@@ -5,7 +5,7 @@ methods train one hidden layer of ``shallow_width(d)`` units, the largest with n
 Side by side, per target: the deep methods, the best shallow network we can fit (``knots``), a
 shallow Kaiming MLP, the best shallow optimum itself (``optimal_pwl`` with k + 1 pieces, fitted
 to the function, which no k-unit network trained on the points can beat by much), and the 2^d
-limit of the deep network. ``tent-warp`` (a first layer of knots, then ``WARP_LEVELS`` width-4
+limit of the deep network. ``tent-warp`` (a first layer of knots, then ``BUDGET_LEVELS`` width-4
 tent levels) spends the same budget differently: as many first-layer units as fit.
 """
 
@@ -17,19 +17,19 @@ from pathlib import Path
 
 from ..mlp import weight_count
 from ..train import shallow_width
-from ..warp import warp_units, warp_weight_count
+from ..warp import BUDGET_LEVELS, units_within, warp_weight_count
+from .tables import ratio
 
 TARGETS = ("x**2", "x**3", "x**11", "exp(x)", "sqrt(x + 0.01)")
 DEEP = ("tent+", "tent", "kaiming")
 SHALLOW = (("knots", "knots"), ("kaiming (shallow)", "kaiming"))
-WARP_LEVELS = 3  # tent-warp's levels at every budget (measured best or near it on x^3, x^11)
 
 
 def warp_shape(depth: int) -> tuple[int, int]:
     """``(units, weights)`` of the tent-warp network within the budget of a width-4 ``depth``
     network (units 0: none fits)."""
-    k = warp_units(weight_count(4, depth), WARP_LEVELS)
-    return k, warp_weight_count(k, WARP_LEVELS)
+    k = units_within(depth)
+    return k, warp_weight_count(k, BUDGET_LEVELS)
 
 
 def jobs(plan, budget) -> list:
@@ -53,7 +53,7 @@ def jobs(plan, budget) -> list:
                     "tent-warp",
                     "tent-warp",
                     TARGETS,
-                    WARP_LEVELS + 1,
+                    BUDGET_LEVELS + 1,
                     plan.budget_seeds,
                     config=cfg,
                 )
@@ -74,6 +74,12 @@ def _groups(records: list[dict]) -> dict[tuple, list[dict]]:
     return groups
 
 
+def _median_min(groups, target: str, label: str, weights: int) -> tuple:
+    """Median and min test MSE of the runs of ``label`` with ``weights`` (None, None: none)."""
+    mse = [r["test_mse"] for r in groups.get((target, label, weights), [])]
+    return (statistics.median(mse), min(mse)) if mse else (None, None)
+
+
 def rows(records: list[dict], plan, limit) -> list[dict]:
     """One row per (target, depth): the median test MSE of every method at that budget.
 
@@ -88,25 +94,19 @@ def rows(records: list[dict], plan, limit) -> list[dict]:
             row: dict = {"target": target, "depth": d, "weights": deep_w, "units": k}
             row["shallow_weights"] = shallow_w
             for m in DEEP:
-                mse = [r["test_mse"] for r in groups.get((target, m, deep_w), [])]
-                row[f"{m}_median"] = statistics.median(mse) if mse else None
-                row[f"{m}_min"] = min(mse) if mse else None
+                row[f"{m}_median"], row[f"{m}_min"] = _median_min(groups, target, m, deep_w)
             units, warp_w = warp_shape(d)
-            mse = [r["test_mse"] for r in groups.get((target, "tent-warp", warp_w), [])]
             row["warp_units"], row["warp_weights"] = units, warp_w
-            row["tent-warp_median"] = statistics.median(mse) if mse else None
-            row["tent-warp_min"] = min(mse) if mse else None
+            median_min = _median_min(groups, target, "tent-warp", warp_w)
+            row["tent-warp_median"], row["tent-warp_min"] = median_min
             for label, _ in SHALLOW:
                 mse = [r["test_mse"] for r in groups.get((target, label, shallow_w), [])]
                 row[f"{label}_median"] = statistics.median(mse) if mse else None
             row["best_shallow"] = limit(target, k + 1)
             row["limit_2^d"] = limit(target, 2**d)
-            knots, best = row["knots_median"], row["best_shallow"]
             for m in ("tent+", "tent-warp"):
-                deep = row[f"{m}_median"]
-                row[f"shallow_over_{m}"] = knots / deep if deep and knots else None
-            warp = row["tent-warp_median"]
-            row["optimum_over_tent-warp"] = best / warp if warp and best else None
+                row[f"shallow_over_{m}"] = ratio(row["knots_median"], row[f"{m}_median"])
+            row["optimum_over_tent-warp"] = ratio(row["best_shallow"], row["tent-warp_median"])
             out.append(row)
     return out
 
@@ -208,7 +208,7 @@ def section(out: Path, records: list[dict], plan, limit) -> list[str]:
         "`best_shallow` is the best continuous piecewise-linear fit with units + 1 free knots "
         "fitted to the function itself (a lower bound for any network of that size trained on "
         "the points, up to the data); `limit_2^d` the same with 2^depth pieces. "
-        f"`tent-warp`: a first hidden layer of `warp_units` units, then {WARP_LEVELS} width-4 "
+        f"`tent-warp`: a first hidden layer of `warp_units` units, then {BUDGET_LEVELS} width-4 "
         "tent levels (6 units + 20 levels - 11 weights, never more than the deep network's). "
         "`shallow_over_<method>` above 1 means depth pays; `optimum_over_tent-warp` above 1 "
         "means tent-warp beats every shallow network of its weights.",

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..mlp import weight_count
 from ..train import shallow_width
+from .tables import ratio
 
 # (target, domain); a data set takes its own x range and holds 20% out for testing.
 TARGETS: tuple[tuple[str, tuple[float, float] | None], ...] = (
@@ -82,10 +83,8 @@ def rows(records: list[dict], plan, limit) -> list[dict]:
             chose = [r.get("auto_chose") for r in runs.get((target, f"auto d{d}"), [])]
             row["auto_chose"] = "/".join(sorted(set(filter(None, chose)))) or None
             row["shallow_optimum"] = limit(target, k + 1, domain) if domain else None
-            auto = row["auto_median"]
-            kaiming, opt = row["kaiming_median"], row["shallow_optimum"]
-            row["kaiming/auto"] = kaiming / auto if auto and kaiming else None
-            row["auto/optimum"] = auto / opt if auto and opt else None
+            row["kaiming/auto"] = ratio(row["kaiming_median"], row["auto_median"])
+            row["auto/optimum"] = ratio(row["auto_median"], row["shallow_optimum"])
             out.append(row)
     return out
 

@@ -36,6 +36,11 @@ def markdown_table(rows: list[dict], cols: list[str]) -> str:
     return "\n".join(lines)
 
 
+def ratio(a: float | None, b: float | None) -> float | None:
+    """``a / b`` for a table, or None where either is missing or zero."""
+    return a / b if a and b else None
+
+
 def stats(values: list[float]) -> dict:
     return {
         "min_mse": min(values),
