@@ -1,4 +1,6 @@
 import csv
+import importlib.util
+import json
 
 import pytest
 
@@ -226,6 +228,30 @@ def test_extra_experiments_tiny(tmp_path):
     diabetes = _rows(tmp_path / "diabetes.csv")
     assert {"head", "seed", "test_mse"} <= set(diabetes[0])
     assert (tmp_path / "multid.csv").exists() and (tmp_path / "nonconvex.csv").exists()
+    # the 2-D region maps are a stored batch; the report draws them from the record
+    stored = [json.loads(p.read_text()) for p in (tmp_path / "runs").glob("multid-region*")]
+    assert len(stored) == 1 and len(stored[0]["region_maps"]["maps"]) == 2
+    if importlib.util.find_spec("matplotlib"):
+        assert (tmp_path / "regions_2d.png").exists() and "regions_2d.png" in text
+
+
+def test_region_maps_are_labels_of_distinct_patterns():
+    import base64
+    import zlib
+
+    import numpy as np
+
+    from tentnet.experiments.regions import compute_region_maps
+
+    stored = compute_region_maps(size=60)
+    assert stored["size"] == 60
+    for m in stored["maps"]:
+        labels = np.frombuffer(zlib.decompress(base64.b64decode(m["labels"])), dtype="<u4")
+        assert labels.shape == (60 * 60,)
+        # every label from 0 to regions - 1 is used: the count is of distinct patterns seen
+        assert set(np.unique(labels).tolist()) == set(range(m["regions"]))
+    tent, kaiming = stored["maps"]
+    assert tent["regions"] > 1 and kaiming["regions"] > 1
 
 
 def test_parallel_runner_matches_local(tmp_path):

@@ -30,13 +30,7 @@ def run_job(job: Job, device: str = "cpu") -> dict:
         from .extras import run_extra
 
         out = run_extra(job.experiment, job.method, job.seeds[0], job.config["steps"])
-        return {
-            "job": asdict(job),
-            "key": job.key,
-            "seconds": out["seconds"],
-            "runs": [],
-            "rows": out["rows"],
-        }
+        return {"job": asdict(job), "key": job.key, "runs": []} | out
     start = time.perf_counter()
     results = fit(
         list(job.targets),

@@ -71,8 +71,9 @@ def extra_section(out: Path, name: str, records: list[dict]) -> list[str]:
     fig = _curves_figure(out, name, rows, metric)
     if fig:
         lines += [f"![{name} learning curves]({fig})", ""]
-    if name == "multid":
-        fig2 = regions_2d_figure(out)
+    maps = [rec["region_maps"] for rec in records if "region_maps" in rec]
+    if maps:
+        fig2 = regions_2d_figure(out, maps[0])
         if fig2:
             lines += [
                 "Activation regions of 2-input networks over [0, 1]^2, coloured by "

@@ -11,6 +11,8 @@ from torch import nn
 
 from ..multi import count_parameters, dense_mlp, matching_dense, tent_regressor, train_model
 from ..targets import parse_expression
+from .jobs import REGION_MAPS
+from .regions import compute_region_maps
 
 MULTID_TARGETS = (("(x0**2 + x1**2)**1.5", 2), ("(x0**2 + x1**2 + x2**2)**1.5", 3))
 EXTRA_EXPERIMENTS = ("multid", "digits", "diabetes")
@@ -43,9 +45,13 @@ def _tent_and_dense(
 
 
 def run_extra(experiment: str, kind: str, seed: int, steps: int) -> dict:
-    """Train one model (``kind`` = ``tent`` or ``dense``) of one experiment for one seed."""
+    """Train one model (``kind`` = ``tent`` or ``dense``) of one experiment for one seed, or
+    (``kind`` = :data:`REGION_MAPS`) compute the 2-D region maps that the report draws."""
     _threads()
     start = time.perf_counter()
+    if kind == REGION_MAPS:
+        maps = compute_region_maps()
+        return {"rows": [], "region_maps": maps, "seconds": time.perf_counter() - start}
     g = torch.Generator().manual_seed(seed)
     if experiment == "multid":
         rows = []

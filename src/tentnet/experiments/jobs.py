@@ -8,6 +8,7 @@ import json
 from dataclasses import asdict, dataclass, field
 
 EXTRA_STEPS = {"multid": 3000, "digits": 1500, "diabetes": 1500}
+REGION_MAPS = "region-maps"  # the job of the multid experiment that stores 2-D region maps
 
 
 @dataclass(frozen=True)

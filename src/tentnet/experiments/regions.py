@@ -99,19 +99,24 @@ def _regions_figure(out: Path, rows: list[dict]) -> str | None:
     return "regions.png"
 
 
-def regions_2d_figure(out: Path) -> str | None:
-    from ..plot import optional_pyplot, save_figure
+MAP_SIZE = 400  # the 2-D region maps sample a MAP_SIZE x MAP_SIZE grid over [0, 1]^2
 
-    plt = optional_pyplot()
-    if plt is None:  # matplotlib is not installed: the report says so instead of the figure
-        return None
+
+def compute_region_maps(size: int = MAP_SIZE) -> dict:
+    """Activation-pattern maps of two 2-input networks at initialisation (a TentLayer net and
+    a Kaiming MLP), sampled on a ``size`` x ``size`` grid: a stored job result that the report
+    draws. Each map is a region label per grid point (row-major, y then x), packed as
+    zlib-compressed little-endian uint32 in base64."""
+    import base64
+    import zlib
+
     import torch
 
     from ..multi import dense_mlp, tent_regressor
 
     g = torch.Generator().manual_seed(0)
     tent = tent_regressor(2, 4, 3, g)
-    grid = torch.linspace(0, 1, 400, dtype=torch.float64)
+    grid = torch.linspace(0, 1, size, dtype=torch.float64)
     xx, yy = torch.meshgrid(grid, grid, indexing="xy")
     pts = torch.stack([xx.reshape(-1), yy.reshape(-1)], 1)
     tent[0].calibrate(pts)
@@ -121,25 +126,21 @@ def regions_2d_figure(out: Path) -> str | None:
         ),
         "Kaiming MLP 2-8-8-8-1 at init": dense_mlp([2, 8, 8, 8, 1], g),
     }
-    fig, axes = plt.subplots(1, 2, figsize=(9, 4.4))
-    for ax, (title, net) in zip(axes, nets.items(), strict=True):
-        codes = _pattern_codes(net, pts)
-        _, labels = np.unique(codes, return_inverse=True)
-        count = int(labels.max()) + 1
-        shuffled = np.random.default_rng(0).permutation(count)[labels]
-        ax.imshow(
-            shuffled.reshape(400, 400),
-            origin="lower",
-            extent=(0, 1, 0, 1),
-            cmap="tab20",
-            interpolation="nearest",
+    maps = []
+    for title, net in nets.items():
+        labels = _pattern_labels(net, pts).astype("<u4")
+        maps.append(
+            {
+                "title": title,
+                "regions": int(labels.max()) + 1,
+                "labels": base64.b64encode(zlib.compress(labels.tobytes(), 9)).decode("ascii"),
+            }
         )
-        ax.set_title(f"{title}\n~{count} regions (sampled)", fontsize=8)
-    save_figure(fig, out / "regions_2d.png")
-    return "regions_2d.png"
+    return {"size": size, "maps": maps}
 
 
-def _pattern_codes(net, pts) -> np.ndarray:
+def _pattern_labels(net, pts) -> np.ndarray:
+    """Per point, the index of its activation pattern among the distinct patterns."""
     import torch
 
     bits = []
@@ -149,5 +150,34 @@ def _pattern_codes(net, pts) -> np.ndarray:
             h = m(h)
             if isinstance(m, torch.nn.ReLU):
                 bits.append((h > 0).numpy())
-    pattern = np.concatenate(bits, axis=1)
-    return np.array([hash(row.tobytes()) for row in np.packbits(pattern, axis=1)])
+    packed = np.packbits(np.concatenate(bits, axis=1), axis=1)
+    _, labels = np.unique(packed, axis=0, return_inverse=True)
+    return labels.reshape(-1)
+
+
+def regions_2d_figure(out: Path, stored: dict) -> str | None:
+    """Draws the maps of :func:`compute_region_maps` (read from the stored record)."""
+    import base64
+    import zlib
+
+    from ..plot import optional_pyplot, save_figure
+
+    plt = optional_pyplot()
+    if plt is None:  # matplotlib is not installed: the report says so instead of the figure
+        return None
+    size = stored["size"]
+    fig, axes = plt.subplots(1, len(stored["maps"]), figsize=(9, 4.4), squeeze=False)
+    for ax, m in zip(axes[0], stored["maps"], strict=True):
+        raw = zlib.decompress(base64.b64decode(m["labels"]))
+        labels = np.frombuffer(raw, dtype="<u4").astype(np.int64)
+        shuffled = np.random.default_rng(0).permutation(m["regions"])[labels]
+        ax.imshow(
+            shuffled.reshape(size, size),
+            origin="lower",
+            extent=(0, 1, 0, 1),
+            cmap="tab20",
+            interpolation="nearest",
+        )
+        ax.set_title(f"{m['title']}\n~{m['regions']} regions (sampled)", fontsize=8)
+    save_figure(fig, out / "regions_2d.png")
+    return "regions_2d.png"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .jobs import EXTRA_STEPS as EXTRA_STEPS
+from .jobs import REGION_MAPS
 from .jobs import Job as Job
 from .jobs import Plan as Plan
 
@@ -215,9 +216,12 @@ def jobs_for(name: str, plan: Plan) -> list[Job]:
         return jobs
     if name in EXTRA_STEPS:
         steps = max(10, int(EXTRA_STEPS[name] * plan.extra_steps_scale))
-        return [
+        jobs = [
             Job(name, kind, kind, (), 0, (seed,), config={"steps": steps})
             for kind in ("tent", "dense")
             for seed in plan.nonconvex_seeds
         ]
+        if name == "multid":  # the 2-D region maps drawn in its section (no training)
+            jobs.append(Job(name, REGION_MAPS, REGION_MAPS, (), 0, (0,), config={"steps": 0}))
+        return jobs
     raise ValueError(name)
