@@ -119,9 +119,7 @@ def _relu_backward(grad: Tensor, activation: Tensor) -> Tensor:
     return torch.ops.aten.threshold_backward(grad, activation, 0.0)
 
 
-def stack_loss_and_grad(
-    layers: Stack, x: Tensor, y: Tensor, out: list[Tensor] | None = None
-) -> tuple[Tensor, list[Tensor]]:
+def stack_loss_and_grad(layers: Stack, x: Tensor, y: Tensor) -> tuple[Tensor, list[Tensor]]:
     """Per-network MSE and its gradient by explicit backpropagation (no autograd graph).
 
     For a network this small the autograd machinery costs more than the arithmetic; the
@@ -129,8 +127,6 @@ def stack_loss_and_grad(
 
     Args:
         layers: the stack; x: ``(N, P, in)``; y: ``(N, P, out)``.
-        out: optional tensors shaped like ``w0, b0, w1, b1, ...`` to write the gradient into
-            (views of one flat buffer save a concatenation per step).
 
     Returns:
         ``loss (N,)`` (mean over points and outputs) and the gradient of ``loss.sum()`` with
@@ -142,17 +138,12 @@ def stack_loss_and_grad(
     count = err.shape[1] * err.shape[2]
     loss = (err * err).sum((1, 2)) / count
     g = err.mul_(2.0 / count)
-    grads: list[Tensor] = out if out is not None else [torch.empty(0)] * (2 * len(layers))
+    grads: list[Tensor] = [torch.empty(0)] * (2 * len(layers))
     for k in range(last, -1, -1):
-        w = layers[k][0]
-        if out is None:
-            grads[2 * k] = torch.bmm(g, inputs[k].transpose(1, 2))
-            grads[2 * k + 1] = g.sum(2)
-        else:
-            torch.bmm(g, inputs[k].transpose(1, 2), out=grads[2 * k])
-            torch.sum(g, 2, out=grads[2 * k + 1])
+        grads[2 * k] = torch.bmm(g, inputs[k].transpose(1, 2))
+        grads[2 * k + 1] = g.sum(2)
         if k > 0:
-            g = _relu_backward(torch.bmm(w.transpose(1, 2), g), inputs[k])
+            g = _relu_backward(torch.bmm(layers[k][0].transpose(1, 2), g), inputs[k])
     return loss, grads
 
 
@@ -195,7 +186,7 @@ def rows_to_stack(rows: Tensor, like: Stack) -> Stack:
     parts = torch.split(rows, sizes, dim=1)
     n = rows.shape[0]
     views = [
-        part.reshape(n, *p.shape[1:])
+        part.view(n, *p.shape[1:])  # views: writing them writes ``rows``
         for part, p in zip(parts, [p for layer in like for p in layer], strict=True)
     ]
     return [(views[2 * k], views[2 * k + 1]) for k in range(len(like))]

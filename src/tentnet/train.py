@@ -341,47 +341,34 @@ def _train_core(
         layers = [
             (w.to(t.device), b.to(t.device)) for w, b in random_stack(method, sizes, gens, dtype)
         ]
-    # All weights live in one flat tensor: Adam then does a few large operations per step, and
-    # the gradient comes from an explicit backward pass (the per-step cost of a small network
-    # is otherwise all framework overhead).
-    shapes = [p.shape for layer in layers for p in layer]
-    sizes = [s.numel() for s in shapes]
-    flat = torch.cat([p.detach().reshape(-1) for layer in layers for p in layer])
+    # All weights live in one ``(N, K)`` tensor, a row per network in the order w0, b0, w1,
+    # b1, ... (the layout LM works on too): Adam then does a few large operations per step,
+    # and the gradient comes from an explicit backward pass (the per-step cost of a small
+    # network is otherwise all framework overhead).
+    flat = stack_to_rows([(w.detach(), b.detach()) for w, b in layers])
     tt = t.unsqueeze(-1)
     yy = y.unsqueeze(-1)
 
     def unflatten(v: Tensor) -> Stack:
-        views = [part.view(s) for part, s in zip(torch.split(v, sizes), shapes, strict=True)]
-        return [(views[2 * k], views[2 * k + 1]) for k in range(len(layers))]
+        return rows_to_stack(v, layers)
 
     def phase2_loss() -> Tensor:
         return stack_loss_and_grad(unflatten(flat), tt, yy)[0]
 
-    # Adam updates ``flat`` in place, so its views stay valid for the whole phase; the
-    # gradient is written straight into views of one flat buffer.
+    # Adam updates ``flat`` in place, so its views stay valid for the whole phase.
     weights = unflatten(flat)
-    grad_flat = torch.empty_like(flat)
-    grad_views = [g for layer in unflatten(grad_flat) for g in layer]
 
     def phase2_step() -> tuple[Tensor, Tensor]:
-        per_net, _ = stack_loss_and_grad(weights, tt, yy, out=grad_views)
-        return per_net, grad_flat
+        per_net, grads = stack_loss_and_grad(weights, tt, yy)
+        return per_net, torch.cat([g.reshape(g.shape[0], -1) for g in grads], dim=1)
 
     phase = "phase 2" if spec.is_tent else "training"
     lr = config.lr if spec.is_tent else config.random_lr
     adam_steps(flat, phase2_step, p2_steps, lr, phase, record, progress, seeds)
     if config.lm_iterations:
-        like = unflatten(flat)
-        rows = levenberg_marquardt(
-            stack_to_rows(like),
-            lambda v: rows_to_stack(v, like),
-            tt,
-            y,
-            config.lm_iterations,
-            record,
-            progress,
+        flat = levenberg_marquardt(
+            flat, unflatten, tt, y, config.lm_iterations, record, progress
         )
-        flat = torch.cat([p.reshape(-1) for layer in rows_to_stack(rows, like) for p in layer])
     out.layers = [(w.detach().clone(), b.detach().clone()) for w, b in unflatten(flat.detach())]
     with torch.no_grad():
         final = phase2_loss()
