@@ -366,9 +366,7 @@ def _train_core(
     lr = config.lr if spec.is_tent else config.random_lr
     adam_steps(flat, phase2_step, p2_steps, lr, phase, record, progress, seeds)
     if config.lm_iterations:
-        flat = levenberg_marquardt(
-            flat, unflatten, tt, y, config.lm_iterations, record, progress
-        )
+        flat = levenberg_marquardt(flat, unflatten, tt, y, config.lm_iterations, record, progress)
     out.layers = [(w.detach().clone(), b.detach().clone()) for w, b in unflatten(flat.detach())]
     with torch.no_grad():
         final = phase2_loss()
