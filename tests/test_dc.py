@@ -2,8 +2,9 @@ import pytest
 import torch
 
 from tentnet import count_linear_regions
-from tentnet.fit import choose_method, fit
+from tentnet.fit import fit
 from tentnet.mlp import parallel_layers, sequential_from_layers
+from tentnet.targets import curvature
 from tentnet.tent import (
     smooth_scales,
     tent_forward,
@@ -70,17 +71,17 @@ def test_convexifying_curvature():
 
 
 @pytest.mark.parametrize(
-    "target, domain, method",
+    "target, domain, shape",
     [
-        ("x**3", (0, 1), "tent"),
-        ("-exp(x)", (0, 2), "tent"),
-        ("x**3 - x", (-1, 1), "tent-dc"),
-        ("sin(3*x)", (0, 3), "tent-dc"),
-        ("2*x + 1", (0, 1), "tent"),
+        ("x**3", (0, 1), "convex"),
+        ("-exp(x)", (0, 2), "concave"),
+        ("x**3 - x", (-1, 1), "neither"),
+        ("sin(3*x)", (0, 3), "neither"),
+        ("2*x + 1", (0, 1), "convex"),
     ],
 )
-def test_choose_method(target, domain, method):
-    assert choose_method(target, domain)[0] == method
+def test_curvature(target, domain, shape):
+    assert curvature(target, domain).startswith(f"target is {shape}")
 
 
 def test_tent_dc_fit_small_budget():

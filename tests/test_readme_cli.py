@@ -89,29 +89,62 @@ def test_every_example_runs(tmp_path, monkeypatch, capsys):
     assert Path("wave.mps").is_file() and Path("runs/paper/report.md").is_file()
 
 
+@pytest.mark.parametrize("method", ["knots", "auto"])
 @pytest.mark.parametrize("kind", ["expression", "data file"])
-def test_fit_parses_the_target_once_and_reads_data_once(kind, tmp_path, monkeypatch, capsys):
+def test_fit_parses_once_reads_once_and_passes_six_modules(
+    kind, method, tmp_path, monkeypatch, capsys
+):
+    """The walk of ``tentnet fit`` to the saved model: the target is parsed once (or the data
+    read once), and the parsed target and the trained model pass through at most 6 modules
+    (those whose functions receive either as an argument)."""
+    import sys
+
+    import torch
+
     import tentnet.targets as targets
+    from tentnet.result import FitResult
 
     calls = {"parse_expression": 0, "load_data": 0}
+    made = []  # the parsed target (or data set)
     for name in calls:
         original = getattr(targets, name)
 
         def counted(*a, _original=original, _name=name, **k):
             calls[_name] += 1
-            return _original(*a, **k)
+            made.append(_original(*a, **k))
+            return made[-1]
 
         monkeypatch.setattr(targets, name, counted)
+    modules = []
+
+    def follow(frame, event, arg):
+        module = frame.f_globals.get("__name__", "")
+        if event != "call" or not module.startswith("tentnet") or module in modules:
+            return
+        code = frame.f_code
+        for name in code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]:
+            value = frame.f_locals.get(name)
+            for v in value[:3] if isinstance(value, (list, tuple)) else [value]:
+                if any(v is m for m in made) or isinstance(v, (FitResult, torch.nn.Sequential)):
+                    modules.append(module)
+                    return
+
     target = "x**3"
     if kind == "data file":
         x = np.linspace(0.0, 1.0, 100)
         target = str(tmp_path / "d.csv")
         np.savetxt(target, np.c_[x, x**3], delimiter=",", header="x,y", comments="")
-    argv = ["fit", "--target", target, "--method", "knots", "--width", "5", "--quiet"]
-    code, _, err = run([*argv, "--out", str(tmp_path / "o"), "--no-plot"], capsys)
+    width = ["--width", "5"] if method == "knots" else ["--depth", "3", "--steps", "200"]
+    argv = ["fit", "--target", target, "--method", method, *width, "--quiet"]
+    sys.setprofile(follow)
+    try:
+        code, _, err = run([*argv, "--out", str(tmp_path / "o"), "--no-plot"], capsys)
+    finally:
+        sys.setprofile(None)
     assert code == 0, err
     want = (1, 0) if kind == "expression" else (0, 1)
     assert (calls["parse_expression"], calls["load_data"]) == want
+    assert "tentnet.io" in modules and len(modules) <= 6, modules
 
 
 def test_fit_result_save_writes_the_model_the_cli_writes(tmp_path, capsys):

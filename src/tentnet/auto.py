@@ -11,32 +11,8 @@ import torch
 
 from .config import Progress, TrainConfig, shallow_width
 from .mlp import stack_errors
-from .targets import Dataset, Expression, evaluate_checked, resolve_target, uniform_grid
-from .tent import check_domain
 from .train import holdout_size, holdout_split, train_networks
 from .warp import BUDGET_LEVELS, units_within
-
-
-def choose_method(target: str | Expression | Dataset, domain=None) -> tuple[str, str]:
-    """``("tent", why)`` for a target that is convex or concave on the domain (or data),
-    ``("tent-dc", why)`` otherwise; judged by second differences on 4,001 points."""
-    parsed = resolve_target(target)
-    if isinstance(parsed, Dataset):
-        return "tent", "data file (curvature not judged)"
-    if parsed.n_inputs != 1:
-        return "tent", "several inputs"
-    dom = check_domain(domain if domain is not None else (0.0, 1.0))
-    x = uniform_grid(dom, 4001)
-    y = evaluate_checked(parsed, x[:, None])
-    d2 = y[2:] - 2 * y[1:-1] + y[:-2]
-    # Relative to the largest curvature, and above the rounding noise of a straight line.
-    tol = max(1e-6 * float(d2.abs().max()), 1e-12 * float(y.abs().max()), 1e-300)
-    if float(d2.min()) >= -tol:
-        return "tent", "target is convex on the domain"
-    if float(d2.max()) <= tol:
-        return "tent", "target is concave on the domain"
-    return "tent-dc", "target is neither convex nor concave on the domain"
-
 
 VALIDATION_FRACTION = 0.2
 MIN_POINTS_TO_VALIDATE = 50
@@ -60,8 +36,7 @@ def auto_candidates(depth: int, points: int) -> list[tuple[str, TrainConfig]]:
 
 
 def choose_by_validation(
-    parsed: list[Expression | Dataset],
-    domain,
+    shape: str,
     depth: int,
     config: TrainConfig,
     t: torch.Tensor,
@@ -78,9 +53,10 @@ def choose_by_validation(
     its training points out; every candidate trains on the rest; the candidate with the lowest
     median validation MSE over seeds wins and is then trained on all the points. With fewer
     than 50 points per seed (or one candidate) nothing is held out and the deep method is used.
+    ``shape`` (the target's curvature in words) starts the reason given.
     """
     cands = auto_candidates(depth, t.shape[1])
-    why = choose_method(parsed[0], domain)[1] if len(parsed) == 1 else "several targets"
+    why = shape
 
     def tuned(cfg: TrainConfig) -> TrainConfig:
         # The user's budget and rates apply to every candidate; shape stays the candidate's.

@@ -343,3 +343,24 @@ def resolve_target(target: str | Expression | Dataset) -> Expression | Dataset:
     if not isinstance(target, str):
         raise TentnetError(f"target must be an expression or a data file, got {target!r}")
     return load_data(target) if looks_like_file(target) else parse_expression(target)
+
+
+def curvature(target: str | Expression | Dataset, domain: tuple[float, float] = (0.0, 1.0)) -> str:
+    """The target's curvature on a (checked) domain in words (``"target is convex on the
+    domain"``, ``"... concave ..."``, ``"... neither convex nor concave ..."``; data files are
+    not judged), from second differences on 4,001 points."""
+    parsed = resolve_target(target)
+    if isinstance(parsed, Dataset):
+        return "data file (curvature not judged)"
+    if parsed.n_inputs != 1:
+        return "several inputs"
+    x = uniform_grid((float(domain[0]), float(domain[1])), 4001)
+    y = evaluate_checked(parsed, x[:, None])
+    d2 = y[2:] - 2 * y[1:-1] + y[:-2]
+    # Relative to the largest curvature, and above the rounding noise of a straight line.
+    tol = max(1e-6 * float(d2.abs().max()), 1e-12 * float(y.abs().max()), 1e-300)
+    if float(d2.min()) >= -tol:
+        return "target is convex on the domain"
+    if float(d2.max()) <= tol:
+        return "target is concave on the domain"
+    return "target is neither convex nor concave on the domain"
