@@ -150,13 +150,24 @@ def test_general_table_has_every_target_method_and_auto_choice(full_run):
     assert (out / "general.png").exists()
 
 
-def test_resume_skips_finished_batches(full_run, tmp_path):
+def test_resume_skips_finished_batches(full_run, monkeypatch):
+    """From stored runs alone: nothing trains, the report computes no reference fit, and
+    every table comes out byte-identical."""
+    import tentnet.limit
+
     out, _ = full_run
+    tables = {p.name: p.read_bytes() for p in out.glob("*.csv")}
+    assert len(tables) >= 8
 
     def must_not_run(jobs, store, log):
         assert jobs == []
 
+    def must_not_compute(*args, **kwargs):
+        raise AssertionError("the report computed an optimal_pwl reference")
+
+    monkeypatch.setattr(tentnet.limit, "optimal_pwl", must_not_compute)
     reproduce(out, plan=TINY, resume=True, log=quiet, runner=must_not_run)
+    assert {p.name: p.read_bytes() for p in out.glob("*.csv")} == tables
 
 
 def test_interrupted_sweep_keeps_finished_batches(tmp_path):

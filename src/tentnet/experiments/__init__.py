@@ -17,6 +17,7 @@ from ..fit import fit
 from ..methods import get_method
 from ..outdir import inside
 from ..train import LM_SCREEN_ITERATIONS, TrainConfig, screen_survivors
+from .jobs import REFERENCE
 from .specs import EXPERIMENTS as EXPERIMENTS
 from .specs import EXTRA_STEPS, Job, Plan, jobs_for, make_plan
 from .store import Store
@@ -32,6 +33,27 @@ def run_job(job: Job, device: str = "cpu") -> dict:
         out = run_extra(job.experiment, job.method, job.seeds[0], job.config["steps"])
         return {"job": asdict(job), "key": job.key, "runs": []} | out
     start = time.perf_counter()
+    if job.method == REFERENCE:
+        from ..limit import optimal_pwl
+
+        target, domain = job.targets[0], tuple(job.domain)
+        refs = [
+            {
+                "target": target,
+                "domain": list(domain),
+                "pieces": k,
+                "mse": optimal_pwl(target, k, domain).mse,
+            }
+            for k in job.config["pieces"]
+        ]
+        seconds = time.perf_counter() - start
+        return {
+            "job": asdict(job),
+            "key": job.key,
+            "seconds": seconds,
+            "runs": [],
+            "references": refs,
+        }
     results = fit(
         list(job.targets),
         depth=job.depth,
@@ -234,6 +256,8 @@ def estimated_cost(job: Job) -> float:
     """A rough relative cost of a batch (used only to start the longest batches first)."""
     if job.experiment in EXTRA_STEPS:
         return 50.0 * job.config["steps"] * 10
+    if job.method == REFERENCE:  # optimal_pwl: seconds for a hundred pieces
+        return 1e6 * sum(job.config["pieces"])
     if job.method == "auto":  # tent+ on 80% of the points, then the winner (often tent+)
         return 2 * estimated_cost(replace(job, method="tent+"))
     config = TrainConfig(**job.config).resolved(job.method)

@@ -37,7 +37,7 @@ def jobs(plan, budget) -> list:
 
     ``budget(plan, overrides, steps)`` gives a job's config (the plan's caps applied).
     """
-    from .jobs import Job
+    from .jobs import Job, reference_jobs
 
     out = []
     for d in plan.budget_depths:
@@ -62,7 +62,8 @@ def jobs(plan, budget) -> list:
         for label, m in SHALLOW:
             cfg = budget(plan, {"width": k}, plan.depth_steps)
             out.append(Job("budget", label, m, TARGETS, 1, plan.budget_seeds, config=cfg))
-    return out
+    pieces = {p for d in plan.budget_depths for p in (shallow_width(d) + 1, 2**d)}
+    return out + reference_jobs("budget", {(t, (0.0, 1.0)): pieces for t in TARGETS})
 
 
 def _groups(records: list[dict]) -> dict[tuple, list[dict]]:
@@ -83,7 +84,7 @@ def _median_min(groups, target: str, label: str, weights: int) -> tuple:
 def rows(records: list[dict], plan, limit) -> list[dict]:
     """One row per (target, depth): the median test MSE of every method at that budget.
 
-    ``limit(target, pieces)`` is the cached ``optimal_pwl`` error.
+    ``limit(target, pieces)`` is the stored ``optimal_pwl`` error.
     """
     groups = _groups(records)
     out = []

@@ -35,7 +35,7 @@ CURVE_POINTS = 1001  # per stored curve (the first seed's fit), for the figure
 def jobs(plan, budget) -> list:
     """One batch per (target, method, depth); ``budget(plan, overrides, steps)`` gives the
     config (the plan's caps applied)."""
-    from .jobs import Job
+    from .jobs import Job, reference_jobs
 
     out = []
     for target, domain in TARGETS:
@@ -59,7 +59,9 @@ def jobs(plan, budget) -> list:
                         curve=True,
                     )
                 )
-    return out
+    pieces = {shallow_width(d) + 1 for d in plan.general_depths}
+    functions = {(t, dom): pieces for t, dom in TARGETS if dom is not None}
+    return out + reference_jobs("general", functions)
 
 
 def rows(records: list[dict], plan, limit) -> list[dict]:

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 
 EXTRA_STEPS = {"multid": 3000, "digits": 1500, "diabetes": 1500}
 REGION_MAPS = "region-maps"  # the job of the multid experiment that stores 2-D region maps
+REFERENCE = "optimal-pwl"  # a job storing optimal_pwl errors that an experiment's tables cite
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ class Job:
         fields = asdict(self)
         if not self.init_regions:  # a field added later: the keys of other batches stay
             del fields["init_regions"]
-        if self.experiment not in EXTRA_STEPS:
+        if self.experiment not in EXTRA_STEPS and self.method != REFERENCE:
             from ..train import TrainConfig
 
             used = TrainConfig(depth=max(self.depth, 1), **self.config).resolved(self.method)
@@ -68,3 +69,23 @@ class Plan:
     budget_seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
     general_depths: tuple[int, ...] = (5, 6, 8)
     general_seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
+
+
+def reference_jobs(
+    experiment: str, wanted: dict[tuple[str, tuple[float, float]], set[int]]
+) -> list[Job]:
+    """One job per (target, domain): the ``optimal_pwl`` errors at the given piece counts,
+    which the experiment's tables cite (computed with the runs, not by the report)."""
+    return [
+        Job(
+            experiment,
+            REFERENCE,
+            REFERENCE,
+            (target,),
+            0,
+            (),
+            config={"pieces": sorted(pieces)},
+            domain=domain,
+        )
+        for (target, domain), pieces in wanted.items()
+    ]

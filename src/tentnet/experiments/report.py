@@ -30,8 +30,9 @@ def write_report(out: Path, names: list[str], plan: Plan, records: list[dict], l
     started = time.time_ns() - 1_000_000  # files written from now on belong to this report
     by_exp: dict[str, list[dict]] = defaultdict(list)
     for rec in records:
-        by_exp[rec["job"]["experiment"]].append(rec)
-    limits = Limits(out)
+        if "references" not in rec:  # those are read through `limits`
+            by_exp[rec["job"]["experiment"]].append(rec)
+    limits = Limits(records)
     sections = [
         "# tentnet reproduce",
         "",
@@ -86,7 +87,7 @@ def _forget_stale(out: Path, started: int) -> None:
         old = set(json.loads(previous.read_text(encoding="utf-8")))
     except (OSError, ValueError):
         old = set()
-    kept = {"settings.json", "limits.json", REPORT_FILES}
+    kept = {"settings.json", REPORT_FILES}
     written = {
         p.name
         for p in out.iterdir()

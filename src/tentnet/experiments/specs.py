@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .jobs import EXTRA_STEPS as EXTRA_STEPS
-from .jobs import REGION_MAPS
+from .jobs import REGION_MAPS, reference_jobs
 from .jobs import Job as Job
 from .jobs import Plan as Plan
 
@@ -138,12 +138,13 @@ def _variant_budget(plan: Plan, overrides: dict) -> dict:
 
 def jobs_for(name: str, plan: Plan) -> list[Job]:
     """The batches of one experiment."""
+    unit = (0.0, 1.0)
     if name == "dense":
         return [
             Job("dense", m, m, (t,), 5, plan.seeds, config=_budget(plan))
             for t in DENSE_TARGETS
             for m in DENSE_METHODS
-        ]
+        ] + reference_jobs("dense", {(t, unit): {2**5} for t in DENSE_TARGETS})
     if name == "sparse":
         return [
             Job(
@@ -173,7 +174,7 @@ def jobs_for(name: str, plan: Plan) -> list[Job]:
             )
             for d in plan.depths
             for m in DEPTH_METHODS
-        ]
+        ] + reference_jobs("depth", {(t, unit): {2**d for d in plan.depths} for t in DEPTH_TARGETS})
     if name == "ablation":
         jobs = []
         for label, method, overrides in ABLATION:
@@ -188,7 +189,7 @@ def jobs_for(name: str, plan: Plan) -> list[Job]:
                     config=_variant_budget(plan, overrides),
                 )
             )
-        return jobs
+        return jobs + reference_jobs("ablation", {(t, unit): {2**5} for t in DENSE_TARGETS})
     if name == "budget":
         from .budget import jobs as budget_jobs
 
@@ -213,7 +214,8 @@ def jobs_for(name: str, plan: Plan) -> list[Job]:
                         domain=domain,
                     )
                 )
-        return jobs
+        # tent-dc: a width-8 network, 2^(d+1) = 64 pieces at depth 5
+        return jobs + reference_jobs("nonconvex", {t: {64} for t in NONCONVEX_TARGETS})
     if name in EXTRA_STEPS:
         steps = max(10, int(EXTRA_STEPS[name] * plan.extra_steps_scale))
         jobs = [

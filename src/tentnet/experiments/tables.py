@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import statistics
 from collections import defaultdict
 from pathlib import Path
 
+from ..errors import TentnetError
 from ..io import atomic_write_text
-from ..limit import optimal_pwl
 
 
 def _fmt(v) -> str:
@@ -51,22 +50,24 @@ def stats(values: list[float]) -> dict:
 
 
 class Limits:
-    """Cached optimal_pwl errors (``out/limits.json``)."""
+    """The ``optimal_pwl`` errors stored by the reference jobs of a run (the report computes
+    none); asking for one that no job stored is an error."""
 
-    def __init__(self, out: Path) -> None:
-        self.path = out / "limits.json"
-        self.cache = json.loads(self.path.read_text()) if self.path.is_file() else {}
+    def __init__(self, records: list[dict]) -> None:
+        self.stored = {
+            (r["target"], r["pieces"], tuple(r["domain"])): r["mse"]
+            for rec in records
+            for r in rec.get("references", [])
+        }
 
     def get(self, target: str, pieces: int, domain: tuple[float, float] = (0.0, 1.0)) -> float:
-        key = (
-            f"{target}|{pieces}"
-            if tuple(domain) == (0.0, 1.0)
-            else f"{target}|{pieces}|{domain[0]},{domain[1]}"
-        )
-        if key not in self.cache:
-            self.cache[key] = optimal_pwl(target, pieces, tuple(domain)).mse
-            atomic_write_text(self.path, json.dumps(self.cache, indent=1) + "\n")
-        return self.cache[key]
+        key = (target, pieces, (float(domain[0]), float(domain[1])))
+        if key not in self.stored:
+            raise TentnetError(
+                f"no stored optimal_pwl reference for {target} with {pieces} pieces on "
+                f"{key[2][0]},{key[2][1]} (an experiment's reference jobs miss it)"
+            )
+        return self.stored[key]
 
 
 def runs_of(records: list[dict]):
