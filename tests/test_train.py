@@ -306,3 +306,35 @@ def test_import_changes_no_allocator_setting_and_the_cli_applies_it():
     env = {k: v for k, v in __import__("os").environ.items() if k != "TENTNET_NO_MALLOPT"}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stderr
+
+
+def test_solves_do_not_depend_on_the_thread_count():
+    """torch 2.13's batched LU on the CPU breaks once set_num_threads(2+) has been called
+    (errors or wrong solutions above about 64 unknowns); the project's solves use Cholesky, so
+    a tent-warp fit (least squares, then LM on 100+ weights) is the same on 1 and 2 threads."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, torch; torch.set_num_threads(int(sys.argv[1]))\n"
+        "from tentnet import fit, TrainConfig\n"
+        "from tentnet.lm import solve_spd\n"
+        "g = torch.Generator().manual_seed(0)\n"
+        "a = torch.randn(3, 150, 150, dtype=torch.float64, generator=g)\n"
+        "a = a @ a.transpose(1, 2) + torch.eye(150, dtype=torch.float64)\n"
+        "b = torch.ones(3, 150, dtype=torch.float64)\n"
+        "x, ok = solve_spd(a, b)\n"
+        "err = float((a @ x[..., None]).squeeze(-1).sub(b).abs().max())\n"
+        "assert bool(ok.all()) and err < 1e-8\n"
+        "rs = fit('x**3', method='tent-warp', depth=4, seeds=[0, 1], "
+        "config=TrainConfig(width=24, lm_iterations=40), count_regions=False)\n"
+        "print(' '.join(repr(r.test_mse) for r in rs))\n"
+    )
+    out = []
+    for threads in ("1", "2"):
+        done = subprocess.run(
+            [sys.executable, "-c", script, threads], capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        out.append([float(v) for v in done.stdout.split()])
+    assert out[1] == pytest.approx(out[0], rel=1e-6)

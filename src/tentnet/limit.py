@@ -21,6 +21,7 @@ import torch
 from torch import Tensor
 
 from .errors import TentnetError
+from .lm import solve_spd
 from .targets import Expression, evaluate_checked, parse_expression, uniform_grid
 from .tent import check_domain
 
@@ -59,7 +60,7 @@ def _hat_basis(x: Tensor, knots: Tensor) -> Tensor:
 def _solve_values(basis: Tensor, y: Tensor) -> Tensor:
     gram = basis.T @ basis
     eye = torch.eye(gram.shape[0], dtype=gram.dtype)
-    return torch.linalg.solve(gram + 1e-14 * gram.diagonal().mean() * eye, basis.T @ y)
+    return solve_spd(gram + 1e-14 * gram.diagonal().mean() * eye, basis.T @ y)[0]
 
 
 def _values_tridiagonal(x: np.ndarray, y: np.ndarray, knots: np.ndarray) -> np.ndarray:

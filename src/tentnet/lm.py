@@ -16,6 +16,30 @@ from torch import Tensor
 from .mlp import Stack, stack_forward, stack_jacobian
 
 
+def solve_spd(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
+    """Solve ``a x = b`` for symmetric positive definite ``a`` (``(..., K, K)``; ``b``
+    ``(..., K)``) by Cholesky; returns ``x`` and ``solved`` (``(...)``, False where ``a`` was not
+    numerically positive definite even for a pivoted LU, one matrix at a time; ``x`` is 0 there).
+
+    Cholesky, not ``torch.linalg.solve``: torch 2.13's batched LU on the CPU fails ("Pivots given
+    to lu_solve must all be greater or equal to 1") or returns wrong solutions for matrices
+    larger than about 64 once ``torch.set_num_threads`` has been called with 2 or more threads.
+    """
+    chol, info = torch.linalg.cholesky_ex(a)
+    x = torch.cholesky_solve(b.unsqueeze(-1), chol).squeeze(-1)
+    solved = info == 0
+    if not bool(solved.all()):
+        flat_a, flat_b = a.reshape(-1, *a.shape[-2:]), b.reshape(-1, b.shape[-1])
+        flat_x, flat_ok = x.reshape(flat_b.shape), solved.reshape(-1)
+        for i in torch.nonzero(~flat_ok).flatten().tolist():
+            xi, info_i = torch.linalg.solve_ex(flat_a[i], flat_b[i])  # unbatched LU is sound
+            ok = int(info_i) == 0 and bool(torch.isfinite(xi).all())
+            flat_x[i] = xi if ok else 0.0
+            flat_ok[i] = ok
+        x, solved = flat_x.reshape(b.shape), flat_ok.reshape(solved.shape)
+    return x, solved
+
+
 def levenberg_marquardt(
     flat: Tensor,
     unflatten: Callable[[Tensor], Stack],
@@ -63,10 +87,11 @@ def levenberg_marquardt(
         diag = jtj.diagonal(dim1=1, dim2=2)
         tiny = 1e-9 * diag.mean(1).clamp_min(1e-300)
         system = jtj + lam[:, None, None] * (torch.diag_embed(diag) + tiny[:, None, None] * eye)
-        trial = flat + torch.linalg.solve(system, -jtr)
+        step, solved = solve_spd(system, -jtr)  # not solved: no step, more damping
+        trial = flat + step
         t_res = stack_forward(unflatten(trial), x).squeeze(-1) - y
         t_loss = (weighted(t_res) * t_res).mean(1)
-        better = torch.isfinite(t_loss) & (t_loss < loss)
+        better = solved & torch.isfinite(t_loss) & (t_loss < loss)
         idx = torch.nonzero(better).flatten()
         if idx.numel():
             # Only the networks that moved need a new Jacobian and normal equations.

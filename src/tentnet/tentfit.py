@@ -7,6 +7,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from .lm import solve_spd
 from .tent import smooth_scales, tent_levels
 
 
@@ -23,7 +24,7 @@ def _least_squares(features: Tensor, y: Tensor) -> Tensor:
     gram = (f.unsqueeze(-1) * f.unsqueeze(-2)).sum(1)
     rhs = (f * y.unsqueeze(-1)).sum(1)
     eye = torch.eye(gram.shape[-1], dtype=gram.dtype, device=gram.device)
-    return torch.linalg.solve(gram + 1e-13 * eye, rhs) / scale
+    return solve_spd(gram + 1e-13 * eye, rhs)[0] / scale
 
 
 def convexifying_curvature(t: Tensor, y: Tensor, bins: int = 16) -> Tensor:
