@@ -38,9 +38,9 @@ def test_phase_steps_add_up_and_defaults_fill_in(name):
 def test_a_new_direct_method_plugs_in_as_one_entry(monkeypatch):
     calls = []
 
-    def fitter(t, y, width, depth, lm, quadrature):
+    def fitter(t, y, width, depth, lm, quadrature, resample):
         calls.append((width, depth, lm))
-        return fit_knots(t, y, width, lm, quadrature=quadrature)
+        return fit_knots(t, y, width, lm, quadrature=quadrature, resample=resample)
 
     entry = Method("my-knots", kind="direct", summary="test", width=6, max_depth=1, fitter=fitter)
     monkeypatch.setitem(REGISTRY, "my-knots", entry)

@@ -12,6 +12,7 @@ import torch
 from torch import Tensor
 
 from .errors import TentnetError
+from .knots import RESAMPLE_POINTS
 from .methods import REGISTRY, get_method
 from .mlp import Stack, weight_count
 from .tent import DEFAULT_MARGIN, check_depth
@@ -87,6 +88,11 @@ class TrainConfig:
             (measured: 2%-18% lower test MSE on the grid on all 24 target and width pairs
             tried; benchmarks/knots_quadrature.py). :func:`tentnet.fit.fit` turns it off for
             data files, whose test points follow the data's own distribution.
+        resample: knots and tent-warp, with ``quadrature``: fit the local-cubic reconstruction
+            of the training points on a uniform grid of this many points instead of the points
+            themselves (:func:`tentnet.knots.resample`; None: 2,048 for those methods and
+            ``auto``; 0: off). Measured on 12 targets at 3 budgets: knots within 0.95x-1.24x of
+            the free-knot optimum instead of up to 16x (benchmarks/README.md).
     """
 
     depth: int = 5
@@ -105,11 +111,14 @@ class TrainConfig:
     refit_iterations: int = 0
     uniform_start: bool = True
     quadrature: bool = True
+    resample: int | None = None
 
     def check(self, method: str) -> None:
         """Raise TentnetError if the configuration cannot be trained with ``method``."""
         spec = get_method(method)
         check_depth(self.depth)
+        if self.resample is not None and not 0 <= self.resample <= 1_000_000:
+            raise TentnetError(f"resample must be from 0 to 1000000, got {self.resample}")
         if spec.max_depth == 1 and self.depth != 1:
             raise TentnetError(
                 f"method {method} builds one hidden layer (depth 1) of --width units; got depth "
@@ -161,11 +170,13 @@ class TrainConfig:
         """The configuration ``method`` really trains with (the method's defaults fill in a
         zero ``lm_iterations``, one restart and no ``phase1_steps``); ``auto``, which picks a
         method per fit, resolves to the configuration itself."""
-        if method not in REGISTRY:
-            return self
+        resample = RESAMPLE_POINTS if self.resample is None else self.resample
+        if method not in REGISTRY:  # auto: its candidates include the direct methods
+            return replace(self, resample=resample) if method == "auto" else self
         spec = REGISTRY[method]
         if spec.kind == "direct":
-            return replace(self, lm_iterations=self.lm_iterations or spec.lm_iterations, restarts=1)
+            lm = self.lm_iterations or spec.lm_iterations
+            return replace(self, lm_iterations=lm, restarts=1, resample=resample)
         if not spec.lm_iterations:
             return self
         return replace(

@@ -290,7 +290,7 @@ def fit(
     _check_resources(parsed, method, depth, config, len(seeds), points, test_points, dtype)
     prob = build_problem(parsed, seeds, points, domain, holdout, test_points, dtype)
     if isinstance(parsed[0], Dataset):  # tested on points drawn like the training points
-        config = replace(config, quadrature=False)
+        config = replace(config, quadrature=False, resample=0)
     row_seeds = seeds * len(parsed)
     lo, hi = prob.domain
     y_mean = prob.y_train.mean(1)

@@ -37,7 +37,7 @@ KNOTS_WIDTH = 30
 KNOTS_LM_ITERATIONS = 300
 
 Fitter = Callable[[Tensor, Tensor, int, int, int, bool], tuple[Stack, Tensor]]
-"""``fitter(t, y, width, depth, lm_iterations, quadrature) -> (stack, training loss)``."""
+"""``fitter(t, y, width, depth, lm_iterations, quadrature, resample) -> (stack, loss)``."""
 
 
 @dataclass(frozen=True)
@@ -110,20 +110,20 @@ class Method:
 
 
 def _knots(
-    t: Tensor, y: Tensor, width: int, depth: int, lm: int, quadrature: bool
+    t: Tensor, y: Tensor, width: int, depth: int, lm: int, quadrature: bool, resample: int
 ) -> tuple[Stack, Tensor]:
     if width + 1 > t.shape[1] // 2:
         raise TentnetError(
             f"method knots with {width} units needs at least {2 * (width + 1)} training "
             f"points (two per piece); got {t.shape[1]}"
         )
-    return fit_knots(t, y, width, lm, quadrature=quadrature)
+    return fit_knots(t, y, width, lm, quadrature=quadrature, resample=resample)
 
 
 def _warp(
-    t: Tensor, y: Tensor, width: int, depth: int, lm: int, quadrature: bool
+    t: Tensor, y: Tensor, width: int, depth: int, lm: int, quadrature: bool, resample: int
 ) -> tuple[Stack, Tensor]:
-    return fit_warp(t, y, width, depth - 1, lm, quadrature)
+    return fit_warp(t, y, width, depth - 1, lm, quadrature, resample)
 
 
 _TENT = {"kind": "tent", "fixed_width": True, "pretrain": True}

@@ -107,7 +107,13 @@ def train_networks(
     spec = get_method(method)
     if spec.fitter is not None:
         layers, loss = spec.fitter(
-            t, y, config.width_for(method), config.depth, config.lm_iterations, config.quadrature
+            t,
+            y,
+            config.width_for(method),
+            config.depth,
+            config.lm_iterations,
+            config.quadrature,
+            config.resample,
         )
         return TrainOutput(layers=layers, history=loss[None], history_steps=[0])
     r = config.restarts

@@ -29,7 +29,15 @@ import torch
 from torch import Tensor
 
 from .errors import TentnetError
-from .knots import curvature_cdf, curvature_knots, hat_basis, least_squares, quadrature_weights
+from .knots import (
+    RESAMPLE_POINTS,
+    curvature_cdf,
+    curvature_knots,
+    hat_basis,
+    least_squares,
+    quadrature_weights,
+    resampled,
+)
 from .lm import levenberg_marquardt
 from .mlp import Stack, rows_to_stack, stack_mse, stack_to_rows, weight_count
 from .tent import tent_levels, tent_mlp_layers
@@ -121,6 +129,7 @@ def fit_warp(
     levels: int,
     lm_iterations: int = WARP_LM_ITERATIONS,
     quadrature: bool = True,
+    resample: int = RESAMPLE_POINTS,
 ) -> tuple[Stack, Tensor]:
     """Fit N ``tent-warp`` networks: the least-squares start, then LM on all weights.
 
@@ -130,12 +139,16 @@ def fit_warp(
         levels: tent levels after the first layer (depth ``levels + 1``).
         lm_iterations: Levenberg-Marquardt iterations on all weights.
         quadrature: weight the points by :func:`tentnet.knots.quadrature_weights`.
+        resample: with ``quadrature``, fit :func:`tentnet.knots.resampled` on this many points
+            (0: the points themselves).
 
     Returns:
         ``(stack, loss)``: the networks and their training loss ``(N,)`` (weighted with
         ``quadrature``).
     """
     check_warp(units, levels, t.shape[1])
+    if quadrature and resample:
+        t, y = resampled(t, y, resample)
     w = quadrature_weights(t) if quadrature else None
     layers = warp_layout(t, y, units, levels, w)
     x = t.unsqueeze(-1)

@@ -42,6 +42,8 @@ class Job:
 
             used = TrainConfig(depth=max(self.depth, 1), **self.config).resolved(self.method)
             fields["resolved"] = asdict(used)
+            if used.resample is None:  # a field added later: the keys of other batches stay
+                del fields["resolved"]["resample"]
         text = json.dumps(fields, sort_keys=True)
         digest = hashlib.sha1(text.encode()).hexdigest()[:10]
         return f"{self.experiment}-{self.method.replace('+', 'plus')}-d{self.depth}-{digest}"
