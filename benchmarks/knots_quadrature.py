@@ -3,7 +3,9 @@
 With about ten random training points per piece, a least-squares fit that weighs every point
 alike follows the points' clumps; weighting each point by the part of the domain nearest to it
 makes the loss a quadrature of the squared error over the domain, which is what the test grid
-measures. Both fits are run in one go on the same points:
+measures. Both fits are run in one go on the same points, both on the points themselves
+(``resample=0``; by default `knots` fits a reconstruction of the function from its points
+instead, see benchmarks/README.md):
 
     python benchmarks/knots_quadrature.py            # 12 targets x widths 30, 50; seeds 0-4
 
@@ -51,7 +53,7 @@ def main(argv=None) -> int:
             opt = optimal_pwl(target, units + 1, dom).mse
             med = {}
             for q in (False, True):
-                cfg = TrainConfig(width=units, quadrature=q)
+                cfg = TrainConfig(width=units, quadrature=q, resample=0)  # the points themselves
                 runs = fit(
                     target,
                     method="knots",
