@@ -90,9 +90,10 @@ class TrainConfig:
             data files, whose test points follow the data's own distribution.
         resample: knots and tent-warp, with ``quadrature``: fit the local-cubic reconstruction
             of the training points on a uniform grid of this many points instead of the points
-            themselves (:func:`tentnet.knots.resample`; None: 2,048 for those methods and
-            ``auto``; 0: off). Measured on 12 targets at 3 budgets: knots within 0.95x-1.24x of
-            the free-knot optimum instead of up to 16x (benchmarks/README.md).
+            themselves (:func:`tentnet.knots.resampled`; None: 2,048 for those methods and
+            ``auto``; 0: off). Measured in the budget experiment: knots within 1.00x-1.23x of
+            the free-knot optimum at every target and budget, instead of up to 28x
+            (benchmarks/README.md).
     """
 
     depth: int = 5
@@ -168,8 +169,9 @@ class TrainConfig:
 
     def resolved(self, method: str) -> TrainConfig:
         """The configuration ``method`` really trains with (the method's defaults fill in a
-        zero ``lm_iterations``, one restart and no ``phase1_steps``); ``auto``, which picks a
-        method per fit, resolves to the configuration itself."""
+        zero ``lm_iterations``, one restart and no ``phase1_steps``, and for the direct
+        methods and ``auto`` an unset ``resample``); ``auto``, which picks a method per fit,
+        otherwise resolves to the configuration itself."""
         resample = RESAMPLE_POINTS if self.resample is None else self.resample
         if method not in REGISTRY:  # auto: its candidates include the direct methods
             return replace(self, resample=resample) if method == "auto" else self

@@ -14,6 +14,7 @@ import torch
 
 from .auto import auto_candidates, choose_by_validation
 from .errors import TentnetError
+from .methods import get_method
 from .mlp import fold_affine, scaled_std, sequential_from_layers, stack_errors
 from .multi import fit_several
 from .regions import MAX_COUNT_DEPTH, count_linear_regions
@@ -175,11 +176,18 @@ def _check_resources(
     need = 0
     for name, cfg in shapes:
         used = replace(config, depth=cfg.depth, width=cfg.width).resolved(name)
+        fitted = points  # direct methods fit the reconstruction's grid if that is larger
+        if (
+            get_method(name).kind == "direct"
+            and used.quadrature
+            and not isinstance(parsed[0], Dataset)
+        ):
+            fitted = max(points, used.resample or 0)
         need = max(
             need,
             training_bytes(
                 n_seeds * len(parsed) * used.restarts,
-                points,
+                fitted,
                 used.width_for(name),
                 used.depth,
                 used.lm_iterations,
