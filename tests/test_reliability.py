@@ -188,6 +188,29 @@ def test_the_memory_estimate_grows_with_every_size():
     assert training_bytes(10, 500, 4, 5, 0) < base
 
 
+def test_the_memory_estimate_counts_the_methods_real_weights_and_fitted_points(monkeypatch):
+    """tent-warp with 30 first-layer units is 229 weights, not a dense 30 x 4 network's ~2,900;
+    knots and tent-warp fit the 2,048-point reconstruction, not the 500 points."""
+    from tentnet.fit import _check_resources
+    from tentnet.methods import get_method
+    from tentnet.resources import training_bytes
+    from tentnet.targets import parse_expression
+    from tentnet.train import TrainConfig
+
+    warp = get_method("tent-warp").weight_count(4, 30)
+    assert warp == 229
+    assert training_bytes(25, 2048, 30, 4, 300, weights=warp) < training_bytes(25, 2048, 30, 4, 300)
+    # the budget experiment's largest tent-warp batch (5 targets x 5 seeds): about 1.3 GiB
+    # (17.7 GiB when it was counted as a dense network, which refused it on this machine)
+    fit_module = importlib.import_module("tentnet.fit")  # tentnet.fit is also the function
+    asked = []
+    monkeypatch.setattr(fit_module, "check_memory", lambda need, what: asked.append(need))
+    target = [parse_expression("x**3")] * 5
+    cfg = TrainConfig(depth=4, width=30)
+    _check_resources(target, "tent-warp", 4, cfg, 5, 500, None, torch.float64)
+    assert asked and asked[0] < 4 * 2**30
+
+
 def _battery():
     import importlib.util
     from pathlib import Path

@@ -193,6 +193,7 @@ def _check_resources(
                 used.lm_iterations,
                 test_points or TEST_POINTS,
                 torch.finfo(dtype).bits // 8,
+                get_method(name).weight_count(used.depth, used.width_for(name)),
             ),
         )
     check_memory(need, f"training {n_seeds * len(parsed)} network(s) on {points:,} points")

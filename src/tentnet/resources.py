@@ -40,10 +40,12 @@ def training_bytes(
     lm_iterations: int = 0,
     test_points: int = TEST_GRID,
     itemsize: int = 8,
+    weights: int | None = None,
 ) -> int:
     """Estimated peak bytes to train ``networks`` MLPs (1 -> width x depth -> 1) batched on
-    ``points`` points each, then evaluate them on ``test_points`` points."""
-    weights = weight_count(width, max(depth, 1))
+    ``points`` points each, then evaluate them on ``test_points`` points. ``weights``: the
+    network's weight count where it is not the dense ``width x depth`` one (tent-warp)."""
+    weights = weights or weight_count(width, max(depth, 1))
     neurons = width * depth + 1
     activations = networks * points * neurons * itemsize * 4  # forward cache, backward, temps
     adam = networks * weights * itemsize * 6
