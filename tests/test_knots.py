@@ -171,8 +171,8 @@ def test_weighted_fit_minimises_the_weighted_loss():
     """With quadrature weights the start is the weighted least-squares fit (its weighted
     loss no higher than the unweighted fit's), and LM with unit weights is plain LM."""
     from tentnet.knots import quadrature_weights
-    from tentnet.lm import levenberg_marquardt
     from tentnet.mlp import rows_to_stack, stack_to_rows
+    from tentnet.optim import levenberg_marquardt
 
     t, y = _data("exp(x)")
     w = quadrature_weights(t)

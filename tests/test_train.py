@@ -318,7 +318,7 @@ def test_solves_do_not_depend_on_the_thread_count():
     script = (
         "import sys, torch; torch.set_num_threads(int(sys.argv[1]))\n"
         "from tentnet import fit, TrainConfig\n"
-        "from tentnet.lm import solve_spd\n"
+        "from tentnet.optim import solve_spd\n"
         "g = torch.Generator().manual_seed(0)\n"
         "a = torch.randn(3, 150, 150, dtype=torch.float64, generator=g)\n"
         "a = a @ a.transpose(1, 2) + torch.eye(150, dtype=torch.float64)\n"

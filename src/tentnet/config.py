@@ -15,6 +15,7 @@ from .errors import TentnetError
 from .knots import RESAMPLE_POINTS
 from .methods import REGISTRY, get_method
 from .mlp import Stack, weight_count
+from .optim import NetProgress as NetProgress
 from .tent import DEFAULT_MARGIN, check_depth
 
 LM_SCREEN_ITERATIONS = 40  # with restarts: LM iterations every candidate gets before the cut
@@ -36,8 +37,6 @@ def screen_survivors(restarts: int) -> int:
 Progress = Callable[[str, int, int, float], None]
 """Called as ``progress(phase, step, steps, loss)`` now and then; ``loss`` is the mean over
 seeds of the normalised training MSE (with restarts, of each seed's best candidate so far)."""
-
-NetProgress = Callable[[str, int, int, Tensor], None]  # the same with per-network losses
 
 
 def per_seed_progress(progress: Progress | None, seeds: int) -> NetProgress | None:
@@ -75,7 +74,7 @@ class TrainConfig:
         restarts: candidates per seed, each from its own initialisation on the seed's data; the
             one with the lowest final training loss is kept (selection never sees test data).
         lm_iterations: after the gradient steps, this many Levenberg-Marquardt iterations on
-            all weights (:mod:`tentnet.lm`); 0 for the published methods.
+            all weights (:mod:`tentnet.optim`); 0 for the published methods.
         select_holdout: with restarts and LM, the fraction of each seed's training points held
             out to judge the candidates (never the test data); 0 judges by training loss.
         refit_iterations: LM iterations on all the points for the winner after a selection on

@@ -18,7 +18,7 @@ Fitting, for N networks at once (each on its own points, in normalised units ``t
 2. knots equidistributed by ``|f''|^(2/5)`` (the asymptotically optimal L2 density);
 3. knot values by least squares in the hat basis (well conditioned; the flat piece of the
    second layout is a merged pair of hats), converted exactly to the network's weights;
-4. Levenberg-Marquardt on all ``3k + 1`` weights (:mod:`tentnet.lm`), which moves the knots;
+4. Levenberg-Marquardt on all ``3k + 1`` weights (:mod:`tentnet.optim`), which moves the knots;
    the layout with the lower training loss is kept.
 
 Steps 3 and 4 weight each point by the length of [0, 1] nearest to it (a quadrature of the
@@ -32,8 +32,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .lm import levenberg_marquardt, solve_spd
 from .mlp import Stack, rows_to_stack, stack_mse, stack_to_rows
+from .optim import levenberg_marquardt, solve_spd
 
 FINE_PIECES = 64  # the curvature estimate's uniform grid (fewer with few points)
 

@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 
 from .errors import TentnetError
-from .lm import solve_spd
+from .optim import solve_spd
 from .targets import Expression, evaluate_checked, parse_expression, uniform_grid
 from .tent import check_domain
 

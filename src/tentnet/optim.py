@@ -1,6 +1,13 @@
-"""The gradient optimiser: Adam on one flat tensor (:class:`FlatAdam`) with a cosine-decayed
-rate (phase 1 and phase 2), and the per-seed random streams that start every network
-(Levenberg-Marquardt is :mod:`tentnet.lm`)."""
+"""The optimisers, in one place: Adam on one flat tensor (:class:`FlatAdam`) with a
+cosine-decayed rate (phase 1 and phase 2); Levenberg-Marquardt for N small networks at once
+(:func:`levenberg_marquardt`, phase 2 as nonlinear least squares) and the linear solves under
+it (:func:`solve_spd`); and the per-seed random streams that start every network.
+
+A 4 x 5 network has about 90 weights and is fitted to a few hundred points: a small nonlinear
+least-squares problem. Each LM iteration solves ``(J^T J + lam diag(J^T J)) delta = -J^T r``
+per network with the exact Jacobian (:func:`tentnet.mlp.stack_jacobian`), accepts the step
+where it lowers that network's loss and adapts that network's damping ``lam``.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +18,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .config import NetProgress
 from .errors import TentnetError
+from .mlp import Stack, stack_forward, stack_jacobian
+
+NetProgress = Callable[[str, int, int, Tensor], None]  # (phase, step, steps, per-network losses)
 
 
 class FlatAdam:
@@ -95,3 +104,97 @@ def random_peaks(
     lo, hi = peak_range
     rows = [lo + (hi - lo) * torch.rand(n_peaks, generator=g, dtype=dtype) for g in generators]
     return torch.stack(rows)
+
+
+def solve_spd(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
+    """Solve ``a x = b`` for symmetric positive definite ``a`` (``(..., K, K)``; ``b``
+    ``(..., K)``) by Cholesky; returns ``x`` and ``solved`` (``(...)``, False where ``a`` was not
+    numerically positive definite even for a pivoted LU, one matrix at a time; ``x`` is 0 there).
+
+    Cholesky, not ``torch.linalg.solve``: torch 2.13's batched LU on the CPU fails ("Pivots given
+    to lu_solve must all be greater or equal to 1") or returns wrong solutions for matrices
+    larger than about 64 once ``torch.set_num_threads`` has been called with 2 or more threads.
+    """
+    chol, info = torch.linalg.cholesky_ex(a)
+    x = torch.cholesky_solve(b.unsqueeze(-1), chol).squeeze(-1)
+    solved = info == 0
+    if not bool(solved.all()):
+        flat_a, flat_b = a.reshape(-1, *a.shape[-2:]), b.reshape(-1, b.shape[-1])
+        flat_x, flat_ok = x.reshape(flat_b.shape), solved.reshape(-1)
+        for i in torch.nonzero(~flat_ok).flatten().tolist():
+            xi, info_i = torch.linalg.solve_ex(flat_a[i], flat_b[i])  # unbatched LU is sound
+            ok = int(info_i) == 0 and bool(torch.isfinite(xi).all())
+            flat_x[i] = xi if ok else 0.0
+            flat_ok[i] = ok
+        x, solved = flat_x.reshape(b.shape), flat_ok.reshape(solved.shape)
+    return x, solved
+
+
+def levenberg_marquardt(
+    flat: Tensor,
+    unflatten: Callable[[Tensor], Stack],
+    x: Tensor,
+    y: Tensor,
+    iterations: int,
+    record: Callable[[Tensor], None] | None = None,
+    progress: Callable[[str, int, int, Tensor], None] | None = None,
+    damping: float = 1e-3,
+    weights: Tensor | None = None,
+) -> Tensor:
+    """Minimise each network's MSE by Levenberg-Marquardt; returns the new ``flat (N, K)``.
+
+    Args:
+        flat: ``(N, K)`` weights; ``unflatten`` maps it to a stack.
+        x: ``(N, P, 1)`` inputs; y: ``(N, P)`` targets.
+        iterations: LM iterations (each one Jacobian and one trial step per network).
+        record: called with the per-network losses after every iteration.
+        progress: called now and then as ``progress("LM", it, iterations, losses)`` with the
+            per-network losses ``(N,)``.
+        weights: optional ``(N, P)`` point weights with mean 1: the loss is then the weighted
+            mean of the squared errors.
+    """
+    w = weights
+
+    def weighted(t: Tensor, rows: Tensor | None = None) -> Tensor:
+        """``t`` scaled by the point weights (of ``rows``), or ``t`` itself without weights."""
+        if w is None:
+            return t
+        ww = w if rows is None else w[rows]
+        return ww.unsqueeze(-1) * t if t.dim() == 3 else ww * t
+
+    flat = flat.clone()
+    n = flat.shape[0]
+    lam = torch.full((n,), damping, dtype=flat.dtype, device=flat.device)
+    out, jac = stack_jacobian(unflatten(flat), x)
+    res = out - y
+    loss = (weighted(res) * res).mean(1)
+    wj = weighted(jac)
+    jtj = torch.bmm(jac.transpose(1, 2), wj)
+    jtr = torch.bmm(wj.transpose(1, 2), res.unsqueeze(-1)).squeeze(-1)
+    eye = torch.eye(flat.shape[1], dtype=flat.dtype, device=flat.device)
+    report_every = max(1, iterations // 100)
+    for it in range(iterations):
+        diag = jtj.diagonal(dim1=1, dim2=2)
+        tiny = 1e-9 * diag.mean(1).clamp_min(1e-300)
+        system = jtj + lam[:, None, None] * (torch.diag_embed(diag) + tiny[:, None, None] * eye)
+        step, solved = solve_spd(system, -jtr)  # not solved: no step, more damping
+        trial = flat + step
+        t_res = stack_forward(unflatten(trial), x).squeeze(-1) - y
+        t_loss = (weighted(t_res) * t_res).mean(1)
+        better = solved & torch.isfinite(t_loss) & (t_loss < loss)
+        idx = torch.nonzero(better).flatten()
+        if idx.numel():
+            # Only the networks that moved need a new Jacobian and normal equations.
+            flat[idx] = trial[idx]
+            res[idx] = t_res[idx]
+            loss[idx] = t_loss[idx]
+            _, j_new = stack_jacobian(unflatten(flat[idx]), x[idx])
+            wj = weighted(j_new, idx)
+            jtj[idx] = torch.bmm(j_new.transpose(1, 2), wj)
+            jtr[idx] = torch.bmm(wj.transpose(1, 2), res[idx].unsqueeze(-1)).squeeze(-1)
+        lam = torch.where(better, (lam / 3).clamp_min(1e-12), (lam * 4).clamp_max(1e12))
+        if record is not None:
+            record(loss)
+        if progress is not None and (it % report_every == 0 or it == iterations - 1):
+            progress("LM", it + 1, iterations, loss)
+    return flat

@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .lm import solve_spd
+from .optim import solve_spd
 from .tent import smooth_scales, tent_levels
 
 

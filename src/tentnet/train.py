@@ -46,14 +46,13 @@ import torch
 from torch import Tensor
 
 from .config import LM_SCREEN_ITERATIONS as LM_SCREEN_ITERATIONS
-from .config import MIN_SELECT_POINTS, NetProgress, per_seed_progress
+from .config import MIN_SELECT_POINTS, per_seed_progress
 from .config import Progress as Progress
 from .config import TrainConfig as TrainConfig
 from .config import TrainOutput as TrainOutput
 from .config import screen_survivors as screen_survivors
 from .config import shallow_width as shallow_width
 from .errors import TentnetError
-from .lm import levenberg_marquardt
 from .methods import get_method
 from .mlp import (
     Stack,
@@ -64,7 +63,13 @@ from .mlp import (
     stack_mse,
     stack_to_rows,
 )
-from .optim import adam_steps, init_generators, random_peaks
+from .optim import (
+    NetProgress,
+    adam_steps,
+    init_generators,
+    levenberg_marquardt,
+    random_peaks,
+)
 from .tent import (
     logits_from_peaks,
     peaks_from_logits,

@@ -38,8 +38,8 @@ from .knots import (
     quadrature_weights,
     resampled,
 )
-from .lm import levenberg_marquardt
 from .mlp import Stack, rows_to_stack, stack_mse, stack_to_rows, weight_count
+from .optim import levenberg_marquardt
 from .tent import tent_levels, tent_mlp_layers
 
 WARP_DENSITY_EXPONENT = 0.5  # |f''|^(1/2): the same interpolation bump on every piece
