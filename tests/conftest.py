@@ -24,3 +24,22 @@ def small_model(folder, capsys, width=3):
     argv = ["fit", "--method", "knots", "--width", str(width), "--out", str(folder / "model")]
     assert run([*argv, "--no-plot", "--quiet"], capsys)[0] == 0
     return folder / "model" / "model.safetensors"
+
+
+def standardised_samples(target: str, n: int, points: int):
+    """``n`` rows of ``points`` uniform random t in [0, 1] (row s from seed s) and the target's
+    values there, standardised per row: the ``(t, y)`` the direct fitters take."""
+    t = torch.stack(
+        [
+            torch.rand(points, generator=torch.Generator().manual_seed(s), dtype=torch.float64)
+            for s in range(n)
+        ]
+    )
+    y = {
+        "x**2": t**2,
+        "x**3": t**3,
+        "exp(x)": torch.exp(t),
+        "sin": torch.sin(6 * t),
+        "abs": (t - 0.3).abs(),
+    }[target]
+    return t, (y - y.mean(1, keepdim=True)) / y.std(1, keepdim=True)

@@ -19,16 +19,11 @@ from tentnet.knots import (
 from tentnet.mlp import sequential_from_layers, stack_forward
 from tentnet.train import TrainConfig, shallow_width
 
+from .conftest import standardised_samples
+
 
 def _data(target, n=3, points=500):
-    t = torch.stack(
-        [
-            torch.rand(points, generator=torch.Generator().manual_seed(s), dtype=torch.float64)
-            for s in range(n)
-        ]
-    )
-    y = {"x**3": t**3, "x**2": t**2, "exp(x)": torch.exp(t), "abs": (t - 0.3).abs()}[target]
-    return t, (y - y.mean(1, keepdim=True)) / y.std(1, keepdim=True)
+    return standardised_samples(target, n, points)
 
 
 @pytest.mark.parametrize("depth", [1, 2, 5, 10, 12])

@@ -18,16 +18,11 @@ from tentnet.warp import (
     warp_weight_count,
 )
 
+from .conftest import standardised_samples
+
 
 def _data(target, n=2, points=400):
-    t = torch.stack(
-        [
-            torch.rand(points, generator=torch.Generator().manual_seed(s), dtype=torch.float64)
-            for s in range(n)
-        ]
-    )
-    y = {"x**3": t**3, "exp(x)": torch.exp(t), "sin": torch.sin(6 * t)}[target]
-    return t, (y - y.mean(1, keepdim=True)) / y.std(1, keepdim=True)
+    return standardised_samples(target, n, points)
 
 
 @pytest.mark.parametrize(("units", "levels"), [(2, 1), (5, 2), (12, 3), (24, 5)])
