@@ -32,8 +32,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .mlp import Stack, rows_to_stack, stack_mse, stack_to_rows
-from .optim import levenberg_marquardt, solve_spd
+from .mlp import Stack, stack_mse
+from .optim import lm_on_stack, solve_spd
 
 FINE_PIECES = 64  # the curvature estimate's uniform grid (fewer with few points)
 
@@ -158,16 +158,21 @@ def resampled(t: Tensor, y: Tensor, points: int = RESAMPLE_POINTS) -> tuple[Tens
     return u.contiguous(), out
 
 
+def free_units(knots: Tensor, values: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """The CPWL with ``values (N, m + 1)`` at ``knots (N, m + 1)`` (ends 0 and 1) as ``m``
+    right-pointing units: ``(kappa, v, c)`` with ``F(t) = c + sum_j v_j relu(t - kappa_j)`` on
+    [0, 1]. Unit 0 is the linear term (its knot at -1: ``t + 1`` on the domain)."""
+    slopes = torch.diff(values, dim=1) / torch.diff(knots, dim=1)  # (N, m)
+    v = torch.cat([slopes[:, :1], torch.diff(slopes, dim=1)], dim=1)
+    kappa = torch.cat([torch.full_like(knots[:, :1], -1.0), knots[:, 1:-1]], dim=1)
+    return kappa, v, values[:, 0] - slopes[:, 0]
+
+
 def _free_layout(t: Tensor, y: Tensor, cum: Tensor, units: int, w: Tensor | None) -> Stack:
     """``units`` units as a free CPWL with ``units`` pieces (one unit is the linear term)."""
     knots = curvature_knots(t, cum, units - 1)
-    values = least_squares(hat_basis(t, knots), y, w)
-    slopes = torch.diff(values, dim=1) / torch.diff(knots, dim=1)  # (N, units)
-    v = torch.cat([slopes[:, :1], torch.diff(slopes, dim=1)], dim=1)
-    kappa = torch.cat([torch.full_like(knots[:, :1], -1.0), knots[:, 1:-1]], dim=1)
-    sigma = torch.ones_like(kappa)
-    c = values[:, 0] - slopes[:, 0]  # the linear unit is t + 1 on the domain
-    return _as_stack(kappa, sigma, v, c)
+    kappa, v, c = free_units(knots, least_squares(hat_basis(t, knots), y, w))
+    return _as_stack(kappa, torch.ones_like(kappa), v, c)
 
 
 def _pivot_layout(t: Tensor, y: Tensor, cum: Tensor, units: int, w: Tensor | None) -> Stack:
@@ -244,15 +249,7 @@ def fit_knots(
     best_loss = None
     for layers in candidates:
         if lm_iterations:
-            rows = levenberg_marquardt(
-                stack_to_rows(layers),
-                lambda v, like=layers: rows_to_stack(v, like),
-                x,
-                y,
-                lm_iterations,
-                weights=w,
-            )
-            layers = [(wt.clone(), bs.clone()) for wt, bs in rows_to_stack(rows, layers)]
+            layers = lm_on_stack(layers, x, y, lm_iterations, weights=w)
         loss = stack_mse(layers, x, y, w)
         if best is None:
             best, best_loss = layers, loss

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from .errors import TentnetError
-from .mlp import Stack, stack_forward, stack_jacobian
+from .mlp import Stack, rows_to_stack, stack_forward, stack_jacobian, stack_to_rows
 
 NetProgress = Callable[[str, int, int, Tensor], None]  # (phase, step, steps, per-network losses)
 
@@ -198,3 +198,26 @@ def levenberg_marquardt(
         if progress is not None and (it % report_every == 0 or it == iterations - 1):
             progress("LM", it + 1, iterations, loss)
     return flat
+
+
+def lm_on_stack(
+    layers: Stack,
+    x: Tensor,
+    y: Tensor,
+    iterations: int,
+    progress: Callable[[str, int, int, Tensor], None] | None = None,
+    weights: Tensor | None = None,
+) -> Stack:
+    """:func:`levenberg_marquardt` on a stack (the networks as weights in rows): returns the
+    trained stack, in tensors of its own."""
+    rows = levenberg_marquardt(
+        stack_to_rows(layers),
+        lambda v: rows_to_stack(v, layers),
+        x,
+        y,
+        iterations,
+        None,
+        progress,
+        weights=weights,
+    )
+    return [(w.clone(), b.clone()) for w, b in rows_to_stack(rows, layers)]

@@ -68,6 +68,7 @@ from .optim import (
     adam_steps,
     init_generators,
     levenberg_marquardt,
+    lm_on_stack,
     random_peaks,
 )
 from .tent import (
@@ -203,32 +204,20 @@ def _halving(
     top = score.reshape(n, r).topk(keep, dim=1, largest=False).indices
     chosen = (top + torch.arange(n, device=t.device)[:, None] * r).flatten()
     like = [(w[chosen], b[chosen]) for w, b in out.layers]
-    rows = levenberg_marquardt(
-        stack_to_rows(like),
-        lambda v: rows_to_stack(v, like),
+    refined = lm_on_stack(
+        like,
         t_fit.repeat_interleave(keep, 0).unsqueeze(-1),
         y_fit.repeat_interleave(keep, 0),
         config.lm_iterations - LM_SCREEN_ITERATIONS,
-        None,
         progress,
     )
-    refined = rows_to_stack(rows, like)
     pick = _losses(refined, t_val, y_val, keep).reshape(n, keep).argmin(1)
     pick = pick + torch.arange(n, device=t.device) * keep
     winners = out.select(chosen[pick])  # each seed's winner, as it was after the screen
     layers = [(w[pick], b[pick]) for w, b in refined]
     steps = config.lm_iterations - LM_SCREEN_ITERATIONS
     if holdout and config.refit_iterations:
-        rows = levenberg_marquardt(
-            stack_to_rows(layers),
-            lambda v: rows_to_stack(v, layers),
-            t.unsqueeze(-1),
-            y,
-            config.refit_iterations,
-            None,
-            progress,
-        )
-        layers = [(w.clone(), b.clone()) for w, b in rows_to_stack(rows, layers)]
+        layers = lm_on_stack(layers, t.unsqueeze(-1), y, config.refit_iterations, progress)
         steps += config.refit_iterations
     final = _losses(layers, t, y, 1)
     return replace(

@@ -33,13 +33,14 @@ from .knots import (
     RESAMPLE_POINTS,
     curvature_cdf,
     curvature_knots,
+    free_units,
     hat_basis,
     least_squares,
     quadrature_weights,
     resampled,
 )
-from .mlp import Stack, rows_to_stack, stack_mse, stack_to_rows, weight_count
-from .optim import levenberg_marquardt
+from .mlp import Stack, stack_mse, weight_count
+from .optim import lm_on_stack
 from .tent import tent_levels, tent_mlp_layers
 
 WARP_DENSITY_EXPONENT = 0.5  # |f''|^(1/2): the same interpolation bump on every piece
@@ -97,15 +98,9 @@ def warp_layout(t: Tensor, y: Tensor, units: int, levels: int, w: Tensor | None 
     coef = least_squares(torch.cat([hats, tent_levels(z, peaks)], -1), y, w)
     values, scales = coef[:, : units + 1], coef[:, units + 1 :]
 
-    def units_of(v: Tensor) -> tuple[Tensor, Tensor]:
-        """Output weights on the units and the constant giving knot values ``v``: unit 0 is
-        ``t + 1`` (its knot at -1, the linear term), unit j > 0 is ``relu(t - knot_j)``."""
-        slopes = torch.diff(v, dim=1) / torch.diff(knots, dim=1)
-        return torch.cat([slopes[:, :1], torch.diff(slopes, dim=1)], 1), v[:, 0] - slopes[:, 0]
-
-    v_p, c_p = units_of(values)
-    v_z, c_z = units_of(zig)
-    kappa = torch.cat([torch.full_like(knots[:, :1], -1.0), knots[:, 1:-1]], 1)
+    # P and the zigzag are CPWLs on the same knots: one first layer of units serves both.
+    kappa, v_p, c_p = free_units(knots, values)
+    _, v_z, c_z = free_units(knots, zig)
     first = (torch.ones_like(kappa).unsqueeze(-1), -kappa)
     zero = torch.zeros_like(c_p)
     chain = tent_mlp_layers(peaks, scales, zero, zero, (0.0, 1.0), smooth=False)
@@ -153,13 +148,5 @@ def fit_warp(
     layers = warp_layout(t, y, units, levels, w)
     x = t.unsqueeze(-1)
     if lm_iterations:
-        rows = levenberg_marquardt(
-            stack_to_rows(layers),
-            lambda v: rows_to_stack(v, layers),
-            x,
-            y,
-            lm_iterations,
-            weights=w,
-        )
-        layers = [(wt.clone(), bs.clone()) for wt, bs in rows_to_stack(rows, layers)]
+        layers = lm_on_stack(layers, x, y, lm_iterations, weights=w)
     return layers, stack_mse(layers, x, y, w)
