@@ -56,7 +56,6 @@ def choose_by_validation(
     ``shape`` (the target's curvature in words) starts the reason given.
     """
     cands = auto_candidates(depth, t.shape[1])
-    why = shape
 
     def tuned(cfg: TrainConfig) -> TrainConfig:
         # The user's budget and rates apply to every candidate; shape stays the candidate's.
@@ -64,7 +63,7 @@ def choose_by_validation(
 
     if len(cands) == 1 or t.shape[1] < MIN_POINTS_TO_VALIDATE:
         method, cfg = cands[0]
-        info = {"chose": method, "why": f"{why}; too few points to validate", "candidates": []}
+        info = {"chose": method, "why": f"{shape}; too few points to validate", "candidates": []}
         return method, tuned(cfg), info
     # A stream of its own per seed (not the one that drew the points or split off the test set).
     t_fit, y_fit, t_val, y_val = holdout_split(t, y, seeds, VALIDATION_FRACTION, stream=3)
@@ -73,8 +72,8 @@ def choose_by_validation(
     for method, cfg in cands:
         cfg = tuned(cfg)
         out = train_networks(method, t_fit.to(dev), y_fit.to(dev), cfg, seeds, progress)
-        layers = [(w.cpu(), b.cpu()) for w, b in out.to("cpu").layers]
-        val_mse = stack_errors(layers, t_val.cpu(), y_val.cpu())[0]
+        layers = out.to("cpu").layers  # t and y are on the CPU; only training moves
+        val_mse = stack_errors(layers, t_val, y_val)[0]
         weights = sum(w[0].numel() + b[0].numel() for w, b in layers)
         table.append(
             {
@@ -90,7 +89,7 @@ def choose_by_validation(
     method = best["method"]
     cfg = tuned(next(c for m, c in cands if m == method))
     reason = (
-        f"{why}; lowest validation MSE (normalised units, median over seeds, "
+        f"{shape}; lowest validation MSE (normalised units, median over seeds, "
         f"{n_val} of {t.shape[1]} training points held out) among "
         + ", ".join(f"{c['method']} {c['validation_mse']:.3g}" for c in table)
     )
