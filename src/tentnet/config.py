@@ -153,6 +153,14 @@ class TrainConfig:
         """The hidden width ``method`` trains."""
         return self.width if self.width is not None else get_method(method).width
 
+    def fitted_points(self, method: str, points: int) -> int:
+        """The points ``method``'s loss runs over for ``points`` training points: the direct
+        methods fit the reconstruction's grid (with ``quadrature`` and ``resample`` on)."""
+        used = self.resolved(method)
+        if get_method(method).kind == "direct" and used.quadrature and used.resample:
+            return max(points, used.resample)
+        return points
+
     @property
     def phase1(self) -> int:
         """Phase-1 steps of the pre-training tent methods."""

@@ -176,18 +176,11 @@ def _check_resources(
     need = 0
     for name, cfg in shapes:
         used = replace(config, depth=cfg.depth, width=cfg.width).resolved(name)
-        fitted = points  # direct methods fit the reconstruction's grid if that is larger
-        if (
-            get_method(name).kind == "direct"
-            and used.quadrature
-            and not isinstance(parsed[0], Dataset)
-        ):
-            fitted = max(points, used.resample or 0)
         need = max(
             need,
             training_bytes(
                 n_seeds * len(parsed) * used.restarts,
-                fitted,
+                used.fitted_points(name, points),
                 used.width_for(name),
                 used.depth,
                 used.lm_iterations,
@@ -296,10 +289,10 @@ def fit(
                 "--width does not apply to --method auto (it weighs a width-4 deep network "
                 "against a shallow one of no more weights); name a method to set the width"
             )
-    _check_resources(parsed, method, depth, config, len(seeds), points, test_points, dtype)
-    prob = build_problem(parsed, seeds, points, domain, holdout, test_points, dtype)
     if isinstance(parsed[0], Dataset):  # tested on points drawn like the training points
         config = replace(config, quadrature=False, resample=0)
+    _check_resources(parsed, method, depth, config, len(seeds), points, test_points, dtype)
+    prob = build_problem(parsed, seeds, points, domain, holdout, test_points, dtype)
     row_seeds = seeds * len(parsed)
     lo, hi = prob.domain
     y_mean = prob.y_train.mean(1)

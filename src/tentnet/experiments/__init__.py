@@ -268,7 +268,8 @@ def estimated_cost(job: Job) -> float:
     if config.restarts > 1 and lm > LM_SCREEN_ITERATIONS:  # successive halving
         survivors = screen_survivors(config.restarts) / config.restarts
         lm = LM_SCREEN_ITERATIONS + (lm - LM_SCREEN_ITERATIONS) * survivors
-    per_step = spec.weight_count(job.depth, config.width_for(job.method)) * job.points
+    fitted = config.fitted_points(job.method, job.points)
+    per_step = spec.weight_count(job.depth, config.width_for(job.method)) * fitted
     if spec.kind == "direct":  # no gradient steps; LM only
         return nets * per_step * lm * 2
     return nets * per_step * (steps + lm * (job.depth + 1))  # LM: about d + 1 Adam steps
