@@ -13,23 +13,23 @@ from .specs import DEPTH_METHODS, Plan
 from .tables import markdown_table, runs_of, write_csv
 
 
+def _row(depth: int, network: str, stage: str, counts: list[int]) -> dict:
+    return {
+        "depth": depth,
+        "network": network,
+        "stage": stage,
+        "median_linear_regions": statistics.median(counts),
+        "max": max(counts),
+        "2^d": 2**depth,
+    }
+
+
 def regions_section(out: Path, records: list[dict], plan: Plan) -> list[str]:
     rows = []
     for rec in sorted(records, key=lambda r: r["job"]["depth"]):
-        if not rec.get("init_regions"):
-            continue
-        counts = [r["linear_regions"] for r in rec["init_regions"]]
-        d = rec["job"]["depth"]
-        rows.append(
-            {
-                "depth": d,
-                "network": rec["job"]["method"],
-                "stage": "init",
-                "median_linear_regions": statistics.median(counts),
-                "max": max(counts),
-                "2^d": 2**d,
-            }
-        )
+        if rec.get("init_regions"):
+            counts = [r["linear_regions"] for r in rec["init_regions"]]
+            rows.append(_row(rec["job"]["depth"], rec["job"]["method"], "init", counts))
     after: dict[tuple, list[int]] = defaultdict(list)
     phase1: dict[int, list[int]] = defaultdict(list)
     for job, run in runs_of(records):
@@ -38,29 +38,10 @@ def regions_section(out: Path, records: list[dict], plan: Plan) -> list[str]:
             phase1[job["depth"]].append(run["phase1_linear_regions"])
     for d in plan.depths:
         for method in DEPTH_METHODS:
-            c = after.get((method, d))
-            if c:
-                rows.append(
-                    {
-                        "depth": d,
-                        "network": method,
-                        "stage": "trained",
-                        "median_linear_regions": statistics.median(c),
-                        "max": max(c),
-                        "2^d": 2**d,
-                    }
-                )
+            if after.get((method, d)):
+                rows.append(_row(d, method, "trained", after[(method, d)]))
         if phase1.get(d):
-            rows.append(
-                {
-                    "depth": d,
-                    "network": "tent",
-                    "stage": "after phase 1",
-                    "median_linear_regions": statistics.median(phase1[d]),
-                    "max": max(phase1[d]),
-                    "2^d": 2**d,
-                }
-            )
+            rows.append(_row(d, "tent", "after phase 1", phase1[d]))
     write_csv(out / "regions.csv", rows)
     fig = _regions_figure(out, rows)
     lines = [
