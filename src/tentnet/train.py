@@ -360,7 +360,7 @@ def _train_core(
 
     def phase2_step() -> tuple[Tensor, Tensor]:
         per_net, grads = stack_loss_and_grad(weights, tt, yy)
-        return per_net, torch.cat([g.reshape(g.shape[0], -1) for g in grads], dim=1)
+        return per_net, stack_to_rows(list(zip(grads[::2], grads[1::2], strict=True)))
 
     phase = "phase 2" if spec.is_tent else "training"
     lr = config.lr if spec.is_tent else config.random_lr
