@@ -76,7 +76,8 @@ class TrainConfig:
         lm_iterations: after the gradient steps, this many Levenberg-Marquardt iterations on
             all weights (:mod:`tentnet.optim`); 0 for the published methods.
         select_holdout: with restarts and LM, the fraction of each seed's training points held
-            out to judge the candidates (never the test data); 0 judges by training loss.
+            out to judge the candidates (never the test data; tent+ then fits the points, not
+            their reconstruction); 0 judges by the training loss or the reconstruction.
         refit_iterations: LM iterations on all the points for the winner after a selection on
             held-out points (tent+: 100 when ``select_holdout`` is set).
         uniform_start: tent+ with restarts: the first candidate of every seed is the tent
@@ -87,12 +88,14 @@ class TrainConfig:
             (measured: 2%-18% lower test MSE on the grid on all 24 target and width pairs
             tried; benchmarks/knots_quadrature.py). :func:`tentnet.fit.fit` turns it off for
             data files, whose test points follow the data's own distribution.
-        resample: knots and tent-warp, with ``quadrature``: fit the local-cubic reconstruction
-            of the training points on a uniform grid of this many points instead of the points
-            themselves (:func:`tentnet.knots.resampled`; None: 2,048 for those methods and
-            ``auto``; 0: off). Measured in the budget experiment: knots within 1.00x-1.23x of
-            the free-knot optimum at every target and budget, instead of up to 28x
-            (benchmarks/README.md).
+        resample: tent+, knots and tent-warp, with ``quadrature``: fit the local-cubic
+            reconstruction of the training points on a uniform grid of this many points instead
+            of the points themselves (:func:`tentnet.knots.resampled`; None: 2,048 for those
+            methods and ``auto``; 0: off). tent+ judges its candidates, and stops LM, on the
+            reconstruction halfway between the grid's points. Measured in the budget
+            experiment: knots within 1.00x-1.23x of the free-knot optimum at every target and
+            budget, instead of up to 28x; tent+ 4x-130x lower test MSE on x^2 and exp(x) at
+            depths 8-12 (benchmarks/README.md).
     """
 
     depth: int = 5
@@ -154,10 +157,11 @@ class TrainConfig:
         return self.width if self.width is not None else get_method(method).width
 
     def fitted_points(self, method: str, points: int) -> int:
-        """The points ``method``'s loss runs over for ``points`` training points: the direct
-        methods fit the reconstruction's grid (with ``quadrature`` and ``resample`` on)."""
+        """The points ``method``'s loss runs over for ``points`` training points: the methods
+        that reconstruct fit the reconstruction's grid (with ``quadrature`` and ``resample``
+        on)."""
         used = self.resolved(method)
-        if get_method(method).kind == "direct" and used.quadrature and used.resample:
+        if get_method(method).reconstruct and used.quadrature and used.resample:
             return max(points, used.resample)
         return points
 
@@ -190,6 +194,8 @@ class TrainConfig:
             return self
         return replace(
             self,
+            # Judging candidates on held-out points is the other way: it fits the points.
+            resample=resample if spec.reconstruct and not self.select_holdout else self.resample,
             phase1_steps=self.phase1_steps
             if self.phase1_steps is not None or spec.phase1_steps is None
             else min(spec.phase1_steps, self.steps),

@@ -131,20 +131,27 @@ def quadrature_weights(t: Tensor) -> Tensor:
 RESAMPLE_POINTS = 2048  # the smooth reconstruction's uniform grid (or the data's size, if larger)
 
 
-def resampled(t: Tensor, y: Tensor, points: int = RESAMPLE_POINTS) -> tuple[Tensor, Tensor]:
+def resampled(
+    t: Tensor, y: Tensor, points: int = RESAMPLE_POINTS, midpoints: bool = False
+) -> tuple[Tensor, Tensor]:
     """The samples of a smooth function, read as that function: each network's points
     ``t (N, P)`` in [0, 1], ``y (N, P)`` interpolated by local cubics (through the 4 nearest
     points, one-sided at the ends; error O(h^4) for a smooth f) on a uniform grid of
-    ``max(points, P)`` points over [0, 1], which the direct fitters then fit. With ~10 random
+    ``max(points, P)`` points over [0, 1], which the fitters then fit. With ~10 random
     points per piece a fit to the points themselves over-fits their clumps and gaps; a fit to
     the reconstruction approaches the best fit to f (measured in benchmarks/README.md).
+    ``midpoints``: the reconstruction halfway between the grid's points instead, to judge
+    fits to the grid by points they were not fitted to.
     Returns ``(t, y)`` unchanged with fewer than 8 points or repeated x."""
     n, p = t.shape
     ts, order = torch.sort(t, 1)
     ys = torch.gather(y, 1, order)
     if p < 8 or not bool((torch.diff(ts, dim=1) > 0).all()):
         return t, y
-    u = torch.linspace(0.0, 1.0, max(points, p), dtype=t.dtype, device=t.device).expand(n, -1)
+    u = torch.linspace(0.0, 1.0, max(points, p), dtype=t.dtype, device=t.device)
+    if midpoints:
+        u = 0.5 * (u[1:] + u[:-1])
+    u = u.expand(n, -1)
     i = (torch.searchsorted(ts.contiguous(), u.contiguous()) - 2).clamp(0, p - 4)
     xs = [torch.gather(ts, 1, i + k) for k in range(4)]
     yv = [torch.gather(ys, 1, i + k) for k in range(4)]

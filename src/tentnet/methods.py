@@ -62,6 +62,8 @@ class Method:
         fitter: the ``direct`` kind's fitter.
         layout: ``"uniform"`` (every hidden layer ``width`` wide) or ``"warp"`` (a first
             layer of ``width`` units, then width-4 tent levels).
+        reconstruct: fit the local-cubic reconstruction of an expression's training points
+            (``TrainConfig.resample``, :func:`tentnet.knots.resampled`) instead of the points.
     """
 
     name: str
@@ -82,6 +84,7 @@ class Method:
     phase1_steps: int | None = None
     fitter: Fitter | None = None
     layout: str = "uniform"
+    reconstruct: bool = False
 
     @property
     def is_tent(self) -> bool:
@@ -157,6 +160,7 @@ REGISTRY: dict[str, Method] = {
             lm_iterations=TENT_PLUS_LM_ITERATIONS,
             restarts=TENT_PLUS_RESTARTS,
             phase1_steps=TENT_PLUS_PHASE1_STEPS,
+            reconstruct=True,
             **_TENT,
         ),
         Method(
@@ -175,6 +179,7 @@ REGISTRY: dict[str, Method] = {
             default_depth=1,
             lm_iterations=KNOTS_LM_ITERATIONS,
             fitter=_knots,
+            reconstruct=True,
         ),
         Method(
             "tent-warp",
@@ -185,6 +190,7 @@ REGISTRY: dict[str, Method] = {
             lm_iterations=WARP_LM_ITERATIONS,
             fitter=_warp,
             layout="warp",
+            reconstruct=True,
         ),
     )
 }

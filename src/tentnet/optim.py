@@ -140,6 +140,7 @@ def levenberg_marquardt(
     progress: Callable[[str, int, int, Tensor], None] | None = None,
     damping: float = 1e-3,
     weights: Tensor | None = None,
+    judge: tuple[Tensor, Tensor] | None = None,
 ) -> Tensor:
     """Minimise each network's MSE by Levenberg-Marquardt; returns the new ``flat (N, K)``.
 
@@ -152,6 +153,8 @@ def levenberg_marquardt(
             per-network losses ``(N,)``.
         weights: optional ``(N, P)`` point weights with mean 1: the loss is then the weighted
             mean of the squared errors.
+        judge: optional ``(x (N, Q, 1), y (N, Q))`` points not fitted: each network's
+            iterate with the lowest MSE there is returned (early stopping), not its last.
     """
     w = weights
 
@@ -173,6 +176,14 @@ def levenberg_marquardt(
     jtr = torch.bmm(wj.transpose(1, 2), res.unsqueeze(-1)).squeeze(-1)
     eye = torch.eye(flat.shape[1], dtype=flat.dtype, device=flat.device)
     report_every = max(1, iterations // 100)
+    if judge is not None:
+        x_j, y_j = judge
+
+        def judged(rows: Tensor, idx: Tensor | None = None) -> Tensor:
+            xs, ys = (x_j, y_j) if idx is None else (x_j[idx], y_j[idx])
+            return (stack_forward(unflatten(rows), xs).squeeze(-1) - ys).square().mean(1)
+
+        best, best_loss = flat.clone(), judged(flat)
     for it in range(iterations):
         diag = jtj.diagonal(dim1=1, dim2=2)
         tiny = 1e-9 * diag.mean(1).clamp_min(1e-300)
@@ -192,12 +203,17 @@ def levenberg_marquardt(
             wj = weighted(j_new, idx)
             jtj[idx] = torch.bmm(j_new.transpose(1, 2), wj)
             jtr[idx] = torch.bmm(wj.transpose(1, 2), res[idx].unsqueeze(-1)).squeeze(-1)
+            if judge is not None:
+                j_loss = judged(flat[idx], idx)
+                gain = j_loss < best_loss[idx]
+                best[idx[gain]] = flat[idx[gain]]
+                best_loss[idx[gain]] = j_loss[gain]
         lam = torch.where(better, (lam / 3).clamp_min(1e-12), (lam * 4).clamp_max(1e12))
         if record is not None:
             record(loss)
         if progress is not None and (it % report_every == 0 or it == iterations - 1):
             progress("LM", it + 1, iterations, loss)
-    return flat
+    return flat if judge is None else best
 
 
 def lm_on_stack(
@@ -207,6 +223,7 @@ def lm_on_stack(
     iterations: int,
     progress: Callable[[str, int, int, Tensor], None] | None = None,
     weights: Tensor | None = None,
+    judge: tuple[Tensor, Tensor] | None = None,
 ) -> Stack:
     """:func:`levenberg_marquardt` on a stack (the networks as weights in rows): returns the
     trained stack, in tensors of its own."""
@@ -219,5 +236,6 @@ def lm_on_stack(
         None,
         progress,
         weights=weights,
+        judge=judge,
     )
     return [(w.clone(), b.clone()) for w, b in rows_to_stack(rows, layers)]

@@ -22,19 +22,15 @@ Beyond the paper:
   side).
 - ``tent+``: a short phase 1 (``phase1_steps``, default 500), then phase 2 as nonlinear least
   squares: Levenberg-Marquardt on all weights (``lm_iterations``, default 300) instead of Adam,
-  from ``restarts`` (default 16) initialisations per seed with successive halving, keeping the
-  lowest training loss. The first initialisation of every seed has all peaks 1/2 (a uniform
-  grid: Yarotsky's construction, exact for x^2 up to the grid), the others random peaks. It
-  spends ``phase1_steps`` Adam steps plus the LM iterations, not ``steps``; compare it by
-  wall time too.
-- ``knots``: the best shallow network, for comparisons at equal weight count: one hidden
-  layer of ``width`` units fitted as a free-knot piecewise-linear function (knots
-  equidistributed by the data's curvature, values by least squares, then LM on all weights;
-  :mod:`tentnet.knots`). Depth must be 1.
-- ``tent-warp``: a first hidden layer of ``width`` units places that many pieces by the
-  data's curvature and maps every piece onto [0, 1] (a zigzag); ``depth - 1`` width-4 tent
-  levels then refine all pieces at once; least-squares start, then LM on all weights
-  (:mod:`tentnet.warp`). Depth must be 2 or more.
+  from ``restarts`` (default 16) initialisations per seed with successive halving. The first
+  initialisation of every seed has all peaks 1/2 (a uniform grid: Yarotsky's construction,
+  exact for x^2 up to the grid), the others random peaks. For an expression it fits the
+  local-cubic reconstruction of the points on a uniform grid (``resample``) and judges its
+  candidates, and stops LM, on the reconstruction halfway between the grid's points. It spends
+  ``phase1_steps`` Adam steps plus the LM iterations, not ``steps``.
+- ``knots`` (the best shallow network; depth 1) and ``tent-warp`` (a first layer of knots,
+  then ``depth - 1`` tent levels on its zigzag): built by least squares, then LM on all
+  weights (:mod:`tentnet.knots`, :mod:`tentnet.warp`).
 """
 
 from __future__ import annotations
@@ -53,6 +49,7 @@ from .config import TrainOutput as TrainOutput
 from .config import screen_survivors as screen_survivors
 from .config import shallow_width as shallow_width
 from .errors import TentnetError
+from .knots import resampled
 from .methods import get_method
 from .mlp import (
     Stack,
@@ -122,16 +119,23 @@ def train_networks(
             config.resample,
         )
         return TrainOutput(layers=layers, history=loss[None], history_steps=[0])
+    judge = None
+    if spec.reconstruct and config.quadrature and config.resample:
+        grid = resampled(t, y, config.resample)
+        if grid[0] is not t:  # else too few points or repeated x: the points themselves
+            judge = resampled(t, y, config.resample, midpoints=True)
+            t, y = grid
     r = config.restarts
     n = len(seeds)
     net_progress = per_seed_progress(progress, n)
     if r == 1:
-        return _train_core(method, t, y, config, seeds, net_progress)
+        return _train_core(method, t, y, config, seeds, net_progress, judge)
     if config.lm_iterations <= LM_SCREEN_ITERATIONS:
-        out = _train_core(method, t, y, config, seeds, net_progress)
-        best = out.history[-1].reshape(n, r).argmin(1) + torch.arange(n, device=t.device) * r
+        out = _train_core(method, t, y, config, seeds, net_progress, judge)
+        score = out.history[-1] if judge is None else _losses(out.layers, *judge, r)
+        best = score.reshape(n, r).argmin(1) + torch.arange(n, device=t.device) * r
     else:
-        return _halving(method, t, y, config, seeds, net_progress)
+        return _halving(method, t, y, config, seeds, net_progress, judge)
     return out.select(best)
 
 
@@ -176,9 +180,11 @@ def _halving(
     config: TrainConfig,
     seeds: list[int],
     progress: NetProgress | None,
+    judge: tuple[Tensor, Tensor] | None = None,
 ) -> TrainOutput:
     """Restarts by successive halving, the candidates judged on their training points (or on
-    held-out points with ``config.select_holdout``).
+    held-out points with ``config.select_holdout``, or on ``judge``: the reconstruction of the
+    points between the points of the grid they were fitted to).
 
     Every candidate gets phase 1 and a short LM run on the fitting part of its seed's points;
     the quarter with the lowest MSE on the held-out part (``config.select_holdout`` of the
@@ -195,21 +201,27 @@ def _halving(
     holdout = config.select_holdout if t.shape[1] >= MIN_SELECT_POINTS else 0.0
     if holdout:
         t_fit, y_fit, t_val, y_val = holdout_split(t, y, seeds, holdout)
+    elif judge is not None:
+        t_fit, y_fit, (t_val, y_val) = t, y, judge
     else:
         t_fit, y_fit, t_val, y_val = t, y, t, y
     screen = replace(config, lm_iterations=LM_SCREEN_ITERATIONS)
-    out = _train_core(method, t_fit, y_fit, screen, seeds, progress)
+    out = _train_core(method, t_fit, y_fit, screen, seeds, progress, None if holdout else judge)
     keep = screen_survivors(r)
     score = _losses(out.layers, t_val, y_val, r)
     top = score.reshape(n, r).topk(keep, dim=1, largest=False).indices
     chosen = (top + torch.arange(n, device=t.device)[:, None] * r).flatten()
     like = [(w[chosen], b[chosen]) for w, b in out.layers]
+    stop_on = None
+    if judge is not None and not holdout:  # the iterate that fits the reconstruction best
+        stop_on = (t_val.repeat_interleave(keep, 0).unsqueeze(-1), y_val.repeat_interleave(keep, 0))
     refined = lm_on_stack(
         like,
         t_fit.repeat_interleave(keep, 0).unsqueeze(-1),
         y_fit.repeat_interleave(keep, 0),
         config.lm_iterations - LM_SCREEN_ITERATIONS,
         progress,
+        judge=stop_on,
     )
     pick = _losses(refined, t_val, y_val, keep).reshape(n, keep).argmin(1)
     pick = pick + torch.arange(n, device=t.device) * keep
@@ -235,8 +247,11 @@ def _train_core(
     config: TrainConfig,
     seeds: list[int],
     progress: NetProgress | None = None,
+    judge: tuple[Tensor, Tensor] | None = None,
 ) -> TrainOutput:
-    """Train ``len(seeds) * config.restarts`` networks; see :func:`train_networks`."""
+    """Train ``len(seeds) * config.restarts`` networks; see :func:`train_networks`. With
+    ``judge`` (points not fitted, ``(N, Q)`` each), LM stops every network at its iterate with
+    the lowest MSE there."""
     dtype = t.dtype
     d = config.depth
     gens = init_generators(seeds, config.restarts)
@@ -366,7 +381,12 @@ def _train_core(
     lr = config.lr if spec.is_tent else config.random_lr
     adam_steps(flat, phase2_step, p2_steps, lr, phase, record, progress, seeds)
     if config.lm_iterations:
-        flat = levenberg_marquardt(flat, unflatten, tt, y, config.lm_iterations, record, progress)
+        if judge is not None:
+            judge = tuple(v.repeat_interleave(config.restarts, 0) for v in judge)
+            judge = (judge[0].unsqueeze(-1), judge[1])
+        flat = levenberg_marquardt(
+            flat, unflatten, tt, y, config.lm_iterations, record, progress, judge=judge
+        )
     out.layers = [(w.detach().clone(), b.detach().clone()) for w, b in unflatten(flat.detach())]
     with torch.no_grad():
         final = phase2_loss()

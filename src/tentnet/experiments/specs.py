@@ -80,6 +80,7 @@ ABLATION = (
     ("500 phase-1 steps, LM, best of 8", "tent+", {"phase1_steps": 500, "restarts": 8}),
     ("tent+ without the uniform start", "tent+", {"uniform_start": False}),
     ("tent+, candidates judged on 20% held out", "tent+", {"select_holdout": 0.2}),
+    ("tent+ on the points, not their reconstruction", "tent+", {"resample": 0}),
     ("tent+ (500 phase-1 steps, LM, best of 16, uniform start)", "tent+", {}),
     ("kaiming, Adam then LM", "kaiming", {"lm_iterations": 300}),
 )
