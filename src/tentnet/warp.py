@@ -142,11 +142,16 @@ def fit_warp(
         ``quadrature``).
     """
     check_warp(units, levels, t.shape[1])
+    judge = None
     if quadrature and resample:
-        t, y = resampled(t, y, resample)
+        grid = resampled(t, y, resample)
+        if grid[0] is not t:  # LM stops where the fit is best between the grid's points
+            t_j, y_j = resampled(t, y, resample, midpoints=True)
+            judge = (t_j.unsqueeze(-1), y_j)
+        t, y = grid
     w = quadrature_weights(t) if quadrature else None
     layers = warp_layout(t, y, units, levels, w)
     x = t.unsqueeze(-1)
     if lm_iterations:
-        layers = lm_on_stack(layers, x, y, lm_iterations, weights=w)
+        layers = lm_on_stack(layers, x, y, lm_iterations, weights=w, judge=judge)
     return layers, stack_mse(layers, x, y, w)
