@@ -1,5 +1,6 @@
 """tent-warp: a first layer of knots whose zigzag feeds a uniform tent chain."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -13,6 +14,7 @@ from tentnet.warp import (
     WARP_DENSITY_EXPONENT,
     check_warp,
     fit_warp,
+    units_within,
     warp_layout,
     warp_units,
     warp_weight_count,
@@ -98,7 +100,29 @@ def test_auto_weighs_tent_warp_from_depth_four_within_the_weights():
     (r,) = fit("x**3", depth=5, method="auto", seeds=[0], config=TrainConfig(lm_iterations=20))
     cands = {c["method"]: c for c in r.auto["candidates"]}
     assert list(cands) == ["tent+", "tent-warp", "knots"]
-    assert cands["tent-warp"]["depth"] == 4
     assert cands["tent-warp"]["weights"] <= cands["tent+"]["weights"] == weight_count(4, 5)
     best = min(r.auto["candidates"], key=lambda c: c["validation_mse"])
     assert r.method == best["method"] and r.depth == best["depth"] and r.width == best["width"]
+    # its level count (3, 4 or 5; as many knots as the budget leaves) was judged first
+    levels = r.auto["tent_warp_levels"]
+    assert [c["depth"] for c in levels] == [4, 5]  # 5 levels leave fewer than 2 knots
+    assert [c["width"] for c in levels] == [units_within(5, 3), units_within(5, 4)]
+    assert all(warp_weight_count(c["width"], c["depth"] - 1) <= weight_count(4, 5) for c in levels)
+    kept = min(levels, key=lambda c: c["reconstruction_mse"])
+    assert (cands["tent-warp"]["depth"], cands["tent-warp"]["width"]) == (
+        kept["depth"],
+        kept["width"],
+    )
+    assert "tent levels fitted the reconstruction" in r.auto["why"]
+
+
+def test_auto_on_a_data_file_keeps_three_tent_levels(tmp_path):
+    """Data may be noisy: no reconstruction, so no level judging either."""
+    g = np.random.default_rng(0)
+    x = np.sort(g.uniform(0, 1, 300))
+    path = tmp_path / "d.csv"
+    np.savetxt(path, np.c_[x, x**3], delimiter=",", header="x,y", comments="")
+    (r,) = fit(str(path), depth=6, method="auto", config=TrainConfig(lm_iterations=20))
+    assert "tent_warp_levels" not in r.auto
+    depths = {c["method"]: c["depth"] for c in r.auto["candidates"]}
+    assert depths["tent-warp"] == 4

@@ -303,14 +303,16 @@ def fit(
 
     dev = resolve_device(device)
     start = time.perf_counter()
-    auto = None
+    auto, trained = None, None
     if method == "auto":
         shape = curvature(parsed[0], prob.domain) if len(parsed) == 1 else "several targets"
-        method, config, auto = choose_by_validation(
+        method, config, auto, trained = choose_by_validation(
             shape, depth, config, t, y_norm, row_seeds, dev, progress
         )
         depth = config.depth
-    out = train_networks(method, t.to(dev), y_norm.to(dev), config, row_seeds, progress)
+    if trained is None:
+        trained = train_networks(method, t.to(dev), y_norm.to(dev), config, row_seeds, progress)
+    out = trained
     seconds = time.perf_counter() - start
     out = out.to("cpu")
 
