@@ -297,6 +297,27 @@ def test_longest_batches_are_estimated_longest():
     assert costs == sorted(costs)  # deeper is dearer
 
 
+def test_depth_sweep_shares_its_tent_batches_with_the_budget_experiment():
+    """tent and tent+ at the budget depths are the same networks in both experiments: one batch
+    (the budget's, whose targets include the sweep's), trained once; kaiming stays separate (the
+    sweep also counts its regions at initialisation)."""
+    from tentnet.experiments.specs import DEPTH_TARGETS, jobs_for, make_plan
+
+    plan = make_plan(quick=False, seeds=None)
+    budget = jobs_for("budget", plan)
+    depth = [j for j in jobs_for("depth", plan) if j.method != "optimal-pwl"]
+    shared = [j for j in depth if j in budget]
+    assert {(j.method, j.depth) for j in shared} == {
+        (m, d) for m in ("tent", "tent+") for d in plan.budget_depths
+    }
+    assert all(set(DEPTH_TARGETS) <= set(j.targets) for j in shared)
+    own = [j for j in depth if j not in budget]
+    assert {j.depth for j in own if j.method == "tent+"} == set(plan.depths) - set(
+        plan.budget_depths
+    )
+    assert all(j.experiment == "depth" for j in own)
+
+
 def test_batch_key_changes_when_a_method_default_changes(monkeypatch):
     from dataclasses import replace
 

@@ -248,7 +248,7 @@ def test_tent_plus_defaults():
     assert TrainConfig(phase1_steps=50).resolved("tent+").phase1_steps == 50
     assert TrainConfig().resolved("tent") == TrainConfig()
     # tent+ fits the reconstruction of an expression's points, unless it holds points out
-    assert used.resample == 2048 and TrainConfig(resample=0).resolved("tent+").resample == 0
+    assert used.resample == 1024 and TrainConfig(resample=0).resolved("tent+").resample == 0
     assert TrainConfig(select_holdout=0.2).resolved("tent+").resample is None
 
 

@@ -90,12 +90,12 @@ class TrainConfig:
             data files, whose test points follow the data's own distribution.
         resample: tent+, knots and tent-warp, with ``quadrature``: fit the local-cubic
             reconstruction of the training points on a uniform grid of this many points instead
-            of the points themselves (:func:`tentnet.knots.resampled`; None: 2,048 for those
-            methods and ``auto``; 0: off). tent+ judges its candidates, and stops LM, on the
-            reconstruction halfway between the grid's points. Measured in the budget
-            experiment: knots within 1.00x-1.23x of the free-knot optimum at every target and
-            budget, instead of up to 28x; tent+ 4x-130x lower test MSE on x^2 and exp(x) at
-            depths 8-12 (benchmarks/README.md).
+            of the points themselves (:func:`tentnet.knots.resampled`; None: 2,048 for knots,
+            tent-warp and ``auto``, 1,024 for tent+, which fits 16 starts; 0: off). tent+
+            judges its candidates, and stops LM, on the reconstruction halfway between the
+            grid's points. Measured in the budget experiment: knots within 1.00x-1.23x of the
+            free-knot optimum at every target and budget, instead of up to 28x; tent+ 4x-130x
+            lower test MSE on x^2 and exp(x) at depths 8-12 (benchmarks/README.md).
     """
 
     depth: int = 5
@@ -183,10 +183,11 @@ class TrainConfig:
         zero ``lm_iterations``, one restart and no ``phase1_steps``, and for the direct
         methods and ``auto`` an unset ``resample``); ``auto``, which picks a method per fit,
         otherwise resolves to the configuration itself."""
-        resample = RESAMPLE_POINTS if self.resample is None else self.resample
         if method not in REGISTRY:  # auto: its candidates include the direct methods
+            resample = RESAMPLE_POINTS if self.resample is None else self.resample
             return replace(self, resample=resample) if method == "auto" else self
         spec = REGISTRY[method]
+        resample = (spec.reconstruct or None) if self.resample is None else self.resample
         if spec.kind == "direct":
             lm = self.lm_iterations or spec.lm_iterations
             return replace(self, lm_iterations=lm, restarts=1, resample=resample)
@@ -195,7 +196,7 @@ class TrainConfig:
         return replace(
             self,
             # Judging candidates on held-out points is the other way: it fits the points.
-            resample=resample if spec.reconstruct and not self.select_holdout else self.resample,
+            resample=self.resample if self.select_holdout else resample,
             phase1_steps=self.phase1_steps
             if self.phase1_steps is not None or spec.phase1_steps is None
             else min(spec.phase1_steps, self.steps),

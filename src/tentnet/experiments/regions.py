@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .specs import DEPTH_METHODS, Plan
+from .specs import DEPTH_METHODS, DEPTH_TARGETS, Plan
 from .tables import markdown_table, runs_of, write_csv
 
 
@@ -33,6 +33,8 @@ def regions_section(out: Path, records: list[dict], plan: Plan) -> list[str]:
     after: dict[tuple, list[int]] = defaultdict(list)
     phase1: dict[int, list[int]] = defaultdict(list)
     for job, run in runs_of(records):
+        if run["target"] not in DEPTH_TARGETS:  # runs shared with the budget experiment
+            continue
         after[(job["method"], job["depth"])].append(run["linear_regions"])
         if job["method"] == "tent" and run["phase1_linear_regions"] is not None:
             phase1[job["depth"]].append(run["phase1_linear_regions"])

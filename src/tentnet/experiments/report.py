@@ -51,10 +51,14 @@ def write_report(out: Path, names: list[str], plan: Plan, records: list[dict], l
         sections += ablation_section(out, by_exp["ablation"], limits)
     if "sparse" in names:
         sections += sparse_section(out, by_exp["sparse"])
+    # The depth sweep's tent and tent+ runs at the budget depths live in the budget batches.
+    sweep = by_exp["depth"] + [
+        r for r in by_exp["budget"] if r["job"]["label"] in ("tent", "tent+")
+    ]
     if "depth" in names:
-        sections += depth_section(out, by_exp["depth"], limits, plan)
+        sections += depth_section(out, sweep, limits, plan)
     if "regions" in names:
-        sections += regions_section(out, by_exp["depth"], plan)
+        sections += regions_section(out, sweep, plan)
     if "budget" in names:
         from .budget import section
 

@@ -137,6 +137,25 @@ def _variant_budget(plan: Plan, overrides: dict) -> dict:
     return _budget(plan, {k: v for k, v in overrides.items() if k != "steps"}, steps)
 
 
+def shared_with_budget(plan: Plan, method: str, depth: int) -> Job | None:
+    """The budget experiment's batch that holds the depth sweep's runs of ``method`` at
+    ``depth`` (the same networks, seeds, points and steps, its targets a superset), so they
+    are trained once; None where the two differ (kaiming: the sweep also counts regions at
+    initialisation)."""
+    from .budget import TARGETS as BUDGET_TARGETS
+
+    same = (
+        method in ("tent", "tent+")
+        and depth in plan.budget_depths
+        and plan.depth_seeds == plan.budget_seeds
+        and set(DEPTH_TARGETS) <= set(BUDGET_TARGETS)
+    )
+    if not same:
+        return None
+    cfg = _budget(plan, None, plan.depth_steps)
+    return Job("budget", method, method, BUDGET_TARGETS, depth, plan.budget_seeds, config=cfg)
+
+
 def jobs_for(name: str, plan: Plan) -> list[Job]:
     """The batches of one experiment."""
     unit = (0.0, 1.0)
@@ -163,7 +182,8 @@ def jobs_for(name: str, plan: Plan) -> list[Job]:
         ]
     if name in ("depth", "regions"):
         return [
-            Job(
+            shared_with_budget(plan, m, d)
+            or Job(
                 "depth",
                 m,
                 m,
