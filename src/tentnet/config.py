@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 
 from .errors import TentnetError
-from .knots import RESAMPLE_POINTS
+from .knots import GRID_PER_POINT, RESAMPLE_POINTS
 from .methods import REGISTRY, get_method
 from .mlp import Stack, weight_count
 from .optim import NetProgress as NetProgress
@@ -162,7 +162,7 @@ class TrainConfig:
         on)."""
         used = self.resolved(method)
         if get_method(method).reconstruct and used.quadrature and used.resample:
-            return max(points, used.resample)
+            return max(points, min(used.resample, GRID_PER_POINT * points))
         return points
 
     @property

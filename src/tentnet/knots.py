@@ -129,6 +129,7 @@ def quadrature_weights(t: Tensor) -> Tensor:
 
 
 RESAMPLE_POINTS = 2048  # the smooth reconstruction's uniform grid (or the data's size, if larger)
+GRID_PER_POINT = 8  # ... and never more than this many grid points per sample
 
 
 def resampled(
@@ -137,7 +138,8 @@ def resampled(
     """The samples of a smooth function, read as that function: each network's points
     ``t (N, P)`` in [0, 1], ``y (N, P)`` interpolated by local cubics (through the 4 nearest
     points, one-sided at the ends; error O(h^4) for a smooth f) on a uniform grid of
-    ``max(points, P)`` points over [0, 1], which the fitters then fit. With ~10 random
+    ``points`` points over [0, 1] (at least ``P``, at most ``GRID_PER_POINT * P``: ten points
+    do not say enough for a thousand), which the fitters then fit. With ~10 random
     points per piece a fit to the points themselves over-fits their clumps and gaps; a fit to
     the reconstruction approaches the best fit to f (measured in benchmarks/README.md).
     ``midpoints``: the reconstruction halfway between the grid's points instead, to judge
@@ -148,7 +150,9 @@ def resampled(
     ys = torch.gather(y, 1, order)
     if p < 8 or not bool((torch.diff(ts, dim=1) > 0).all()):
         return t, y
-    u = torch.linspace(0.0, 1.0, max(points, p), dtype=t.dtype, device=t.device)
+    u = torch.linspace(
+        0.0, 1.0, max(p, min(points, GRID_PER_POINT * p)), dtype=t.dtype, device=t.device
+    )
     if midpoints:
         u = 0.5 * (u[1:] + u[:-1])
     u = u.expand(n, -1)
