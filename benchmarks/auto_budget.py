@@ -35,8 +35,10 @@ def main() -> None:
     torch.set_num_threads(1)
     depths = [int(d) for d in args.depths.split(",")]
     seeds = list(range(args.seeds))
-    print("| target | d (weights) | auto median (min) | picked | shallow optimum | "
-          "optimum / auto | fall per 2 layers | s |")
+    print(
+        "| target | d (weights) | auto median (min) | picked | shallow optimum | "
+        "optimum / auto | fall per 2 layers | s |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for target in args.targets.split(","):
         medians: dict[int, float] = {}
