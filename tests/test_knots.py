@@ -14,6 +14,7 @@ from tentnet.knots import (
     curvature_knots,
     fit_knots,
     hat_basis,
+    reconstruction,
     resampled,
 )
 from tentnet.mlp import sequential_from_layers, stack_forward
@@ -197,9 +198,15 @@ def test_resampled_reconstructs_a_smooth_function_and_leaves_bad_samples_alone()
     # a cubic is reproduced exactly (up to rounding), ends included
     u, v = resampled(t, t**3 - t, 500)
     assert float((v - (u**3 - u)).abs().max()) < 1e-12
+    # with the judge: the same grid, and the reconstruction halfway between its points
+    g_t, g_y, (j_t, j_y) = reconstruction(t, t**3 - t, 500)
+    assert torch.equal(g_t, u) and torch.equal(g_y, v)
+    assert torch.allclose(j_t, 0.5 * (u[:, 1:] + u[:, :-1]))
+    assert float((j_y - (j_t**3 - j_t)).abs().max()) < 1e-12
     # repeated x or too few points: the samples themselves
     dup = torch.cat([t[:, :10], t[:, :10]], 1)
     assert resampled(dup, dup, 100)[0] is dup
+    assert reconstruction(dup, dup, 100)[2] is None
     assert resampled(t[:, :5], t[:, :5], 100)[0].shape == (2, 5)
 
 

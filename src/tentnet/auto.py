@@ -10,10 +10,10 @@ import numpy as np
 import torch
 
 from .config import Progress, TrainConfig, TrainOutput, shallow_width
-from .knots import resampled
+from .knots import reconstruction
 from .mlp import stack_errors, weight_count
 from .train import holdout_size, holdout_split, train_networks
-from .warp import BUDGET_LEVELS, units_within, warp_units
+from .warp import BUDGET_LEVELS, units_within, warp_fits, warp_units
 
 VALIDATION_FRACTION = 0.2
 # tent-warp's level counts, judged before the validation (each with as many knots as fit).
@@ -31,7 +31,7 @@ def auto_candidates(depth: int, points: int) -> list[tuple[str, TrainConfig]]:
     # tent-warp within the same weights: ahead of tent+ wherever the curvature varies
     # (x^3, x^11, exp(x) in the budget experiment), behind it on x^2 from depth 9.
     knots_units = units_within(depth)
-    if knots_units >= 2 and 2 * (knots_units + 1) <= fitted:
+    if warp_fits(knots_units, fitted):
         found.append(("tent-warp", TrainConfig(depth=BUDGET_LEVELS + 1, width=knots_units)))
     if 2 * (units + 1) <= fitted:
         found.append(("knots", TrainConfig(depth=1, width=units)))
@@ -137,11 +137,11 @@ def _judge_levels(
     budget cells measured (x^3, x^11, exp(x), sqrt(x + 0.01), depths 5-12, seeds 0-4).
     """
     budget = weight_count(4, depth)
-    between = resampled(t, y, cfg.resolved("tent-warp").resample, midpoints=True)
+    between = reconstruction(t, y, cfg.resolved("tent-warp").resample)[2] or (t, y)
     found = []
     for levels in WEIGHED_LEVELS:
         units = warp_units(budget, levels)
-        if units < 2 or 2 * (units + 1) > t.shape[1]:
+        if not warp_fits(units, t.shape[1]):
             continue
         shape = replace(cfg, depth=levels + 1, width=units)
         out = train_networks("tent-warp", t.to(dev), y.to(dev), shape, seeds, progress)

@@ -310,11 +310,10 @@ def fit(
             shape, depth, config, t, y_norm, row_seeds, dev, progress
         )
         depth = config.depth
-    if trained is None:
+    if trained is None:  # auto returns its winner trained when it already is
         trained = train_networks(method, t.to(dev), y_norm.to(dev), config, row_seeds, progress)
-    out = trained
     seconds = time.perf_counter() - start
-    out = out.to("cpu")
+    out = trained.to("cpu")
 
     layers = fold_affine(out.layers, lo, hi - lo, y_mean, y_std)
     train_mse = stack_errors(layers, prob.x_train, prob.y_train)[0]

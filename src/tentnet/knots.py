@@ -132,9 +132,9 @@ RESAMPLE_POINTS = 2048  # the smooth reconstruction's uniform grid (or the data'
 GRID_PER_POINT = 8  # ... and never more than this many grid points per sample
 
 
-def resampled(
-    t: Tensor, y: Tensor, points: int = RESAMPLE_POINTS, midpoints: bool = False
-) -> tuple[Tensor, Tensor]:
+def reconstruction(
+    t: Tensor, y: Tensor, points: int = RESAMPLE_POINTS, between: bool = True
+) -> tuple[Tensor, Tensor, tuple[Tensor, Tensor] | None]:
     """The samples of a smooth function, read as that function: each network's points
     ``t (N, P)`` in [0, 1], ``y (N, P)`` interpolated by local cubics (through the 4 nearest
     points, one-sided at the ends; error O(h^4) for a smooth f) on a uniform grid of
@@ -142,21 +142,22 @@ def resampled(
     do not say enough for a thousand), which the fitters then fit. With ~10 random
     points per piece a fit to the points themselves over-fits their clumps and gaps; a fit to
     the reconstruction approaches the best fit to f (measured in benchmarks/README.md).
-    ``midpoints``: the reconstruction halfway between the grid's points instead, to judge
-    fits to the grid by points they were not fitted to.
-    Returns ``(t, y)`` unchanged with fewer than 8 points or repeated x."""
+
+    Returns ``(t_grid, y_grid, judge)``: ``judge`` is the reconstruction halfway between the
+    grid's points (``(t, y)``, each ``(N, points - 1)``), to judge fits to the grid by points
+    they were not fitted to; None without ``between``. With fewer than 8 points or repeated x
+    the samples themselves: ``(t, y, None)``."""
     n, p = t.shape
     ts, order = torch.sort(t, 1)
     ys = torch.gather(y, 1, order)
     if p < 8 or not bool((torch.diff(ts, dim=1) > 0).all()):
-        return t, y
-    u = torch.linspace(
-        0.0, 1.0, max(p, min(points, GRID_PER_POINT * p)), dtype=t.dtype, device=t.device
-    )
-    if midpoints:
-        u = 0.5 * (u[1:] + u[:-1])
-    u = u.expand(n, -1)
-    i = (torch.searchsorted(ts.contiguous(), u.contiguous()) - 2).clamp(0, p - 4)
+        return t, y, None
+    size = max(p, min(points, GRID_PER_POINT * p))
+    u = torch.linspace(0.0, 1.0, size, dtype=t.dtype, device=t.device)
+    if between:  # one pass for the grid and its midpoints
+        u = torch.cat([u, 0.5 * (u[1:] + u[:-1])])
+    u = u.expand(n, -1).contiguous()
+    i = (torch.searchsorted(ts.contiguous(), u) - 2).clamp(0, p - 4)
     xs = [torch.gather(ts, 1, i + k) for k in range(4)]
     yv = [torch.gather(ys, 1, i + k) for k in range(4)]
     out = torch.zeros_like(u)
@@ -166,7 +167,16 @@ def resampled(
             if b != a:
                 term = term * (u - xs[b]) / (xs[a] - xs[b])
         out = out + term
-    return u.contiguous(), out
+    if not between:
+        return u, out, None
+    judge = (u[:, size:].contiguous(), out[:, size:].contiguous())
+    return u[:, :size].contiguous(), out[:, :size].contiguous(), judge
+
+
+def resampled(t: Tensor, y: Tensor, points: int = RESAMPLE_POINTS) -> tuple[Tensor, Tensor]:
+    """:func:`reconstruction` on its grid alone: ``(t_grid, y_grid)``, or ``(t, y)`` itself."""
+    t_grid, y_grid, _ = reconstruction(t, y, points, between=False)
+    return t_grid, y_grid
 
 
 def free_units(knots: Tensor, values: Tensor) -> tuple[Tensor, Tensor, Tensor]:

@@ -41,7 +41,7 @@ TENT_PLUS_RESAMPLE = 1024
 KNOTS_WIDTH = 30
 KNOTS_LM_ITERATIONS = 300
 
-Fitter = Callable[[Tensor, Tensor, int, int, int, bool], tuple[Stack, Tensor]]
+Fitter = Callable[[Tensor, Tensor, int, int, int, bool, int], tuple[Stack, Tensor]]
 """``fitter(t, y, width, depth, lm_iterations, quadrature, resample) -> (stack, loss)``."""
 
 

@@ -49,7 +49,7 @@ from .config import TrainOutput as TrainOutput
 from .config import screen_survivors as screen_survivors
 from .config import shallow_width as shallow_width
 from .errors import TentnetError
-from .knots import resampled
+from .knots import reconstruction
 from .methods import get_method
 from .mlp import (
     Stack,
@@ -121,10 +121,7 @@ def train_networks(
         return TrainOutput(layers=layers, history=loss[None], history_steps=[0])
     judge = None
     if spec.reconstruct and config.quadrature and config.resample:
-        grid = resampled(t, y, config.resample)
-        if grid[0] is not t:  # else too few points or repeated x: the points themselves
-            judge = resampled(t, y, config.resample, midpoints=True)
-            t, y = grid
+        t, y, judge = reconstruction(t, y, config.resample)
     r = config.restarts
     n = len(seeds)
     net_progress = per_seed_progress(progress, n)

@@ -37,7 +37,7 @@ from .knots import (
     hat_basis,
     least_squares,
     quadrature_weights,
-    resampled,
+    reconstruction,
 )
 from .mlp import Stack, stack_mse, weight_count
 from .optim import lm_on_stack
@@ -66,6 +66,12 @@ def units_within(depth: int, levels: int = BUDGET_LEVELS) -> int:
     """First-layer units of the largest tent-warp network with ``levels`` levels and no more
     weights than a width-4 network of ``depth`` hidden layers (0 if none fits)."""
     return warp_units(weight_count(4, depth), levels)
+
+
+def warp_fits(units: int, points: int) -> bool:
+    """Whether a first layer of ``units`` knots can be fitted to ``points`` points (what
+    :func:`check_warp` demands of the width)."""
+    return units >= 2 and 2 * (units + 1) <= points
 
 
 def check_warp(units: int, levels: int, points: int) -> None:
@@ -134,7 +140,7 @@ def fit_warp(
         levels: tent levels after the first layer (depth ``levels + 1``).
         lm_iterations: Levenberg-Marquardt iterations on all weights.
         quadrature: weight the points by :func:`tentnet.knots.quadrature_weights`.
-        resample: with ``quadrature``, fit :func:`tentnet.knots.resampled` on this many points
+        resample: with ``quadrature``, fit :func:`tentnet.knots.reconstruction` on this many points
             (0: the points themselves).
 
     Returns:
@@ -143,12 +149,9 @@ def fit_warp(
     """
     check_warp(units, levels, t.shape[1])
     judge = None
-    if quadrature and resample:
-        grid = resampled(t, y, resample)
-        if grid[0] is not t:  # LM stops where the fit is best between the grid's points
-            t_j, y_j = resampled(t, y, resample, midpoints=True)
-            judge = (t_j.unsqueeze(-1), y_j)
-        t, y = grid
+    if quadrature and resample:  # LM stops where the fit is best between the grid's points
+        t, y, between = reconstruction(t, y, resample)
+        judge = None if between is None else (between[0].unsqueeze(-1), between[1])
     w = quadrature_weights(t) if quadrature else None
     layers = warp_layout(t, y, units, levels, w)
     x = t.unsqueeze(-1)
