@@ -12,9 +12,7 @@ from .extra_report import extra_section
 from .nonconvex import nonconvex_section
 from .paper import ablation_section, dense_section, sparse_section
 from .regions import regions_section
-from .specs import (
-    Plan,
-)
+from .specs import SHARED_WITH_BUDGET, Plan
 from .tables import Limits
 
 SETTINGS = (
@@ -53,7 +51,7 @@ def write_report(out: Path, names: list[str], plan: Plan, records: list[dict], l
         sections += sparse_section(out, by_exp["sparse"])
     # The depth sweep's tent and tent+ runs at the budget depths live in the budget batches.
     sweep = by_exp["depth"] + [
-        r for r in by_exp["budget"] if r["job"]["label"] in ("tent", "tent+")
+        r for r in by_exp["budget"] if r["job"]["label"] in SHARED_WITH_BUDGET
     ]
     if "depth" in names:
         sections += depth_section(out, sweep, limits, plan)

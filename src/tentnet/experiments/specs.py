@@ -26,6 +26,7 @@ SPARSE_TARGETS = ("x**3", "x**11", "sin(x)", "tanh(3*x)")
 SPARSE_METHODS = ("kaiming", "tent", "tent+")
 DEPTH_TARGETS = ("x**3", "x**11", "exp(x)")
 DEPTH_METHODS = ("kaiming", "tent", "tent+")
+SHARED_WITH_BUDGET = ("tent", "tent+")  # sweep methods whose runs the budget batches hold
 
 NONCONVEX_TARGETS = (
     ("x**3 - x", (-1.0, 1.0)),
@@ -137,23 +138,23 @@ def _variant_budget(plan: Plan, overrides: dict) -> dict:
     return _budget(plan, {k: v for k, v in overrides.items() if k != "steps"}, steps)
 
 
-def shared_with_budget(plan: Plan, method: str, depth: int) -> Job | None:
-    """The budget experiment's batch that holds the depth sweep's runs of ``method`` at
-    ``depth`` (the same networks, seeds, points and steps, its targets a superset), so they
-    are trained once; None where the two differ (kaiming: the sweep also counts regions at
-    initialisation)."""
-    from .budget import TARGETS as BUDGET_TARGETS
+def shared_with_budget(plan: Plan) -> dict[tuple[str, int], Job]:
+    """The budget experiment's batches that hold depth-sweep runs, by ``(method, depth)``: those
+    of :data:`SHARED_WITH_BUDGET` whose seeds, points and configuration are the sweep's and
+    whose targets include the sweep's, so the same networks are trained once (kaiming stays
+    apart: the sweep also counts its regions at initialisation)."""
+    from .budget import jobs as budget_jobs
 
-    same = (
-        method in ("tent", "tent+")
-        and depth in plan.budget_depths
-        and plan.depth_seeds == plan.budget_seeds
-        and set(DEPTH_TARGETS) <= set(BUDGET_TARGETS)
-    )
-    if not same:
-        return None
-    cfg = _budget(plan, None, plan.depth_steps)
-    return Job("budget", method, method, BUDGET_TARGETS, depth, plan.budget_seeds, config=cfg)
+    config = _budget(plan, steps=plan.depth_steps)
+    return {
+        (j.method, j.depth): j
+        for j in budget_jobs(plan, _budget)
+        if j.method in SHARED_WITH_BUDGET
+        and j.label == j.method
+        and j.seeds == plan.depth_seeds
+        and j.config == config
+        and set(DEPTH_TARGETS) <= set(j.targets)
+    }
 
 
 def jobs_for(name: str, plan: Plan) -> list[Job]:
@@ -181,8 +182,9 @@ def jobs_for(name: str, plan: Plan) -> list[Job]:
             for m in SPARSE_METHODS
         ]
     if name in ("depth", "regions"):
+        shared = shared_with_budget(plan)
         return [
-            shared_with_budget(plan, m, d)
+            shared.get((m, d))
             or Job(
                 "depth",
                 m,
