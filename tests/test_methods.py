@@ -38,14 +38,14 @@ def test_phase_steps_add_up_and_defaults_fill_in(name):
 def test_a_new_direct_method_plugs_in_as_one_entry(monkeypatch):
     calls = []
 
-    def fitter(t, y, width, depth, lm, quadrature, resample):
-        calls.append((width, depth, lm))
+    def fitter(t, y, width, depth, lm, quadrature, resample, generators):
+        calls.append((width, depth, lm, len(generators)))
         return fit_knots(t, y, width, lm, quadrature=quadrature, resample=resample)
 
     entry = Method("my-knots", kind="direct", summary="test", width=6, max_depth=1, fitter=fitter)
     monkeypatch.setitem(REGISTRY, "my-knots", entry)
     (r,) = fit("x**2", depth=1, method="my-knots", seeds=[0], config=TrainConfig(lm_iterations=5))
-    assert calls == [(6, 1, 5)] and r.width == 6 and r.linear_regions <= 7
+    assert calls == [(6, 1, 5, 1)] and r.width == 6 and r.linear_regions <= 7
     with pytest.raises(TentnetError, match="one hidden layer"):
         TrainConfig(depth=2).check("my-knots")
 

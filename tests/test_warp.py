@@ -6,12 +6,21 @@ import torch
 
 from tentnet import TentnetError, count_linear_regions
 from tentnet.fit import fit
-from tentnet.knots import curvature_cdf, curvature_knots, hat_basis, least_squares
-from tentnet.mlp import sequential_from_layers, stack_forward, weight_count
+from tentnet.knots import (
+    RESAMPLE_POINTS,
+    curvature_cdf,
+    curvature_knots,
+    hat_basis,
+    least_squares,
+    reconstruction,
+)
+from tentnet.mlp import sequential_from_layers, stack_forward, stack_mse, weight_count
+from tentnet.optim import init_generators
 from tentnet.tent import tent_levels
 from tentnet.train import TrainConfig, shallow_width
 from tentnet.warp import (
     WARP_DENSITY_EXPONENT,
+    WARP_STARTS,
     check_warp,
     fit_warp,
     units_within,
@@ -72,6 +81,32 @@ def test_lm_lowers_the_training_loss():
     _, start = fit_warp(t, y, 8, 3, lm_iterations=0)
     _, loss = fit_warp(t, y, 8, 3)
     assert bool((loss < start).all())
+
+
+def test_more_starts_keep_each_seeds_best_between_the_grid_points():
+    """The first start of every seed is the single start; the kept one is never worse where
+    the starts are judged (halfway between the reconstruction's grid points)."""
+    t, y = _data("x**3")
+    one, _ = fit_warp(t, y, 8, 3, lm_iterations=30)
+    three, _ = fit_warp(t, y, 8, 3, lm_iterations=30, generators=init_generators([0, 1], 3))
+    _, _, (tb, yb) = reconstruction(t, y, RESAMPLE_POINTS)
+    judged = [stack_mse(s, tb.unsqueeze(-1), yb) for s in (one, three)]
+    assert bool((judged[1] <= judged[0]).all())
+    assert three[0][0].shape == one[0][0].shape  # one network per seed comes back
+    # the other starts really start elsewhere: their knots moved, and stayed in order
+    gens = init_generators([0], 2)
+    shift = torch.stack([2 * torch.rand(7, generator=g, dtype=t.dtype) - 1 for g in gens])
+    shift[0] = 0.0
+    b = warp_layout(t[:1].expand(2, -1), y[:1].expand(2, -1), 8, 3, shift=shift)[0][1]
+    assert torch.equal(b[0], warp_layout(t[:1], y[:1], 8, 3)[0][1][0])
+    assert not torch.equal(b[0], b[1]) and bool((torch.diff(-b[1]) > 0).all())
+
+
+def test_tent_warp_trains_its_starts_by_default():
+    (r,) = fit("x**3", depth=3, method="tent-warp", config=TrainConfig(width=6, lm_iterations=5))
+    assert r.restarts == WARP_STARTS > 1
+    (k,) = fit("x**3", depth=1, method="knots", config=TrainConfig(width=6, restarts=4))
+    assert k.restarts == 1  # knots is deterministic
 
 
 def test_beats_knots_of_no_more_weights_on_x3():

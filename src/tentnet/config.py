@@ -72,7 +72,10 @@ class TrainConfig:
         margin: peaks stay in (margin, 1 - margin).
         record_every: how often the training loss is recorded in the history.
         restarts: candidates per seed, each from its own initialisation on the seed's data; the
-            one with the lowest final training loss is kept (selection never sees test data).
+            one with the lowest final training loss (or, with the reconstruction, the lowest
+            error halfway between its grid points) is kept; selection never sees test data.
+            1 means the method's own default (tent+ 16, tent-warp 4 starts with moved knots;
+            knots is deterministic and always trains one).
         lm_iterations: after the gradient steps, this many Levenberg-Marquardt iterations on
             all weights (:mod:`tentnet.optim`); 0 for the published methods.
         select_holdout: with restarts and LM, the fraction of each seed's training points held
@@ -188,9 +191,12 @@ class TrainConfig:
             return replace(self, resample=resample) if method == "auto" else self
         spec = REGISTRY[method]
         resample = (spec.reconstruct or None) if self.resample is None else self.resample
-        if spec.kind == "direct":
+        if spec.kind == "direct":  # knots is deterministic: one start
             lm = self.lm_iterations or spec.lm_iterations
-            return replace(self, lm_iterations=lm, restarts=1, resample=resample)
+            starts = (
+                (self.restarts if self.restarts > 1 else spec.restarts) if spec.restarts > 1 else 1
+            )
+            return replace(self, lm_iterations=lm, restarts=starts, resample=resample)
         if not spec.lm_iterations:
             return self
         return replace(

@@ -19,12 +19,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import torch
 from torch import Tensor
 
 from .errors import TentnetError
 from .knots import RESAMPLE_POINTS, fit_knots
 from .mlp import Stack, weight_count
-from .warp import WARP_LM_ITERATIONS, WARP_UNITS, fit_warp, warp_weight_count
+from .warp import WARP_LM_ITERATIONS, WARP_STARTS, WARP_UNITS, fit_warp, warp_weight_count
 
 TENT_PLUS_LM_ITERATIONS = 300
 TENT_PLUS_RESTARTS = 16
@@ -41,8 +42,11 @@ TENT_PLUS_RESAMPLE = 1024
 KNOTS_WIDTH = 30
 KNOTS_LM_ITERATIONS = 300
 
-Fitter = Callable[[Tensor, Tensor, int, int, int, bool, int], tuple[Stack, Tensor]]
-"""``fitter(t, y, width, depth, lm_iterations, quadrature, resample) -> (stack, loss)``."""
+Fitter = Callable[
+    [Tensor, Tensor, int, int, int, bool, int, list[torch.Generator]], tuple[Stack, Tensor]
+]
+"""``fitter(t, y, width, depth, lm_iterations, quadrature, resample, generators) -> (stack,
+loss)``; ``generators``: the method's ``restarts`` random streams per network, seed-major."""
 
 
 @dataclass(frozen=True)
@@ -119,8 +123,15 @@ class Method:
 
 
 def _knots(
-    t: Tensor, y: Tensor, width: int, depth: int, lm: int, quadrature: bool, resample: int
-) -> tuple[Stack, Tensor]:
+    t: Tensor,
+    y: Tensor,
+    width: int,
+    depth: int,
+    lm: int,
+    quadrature: bool,
+    resample: int,
+    generators: list[torch.Generator],
+) -> tuple[Stack, Tensor]:  # deterministic: one start, no random streams
     if width + 1 > t.shape[1] // 2:
         raise TentnetError(
             f"method knots with {width} units needs at least {2 * (width + 1)} training "
@@ -130,9 +141,16 @@ def _knots(
 
 
 def _warp(
-    t: Tensor, y: Tensor, width: int, depth: int, lm: int, quadrature: bool, resample: int
+    t: Tensor,
+    y: Tensor,
+    width: int,
+    depth: int,
+    lm: int,
+    quadrature: bool,
+    resample: int,
+    generators: list[torch.Generator],
 ) -> tuple[Stack, Tensor]:
-    return fit_warp(t, y, width, depth - 1, lm, quadrature, resample)
+    return fit_warp(t, y, width, depth - 1, lm, quadrature, resample, generators)
 
 
 _TENT = {"kind": "tent", "fixed_width": True, "pretrain": True}
@@ -194,6 +212,7 @@ REGISTRY: dict[str, Method] = {
             width=WARP_UNITS,
             min_depth=2,
             lm_iterations=WARP_LM_ITERATIONS,
+            restarts=WARP_STARTS,
             fitter=_warp,
             layout="warp",
             reconstruct=RESAMPLE_POINTS,

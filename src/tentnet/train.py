@@ -117,6 +117,7 @@ def train_networks(
             config.lm_iterations,
             config.quadrature,
             config.resample,
+            init_generators(seeds, config.restarts),
         )
         return TrainOutput(layers=layers, history=loss[None], history_steps=[0])
     judge = None

@@ -21,6 +21,12 @@ For fixed knots and peaks it is linear in P's knot values and the scales ``s_i``
 solved together by least squares; Levenberg-Marquardt then trains every weight of the plain
 MLP ``1 -> k -> 4 x levels -> 1`` (``levels + 1`` hidden layers, ``6k + 20 levels - 11``
 weights). All in normalised units (``t`` in [0, 1], standardised targets), N networks at once.
+
+LM from nearly the same start lands in very different minima (seeds whose points differ only
+by their draw end up to 20x apart), so every seed trains :data:`WARP_STARTS` starts: the
+equidistributed knots, and copies of them each moved at random by up to
+:data:`START_JITTER` of its nearer gap. The start with the lowest error against the
+reconstruction halfway between its grid points is kept.
 """
 
 from __future__ import annotations
@@ -46,6 +52,12 @@ from .tent import tent_levels, tent_mlp_layers
 WARP_DENSITY_EXPONENT = 0.5  # |f''|^(1/2): the same interpolation bump on every piece
 WARP_UNITS = 16  # the default first-layer width
 WARP_LM_ITERATIONS = 300
+# Starts per seed and how far the knots of starts after the first move, as a fraction of each
+# knot's nearer gap. Prototype (x^3, x^11, exp(x), depths 8-12, seeds 0-4): 4 starts lowered
+# the median test MSE by 1x-28x; moves of 1%-10% did about equally well, 20% often found
+# nothing better than the first start (benchmarks/README.md).
+WARP_STARTS = 4
+START_JITTER = 0.05
 # Tent levels when tent-warp spends the weights of a width-4 network (the budget experiment
 # and auto): measured best or near it on x^3 and x^11 (benchmarks/README.md).
 BUDGET_LEVELS = 3
@@ -91,11 +103,24 @@ def check_warp(units: int, levels: int, points: int) -> None:
         )
 
 
-def warp_layout(t: Tensor, y: Tensor, units: int, levels: int, w: Tensor | None = None) -> Stack:
+def warp_layout(
+    t: Tensor,
+    y: Tensor,
+    units: int,
+    levels: int,
+    w: Tensor | None = None,
+    shift: Tensor | None = None,
+) -> Stack:
     """The starting networks (see the module docstring): knots, zigzag, uniform tent chain,
-    P's values and the scales by (``w``-weighted) least squares. ``t, y`` are ``(N, P)``."""
+    P's values and the scales by (``w``-weighted) least squares. ``t, y`` are ``(N, P)``;
+    ``shift`` (``(N, units - 1)`` in [-1, 1]) moves each inner knot by that fraction of
+    :data:`START_JITTER` times its nearer gap."""
     n = t.shape[0]
     knots = curvature_knots(t, curvature_cdf(t, y, WARP_DENSITY_EXPONENT), units - 1)
+    if shift is not None:
+        gaps = torch.diff(knots, dim=1)
+        knots = knots.clone()
+        knots[:, 1:-1] += START_JITTER * shift * torch.minimum(gaps[:, :-1], gaps[:, 1:])
     hats = hat_basis(t, knots)  # (N, P, units + 1)
     parity = torch.arange(units + 1, device=t.device) % 2
     zig = parity.to(t.dtype).expand(n, -1)  # the zigzag's value at every knot
@@ -131,8 +156,9 @@ def fit_warp(
     lm_iterations: int = WARP_LM_ITERATIONS,
     quadrature: bool = True,
     resample: int = RESAMPLE_POINTS,
+    generators: list[torch.Generator] | None = None,
 ) -> tuple[Stack, Tensor]:
-    """Fit N ``tent-warp`` networks: the least-squares start, then LM on all weights.
+    """Fit N ``tent-warp`` networks: least-squares starts, then LM on all weights.
 
     Args:
         t: ``(N, P)`` inputs in [0, 1]; y: ``(N, P)`` targets (standardised).
@@ -142,19 +168,42 @@ def fit_warp(
         quadrature: weight the points by :func:`tentnet.knots.quadrature_weights`.
         resample: with ``quadrature``, fit :func:`tentnet.knots.reconstruction` on this many points
             (0: the points themselves).
+        generators: ``S N`` random streams, seed-major (``S`` each): ``S`` starts per network,
+            the first with the equidistributed knots, the others with knots moved by their
+            stream; the start with the lowest error between the grid points (else the
+            lowest training loss) is kept. None: one start.
 
     Returns:
         ``(stack, loss)``: the networks and their training loss ``(N,)`` (weighted with
         ``quadrature``).
     """
     check_warp(units, levels, t.shape[1])
+    n = t.shape[0]
+    starts = 1 if generators is None else len(generators) // n
+    if starts < 1 or (generators is not None and len(generators) != starts * n):
+        raise TentnetError(f"need a whole number of random streams per network, got {starts}")
     judge = None
     if quadrature and resample:  # LM stops where the fit is best between the grid's points
         t, y, between = reconstruction(t, y, resample)
         judge = None if between is None else (between[0].unsqueeze(-1), between[1])
+    shift = None
+    if starts > 1:
+        t, y = t.repeat_interleave(starts, 0), y.repeat_interleave(starts, 0)
+        if judge is not None:
+            judge = (judge[0].repeat_interleave(starts, 0), judge[1].repeat_interleave(starts, 0))
+        shift = torch.stack(
+            [2 * torch.rand(units - 1, generator=g, dtype=t.dtype) - 1 for g in generators]
+        ).to(t.device)
+        shift[::starts] = 0.0  # every seed's first start: the knots as equidistributed
     w = quadrature_weights(t) if quadrature else None
-    layers = warp_layout(t, y, units, levels, w)
+    layers = warp_layout(t, y, units, levels, w, shift)
     x = t.unsqueeze(-1)
     if lm_iterations:
         layers = lm_on_stack(layers, x, y, lm_iterations, weights=w, judge=judge)
-    return layers, stack_mse(layers, x, y, w)
+    loss = stack_mse(layers, x, y, w)
+    if starts > 1:
+        score = loss if judge is None else stack_mse(layers, *judge)
+        best = score.view(n, starts).argmin(1) + torch.arange(n, device=t.device) * starts
+        layers = [(wt[best], b[best]) for wt, b in layers]
+        loss = loss[best]
+    return layers, loss

@@ -45,18 +45,19 @@ def jobs(plan, budget) -> list:
             cfg = budget(plan, None, plan.depth_steps)
             out.append(Job("budget", m, m, TARGETS, d, plan.budget_seeds, config=cfg))
         units = warp_shape(d)[0]
-        if units >= 2:
+        if units >= 2:  # one batch per target: each seed trains WARP_STARTS networks
             cfg = budget(plan, {"width": units}, plan.depth_steps)
-            out.append(
+            out.extend(
                 Job(
                     "budget",
                     "tent-warp",
                     "tent-warp",
-                    TARGETS,
+                    (target,),
                     BUDGET_LEVELS + 1,
                     plan.budget_seeds,
                     config=cfg,
                 )
+                for target in TARGETS
             )
         k = shallow_width(d)
         for label, m in SHALLOW:
