@@ -74,7 +74,7 @@ class TrainConfig:
         restarts: candidates per seed, each from its own initialisation on the seed's data; the
             one with the lowest final training loss (or, with the reconstruction, the lowest
             error halfway between its grid points) is kept; selection never sees test data.
-            1 means the method's own default (tent+ 16, tent-warp 4 starts with moved knots;
+            1 means the method's own default (tent+ 16, tent-warp 3 starts with moved knots;
             knots is deterministic and always trains one).
         lm_iterations: after the gradient steps, this many Levenberg-Marquardt iterations on
             all weights (:mod:`tentnet.optim`); 0 for the published methods.

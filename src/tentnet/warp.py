@@ -55,8 +55,9 @@ WARP_LM_ITERATIONS = 300
 # Starts per seed and how far the knots of starts after the first move, as a fraction of each
 # knot's nearer gap. Prototype (x^3, x^11, exp(x), depths 8-12, seeds 0-4): 4 starts lowered
 # the median test MSE by 1x-28x; moves of 1%-10% did about equally well, 20% often found
-# nothing better than the first start (benchmarks/README.md).
-WARP_STARTS = 4
+# nothing better than the first start. 3, not 4, keeps the full reproduce within 30 minutes
+# (benchmarks/README.md).
+WARP_STARTS = 3
 START_JITTER = 0.05
 # Tent levels when tent-warp spends the weights of a width-4 network (the budget experiment
 # and auto): measured best or near it on x^3 and x^11 (benchmarks/README.md).
