@@ -23,6 +23,7 @@ def add_parser(sub) -> None:
         TENT_PLUS_RESTARTS,
     )
     from ..train import TrainConfig
+    from ..warp import WARP_STARTS
 
     defaults = TrainConfig()
     fit = sub.add_parser(
@@ -114,8 +115,9 @@ def add_parser(sub) -> None:
         "--restarts",
         type=count_arg,
         default=None,
-        help="initialisations per seed, keeping the lowest training loss "
-        f"(default 1; {TENT_PLUS_RESTARTS} for tent+)",
+        help="initialisations per seed, keeping the lowest training loss or, on a "
+        "reconstruction, the lowest error between its grid points "
+        f"(default 1; {TENT_PLUS_RESTARTS} for tent+, {WARP_STARTS} for tent-warp; knots: 1)",
     )
     fit.add_argument(
         "--holdout",
