@@ -201,7 +201,7 @@ def test_the_memory_estimate_counts_the_methods_real_weights_and_fitted_points(m
     assert warp == 229
     assert training_bytes(25, 2048, 30, 4, 300, weights=warp) < training_bytes(25, 2048, 30, 4, 300)
     # the budget experiment's largest tent-warp batch (one target x 5 seeds x 3 starts):
-    # about 1.2 GiB (17.7 GiB for 25 networks when it was counted as a dense network, which
+    # about 0.8 GiB (17.7 GiB for 25 networks when it was counted as a dense network, which
     # refused it on this machine; measured peak of 25 x 4 starts: 2.2 GB resident)
     fit_module = importlib.import_module("tentnet.fit")  # tentnet.fit is also the function
     asked = []
