@@ -297,6 +297,22 @@ def test_longest_batches_are_estimated_longest():
     assert costs == sorted(costs)  # deeper is dearer
 
 
+def test_tent_warp_batches_cost_every_start_in_full(monkeypatch):
+    """tent-warp trains all its starts to the end (no successive halving, unlike tent+)."""
+    from dataclasses import replace
+
+    from tentnet.experiments import estimated_cost
+    from tentnet.experiments.specs import jobs_for, make_plan
+    from tentnet.methods import REGISTRY
+
+    plan = make_plan(quick=False, seeds=None)
+    job = next(j for j in jobs_for("budget", plan) if j.method == "tent-warp")
+    several = estimated_cost(job)
+    starts = REGISTRY["tent-warp"].restarts
+    monkeypatch.setitem(REGISTRY, "tent-warp", replace(REGISTRY["tent-warp"], restarts=1))
+    assert several == pytest.approx(starts * estimated_cost(job))
+
+
 def test_depth_sweep_shares_its_tent_batches_with_the_budget_experiment():
     """tent and tent+ at the budget depths are the same networks in both experiments: one batch
     (the budget's, whose targets include the sweep's), trained once; kaiming stays separate (the

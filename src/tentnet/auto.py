@@ -60,9 +60,9 @@ def choose_by_validation(
     per seed it lost the validation of sin(3x) on [0, 3] at depth 8 to ``knots``, which it
     beats on the test grid with them (3.3e-7 against 4.6e-7, median of 5 seeds). With fewer
     than 50 points per seed (or one candidate) nothing is held out and the deep method is
-    used. ``shape`` (the target's curvature in
-    words) starts the reason given. Returns the method, its configuration, what ``auto``
-    records, and the winner trained on all the points if it already is (else None).
+    used. ``shape`` (the target's curvature in words) starts the reason given. Returns the
+    method, its configuration, what ``auto`` records, and the winner trained on all the points
+    if it already is (else None).
     """
     cands = auto_candidates(depth, t.shape[1])
 

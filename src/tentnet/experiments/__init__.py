@@ -265,7 +265,8 @@ def estimated_cost(job: Job) -> float:
     nets = len(job.seeds) * max(1, len(job.targets)) * config.restarts
     steps = sum(config.phase_steps(job.method))
     lm = config.lm_iterations
-    if config.restarts > 1 and lm > LM_SCREEN_ITERATIONS:  # successive halving
+    # Successive halving is the tent methods' (tent-warp trains all its starts to the end).
+    if spec.kind != "direct" and config.restarts > 1 and lm > LM_SCREEN_ITERATIONS:
         survivors = screen_survivors(config.restarts) / config.restarts
         lm = LM_SCREEN_ITERATIONS + (lm - LM_SCREEN_ITERATIONS) * survivors
     fitted = config.fitted_points(job.method, job.points)
