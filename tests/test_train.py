@@ -241,12 +241,21 @@ def test_allocator_setting_is_optional(monkeypatch):
     assert result == _malloc._done
 
 
+def test_one_restart_means_one():
+    """restarts=None is the method's default; any number, 1 included, is taken as asked."""
+    for method, default in (("tent+", 16), ("tent-warp", 3), ("tent", 1)):
+        assert TrainConfig().resolved(method).restarts == default
+        assert TrainConfig(restarts=1).resolved(method).restarts == 1
+        assert TrainConfig(restarts=2).resolved(method).restarts == 2
+    assert TrainConfig(restarts=5).resolved("knots").restarts == 1  # deterministic
+
+
 def test_tent_plus_defaults():
     used = TrainConfig().resolved("tent+")
     assert (used.phase1_steps, used.restarts, used.lm_iterations) == (500, 16, 300)
     assert TrainConfig(steps=200).resolved("tent+").phase1_steps == 200
     assert TrainConfig(phase1_steps=50).resolved("tent+").phase1_steps == 50
-    assert TrainConfig().resolved("tent") == TrainConfig()
+    assert TrainConfig().resolved("tent") == TrainConfig(restarts=1)
     # tent+ fits the reconstruction of an expression's points, unless it holds points out
     assert used.resample == 1024 and TrainConfig(resample=0).resolved("tent+").resample == 0
     assert TrainConfig(select_holdout=0.2).resolved("tent+").resample is None

@@ -1,5 +1,7 @@
 """tent-warp: a first layer of knots whose zigzag feeds a uniform tent chain."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -117,6 +119,13 @@ def test_tent_warp_trains_its_starts_by_default():
     assert r.restarts == WARP_STARTS > 1
     (k,) = fit("x**3", depth=1, method="knots", config=TrainConfig(width=6, restarts=4))
     assert k.restarts == 1  # knots is deterministic
+    cfg = TrainConfig(width=6, lm_iterations=5, restarts=1)
+    (one,) = fit("x**3", depth=3, method="tent-warp", config=cfg)
+    assert one.restarts == 1
+    t, y = _data("x**3", n=1)
+    single = train_networks("tent-warp", t, y, replace(cfg, depth=3), [0], starts=1).layers
+    asked = train_networks("tent-warp", t, y, replace(cfg, depth=3), [0]).layers
+    assert all(torch.equal(a[0], b[0]) for a, b in zip(single, asked, strict=True))
 
 
 def test_beats_knots_of_no_more_weights_on_x3():

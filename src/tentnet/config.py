@@ -74,8 +74,8 @@ class TrainConfig:
         restarts: candidates per seed, each from its own initialisation on the seed's data; the
             one with the lowest final training loss (or, with the reconstruction, the lowest
             error halfway between its grid points) is kept; selection never sees test data.
-            1 means the method's own default (tent+ 16, tent-warp 3 starts with moved knots;
-            knots is deterministic and always trains one).
+            None means the method's own default (tent+ 16, tent-warp 3 starts with moved
+            knots, 1 for the rest); knots is deterministic and always trains one.
         lm_iterations: after the gradient steps, this many Levenberg-Marquardt iterations on
             all weights (:mod:`tentnet.optim`); 0 for the published methods.
         select_holdout: with restarts and LM, the fraction of each seed's training points held
@@ -112,7 +112,7 @@ class TrainConfig:
     margin: float = DEFAULT_MARGIN
     record_every: int = 100
     lm_iterations: int = 0
-    restarts: int = 1
+    restarts: int | None = None
     select_holdout: float = 0.0
     refit_iterations: int = 0
     uniform_start: bool = True
@@ -142,7 +142,7 @@ class TrainConfig:
             )
         if not 0.0 <= self.select_holdout < 1.0:
             raise TentnetError(f"select_holdout must be in [0, 1), got {self.select_holdout}")
-        if not 1 <= self.restarts <= 1000:
+        if self.restarts is not None and not 1 <= self.restarts <= 1000:
             raise TentnetError(f"restarts must be from 1 to 1000, got {self.restarts}")
         if self.width is not None and not 1 <= self.width <= 4096:
             raise TentnetError(f"width must be from 1 to 4096, got {self.width}")
@@ -181,11 +181,14 @@ class TrainConfig:
         p1 = self.phase1 if spec.pretrain else 0
         return p1, (self.steps - p1 if spec.adam_phase2 else 0)
 
+    def _starts(self, default: int) -> int:
+        return default if self.restarts is None else self.restarts
+
     def resolved(self, method: str) -> TrainConfig:
         """The configuration ``method`` really trains with (the method's defaults fill in a
-        zero ``lm_iterations``, one restart and no ``phase1_steps``, and for the direct
+        zero ``lm_iterations``, unset ``restarts`` and ``phase1_steps``, and for the direct
         methods and ``auto`` an unset ``resample``); ``auto``, which picks a method per fit,
-        otherwise resolves to the configuration itself."""
+        otherwise resolves to the configuration itself (its candidates resolve their own)."""
         if method not in REGISTRY:  # auto: its candidates include the direct methods
             resample = RESAMPLE_POINTS if self.resample is None else self.resample
             return replace(self, resample=resample) if method == "auto" else self
@@ -193,12 +196,10 @@ class TrainConfig:
         resample = (spec.reconstruct or None) if self.resample is None else self.resample
         if spec.kind == "direct":  # knots is deterministic: one start
             lm = self.lm_iterations or spec.lm_iterations
-            starts = (
-                (self.restarts if self.restarts > 1 else spec.restarts) if spec.restarts > 1 else 1
-            )
+            starts = self._starts(spec.restarts) if spec.restarts > 1 else 1
             return replace(self, lm_iterations=lm, restarts=starts, resample=resample)
         if not spec.lm_iterations:
-            return self
+            return replace(self, restarts=self._starts(spec.restarts))
         return replace(
             self,
             # Judging candidates on held-out points is the other way: it fits the points.
@@ -207,7 +208,7 @@ class TrainConfig:
             if self.phase1_steps is not None or spec.phase1_steps is None
             else min(spec.phase1_steps, self.steps),
             lm_iterations=self.lm_iterations or spec.lm_iterations,
-            restarts=self.restarts if self.restarts > 1 else spec.restarts,
+            restarts=self._starts(spec.restarts),
             refit_iterations=self.refit_iterations
             or (TENT_PLUS_REFIT_ITERATIONS if self.select_holdout else 0),
         )

@@ -66,7 +66,7 @@ class Method:
         parts: tent networks summed side by side (2 for tent-dc).
         uniform_start: with restarts, the first start of every seed has all peaks 1/2.
         adam_phase2: phase 2 spends the remaining steps with Adam (tent+: LM only).
-        lm_iterations, restarts, phase1_steps: defaults that replace the config's zero, one
+        lm_iterations, restarts, phase1_steps: defaults that replace the config's zero, None
             and None.
         fitter: the ``direct`` kind's fitter.
         layout: ``"uniform"`` (every hidden layer ``width`` wide) or ``"warp"`` (a first

@@ -263,7 +263,7 @@ def fit_several(
             ("--width", config.width is not None),
             ("--lr", rates),
             ("--lm-iterations", config.lm_iterations != 0),
-            ("--restarts", config.restarts != 1),
+            ("--restarts", config.restarts is not None),
             ("--holdout", bool(holdout)),
         )
         if used

@@ -117,7 +117,8 @@ def add_parser(sub) -> None:
         default=None,
         help="initialisations per seed, keeping the lowest training loss or, on a "
         "reconstruction, the lowest error between its grid points "
-        f"(default 1; {TENT_PLUS_RESTARTS} for tent+, {WARP_STARTS} for tent-warp; knots: 1)",
+        f"(default 1; {TENT_PLUS_RESTARTS} for tent+, {WARP_STARTS} for tent-warp; knots: "
+        "always 1)",
     )
     fit.add_argument(
         "--holdout",

@@ -44,6 +44,8 @@ class Job:
             fields["resolved"] = asdict(used)
             if used.resample is None:  # a field added later: the keys of other batches stay
                 del fields["resolved"]["resample"]
+            if used.restarts is None:  # auto: was 1 before None meant "the default"
+                fields["resolved"]["restarts"] = 1
         text = json.dumps(fields, sort_keys=True)
         digest = hashlib.sha1(text.encode()).hexdigest()[:10]
         return f"{self.experiment}-{self.method.replace('+', 'plus')}-d{self.depth}-{digest}"
