@@ -5,7 +5,7 @@ seeds whose points differ only by their draw end up to 20x apart. The default tr
 ``WARP_STARTS`` starts per seed (the equidistributed knots, then copies moved at random by up
 to ``START_JITTER`` of each knot's nearer gap) and keeps the one closest to the reconstruction
 halfway between its grid points. Both are run here on the same points, in the same process
-(the one-start run by setting the registry entry's ``restarts`` to 1):
+(``restarts=1`` against the default):
 
     python benchmarks/warp_starts.py                         # 4 targets, depths 6, 8, 10, 12
     python benchmarks/warp_starts.py --targets 'tan(x)' --depths 8 --levels 4
@@ -20,12 +20,10 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from dataclasses import replace
 
 import torch
 
 from tentnet import TrainConfig, fit
-from tentnet.methods import REGISTRY
 from tentnet.mlp import weight_count
 from tentnet.warp import WARP_STARTS, warp_units
 
@@ -41,7 +39,6 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
     seeds = list(range(args.seeds))
-    default = REGISTRY["tent-warp"]
     print(
         f"| target | d (weights) | knots k | 1 start: median (min, max) | {WARP_STARTS} starts: "
         "median (min, max) | 1 / several | s (1, several) |"
@@ -50,23 +47,18 @@ def main() -> None:
     for target in args.targets.split(","):
         for d in (int(v) for v in args.depths.split(",")):
             k = warp_units(weight_count(4, d), args.levels)
-            cfg = TrainConfig(width=k)
             cells, secs = [], []
-            for starts in (1, default.restarts):
-                REGISTRY["tent-warp"] = replace(default, restarts=starts)
-                try:
-                    start = time.perf_counter()
-                    runs = fit(
-                        target,
-                        depth=args.levels + 1,
-                        method="tent-warp",
-                        seeds=seeds,
-                        config=cfg,
-                        count_regions=False,
-                    )
-                    secs.append(time.perf_counter() - start)
-                finally:
-                    REGISTRY["tent-warp"] = default
+            for starts in (1, None):  # None: the default, WARP_STARTS
+                start = time.perf_counter()
+                runs = fit(
+                    target,
+                    depth=args.levels + 1,
+                    method="tent-warp",
+                    seeds=seeds,
+                    config=TrainConfig(width=k, restarts=starts),
+                    count_regions=False,
+                )
+                secs.append(time.perf_counter() - start)
                 mse = [r.test_mse for r in runs]
                 cells.append((statistics.median(mse), min(mse), max(mse)))
             (m1, lo1, hi1), (m4, lo4, hi4) = cells
