@@ -19,6 +19,26 @@ def test_knot_optimisation_only_lowers_and_finds_a_kink():
     assert fit.knots[1] == pytest.approx(0.3, abs=1e-6)
 
 
+def test_knot_search_survives_a_singular_trial():
+    """L-BFGS tries knots that leave a hat with no grid point (Cholesky fails there); the
+    fallback solve once wrote into a tensor autograd still needed and raised a RuntimeError."""
+    fit = optimal_pwl("sin(2*pi*x)+0.3*x", 38)
+    assert 0 < fit.mse <= fit.mse_start
+
+
+def test_solve_spd_falls_back_without_breaking_gradients():
+    import torch
+
+    from tentnet.optim import solve_spd
+
+    a = torch.tensor([[[1.0, 2.0], [2.0, 1.0]], [[2.0, 0.0], [0.0, 2.0]]], dtype=torch.float64)
+    a.requires_grad_(True)
+    x, ok = solve_spd(a, torch.ones(2, 2, dtype=torch.float64))
+    assert ok.tolist() == [True, True]  # the indefinite one by LU
+    x.sum().backward()
+    assert torch.isfinite(a.grad).all()
+
+
 def test_error_falls_like_pieces_to_the_minus_four():
     errs = [optimal_pwl("exp(2*x)", p, domain=(-1.0, 1.0), iterations=0).mse for p in (8, 16, 32)]
     for a, b in itertools.pairwise(errs):

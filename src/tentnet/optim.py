@@ -120,7 +120,9 @@ def solve_spd(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
     solved = info == 0
     if not bool(solved.all()):
         flat_a, flat_b = a.reshape(-1, *a.shape[-2:]), b.reshape(-1, b.shape[-1])
-        flat_x, flat_ok = x.reshape(flat_b.shape), solved.reshape(-1)
+        # A copy: cholesky_solve's backward needs its own output unchanged (optimal_pwl
+        # differentiates through this solve).
+        flat_x, flat_ok = x.reshape(flat_b.shape).clone(), solved.reshape(-1).clone()
         for i in torch.nonzero(~flat_ok).flatten().tolist():
             xi, info_i = torch.linalg.solve_ex(flat_a[i], flat_b[i])  # unbatched LU is sound
             ok = int(info_i) == 0 and bool(torch.isfinite(xi).all())
