@@ -120,6 +120,13 @@ def test_knots_method_is_a_one_hidden_layer_network_of_width_units():
     assert len([m for m in r.mlp if isinstance(m, torch.nn.Linear)]) == 2
 
 
+def test_one_unit_is_a_hinge():
+    """Width 1 once crashed (no inner knot to spread); one unit is a line or one hinge."""
+    (r,) = fit("(x - 0.4 + abs(x - 0.4)) / 2", method="knots", depth=1, config=TrainConfig(width=1))
+    assert r.width == 1 and r.linear_regions == 2
+    assert r.test_mse < 1e-8  # relu(x - 0.4) itself (measured 2e-14)
+
+
 def test_knots_refuses_depth_and_too_few_points():
     with pytest.raises(TentnetError, match="one hidden layer"):
         fit("x**2", depth=5, method="knots")

@@ -104,6 +104,8 @@ def _spread(t: Tensor, inner: Tensor, gap: int = 2) -> Tensor:
     Returns ``(N, m + 2)`` knots with the ends 0 and 1."""
     p = t.shape[1]
     m = inner.shape[1]
+    if m == 0:  # one piece: the ends only
+        return torch.stack([torch.zeros_like(t[:, 0]), torch.ones_like(t[:, 0])], dim=1)
     ts = torch.sort(t, 1).values
     j = torch.arange(1, m + 1, device=t.device)
     rank = torch.searchsorted(ts.contiguous(), inner.contiguous())  # points left of each knot
@@ -263,7 +265,7 @@ def fit_knots(
     cum = curvature_cdf(t, y)
     w = quadrature_weights(t) if quadrature else None
     candidates = [_free_layout(t, y, cum, units, w)]
-    if units >= 2 and flat_piece:
+    if flat_piece:
         candidates.append(_pivot_layout(t, y, cum, units, w))
     x = t.unsqueeze(-1)
     best: Stack | None = None
