@@ -158,6 +158,7 @@ def _judge_levels(
             )
         )
     shape, _ = min(found, key=lambda f: f[1]["reconstruction_mse"])
-    # The kept count trains all its starts (the first is the one just judged).
+    # The kept count trains all its starts. The first begins where the judged one began, but
+    # batched with the others its LM run differs in rounding and may end elsewhere.
     out = train_networks("tent-warp", t.to(dev), y.to(dev), shape, seeds, progress)
     return shape, out, [f[1] for f in found]
