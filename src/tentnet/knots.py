@@ -132,6 +132,34 @@ def quadrature_weights(t: Tensor) -> Tensor:
 
 RESAMPLE_POINTS = 2048  # the smooth reconstruction's uniform grid (or the data's size, if larger)
 GRID_PER_POINT = 8  # ... and never more than this many grid points per sample
+# Where the centred stencil spans a kink or cusp: its third divided difference exceeds the
+# smoothest neighbouring stencil's this many times, and its cubic term over the stencil is
+# this large a fraction of the local slope (benchmarks/README.md: on 10 seeds of 15 smooth
+# targets it never fires; on |x - 0.3|, |x| and |x - 0.3|^0.7 it does, next to the kink).
+KINK_RATIO = 10.0
+KINK_SIZE = 0.01
+
+
+def _stencil_starts(ts: Tensor, ys: Tensor) -> Tensor:
+    """Per interval ``[ts_j, ts_j+1]`` of the sorted points ``(N, P)``, the first of the 4
+    points its local cubic goes through: centred (``j - 1``, clamped to the points), except
+    next to a kink or cusp, where the one of the three 4-point stencils around the interval
+    with the smallest third divided difference is taken (ENO), so that a stencil across the
+    kink does not round it off. Returns ``(N, P - 1)``."""
+    n, p = ts.shape
+    j = torch.arange(p - 1, device=ts.device)
+    centred = (j - 1).clamp(0, p - 4).expand(n, -1)
+    d1 = torch.diff(ys, dim=1) / torch.diff(ts, dim=1)
+    d2 = torch.diff(d1, dim=1) / (ts[:, 2:] - ts[:, :-2])
+    d3 = (torch.diff(d2, dim=1) / (ts[:, 3:] - ts[:, :-3])).abs()  # (N, P - 3) per stencil
+    cands = torch.stack([(j - 2), (j - 1), j], -1).clamp(0, p - 4).expand(n, -1, -1)
+    rough = torch.gather(d3, 1, cands.reshape(n, -1)).view(n, p - 1, 3)
+    smooth, pick = rough.min(-1)
+    cen = rough[..., 1]
+    span = torch.gather(ts[:, 3:] - ts[:, :-3], 1, centred)
+    slope = d1.abs() + d1.abs().mean(1, keepdim=True)
+    kink = (cen > KINK_RATIO * smooth) & (cen * span**2 > KINK_SIZE * slope)
+    return torch.where(kink, torch.gather(cands, 2, pick.unsqueeze(-1))[..., 0], centred)
 
 
 def reconstruction(
@@ -143,7 +171,8 @@ def reconstruction(
     ``points`` points over [0, 1] (at least ``P``, at most ``GRID_PER_POINT * P``: ten points
     do not say enough for a thousand), which the fitters then fit. With ~10 random
     points per piece a fit to the points themselves over-fits their clumps and gaps; a fit to
-    the reconstruction approaches the best fit to f (measured in benchmarks/README.md).
+    the reconstruction approaches the best fit to f (measured in benchmarks/README.md). Next
+    to a kink or cusp the cubic comes from the smoothest stencil (:func:`_stencil_starts`).
 
     Returns ``(t_grid, y_grid, judge)``: ``judge`` is the reconstruction halfway between the
     grid's points (``(t, y)``, each ``(N, points - 1)``), to judge fits to the grid by points
@@ -159,7 +188,8 @@ def reconstruction(
     if between:  # one pass for the grid and its midpoints
         u = torch.cat([u, 0.5 * (u[1:] + u[:-1])])
     u = u.expand(n, -1).contiguous()
-    i = (torch.searchsorted(ts.contiguous(), u) - 2).clamp(0, p - 4)
+    interval = (torch.searchsorted(ts.contiguous(), u) - 1).clamp(0, p - 2)
+    i = torch.gather(_stencil_starts(ts, ys), 1, interval)
     xs = [torch.gather(ts, 1, i + k) for k in range(4)]
     yv = [torch.gather(ys, 1, i + k) for k in range(4)]
     out = torch.zeros_like(u)
