@@ -149,7 +149,8 @@ def _judge_levels(
         if not warp_fits(units, t.shape[1]):
             continue
         shape = replace(cfg, depth=levels + 1, width=units)
-        out = train_networks("tent-warp", t.to(dev), y.to(dev), shape, seeds, progress, starts=1)
+        one = replace(shape, restarts=1)
+        out = train_networks("tent-warp", t.to(dev), y.to(dev), one, seeds, progress)
         mse = stack_errors(out.to("cpu").layers, *between)[0]
         found.append(
             (

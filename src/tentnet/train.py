@@ -87,8 +87,6 @@ def train_networks(
     config: TrainConfig,
     seeds: list[int],
     progress: Progress | None = None,
-    *,
-    starts: int | None = None,
 ) -> TrainOutput:
     """Train N networks with ``method`` on normalised data.
 
@@ -100,8 +98,6 @@ def train_networks(
         seeds: ``N`` seeds; network i is initialised from ``seeds[i]`` alone, so a network's
             result does not depend on what else is in the batch.
         progress: optional callback.
-        starts: the direct methods only: random starts per seed in place of the configured
-            ``restarts`` (``auto`` weighs tent-warp's shapes on one start each).
 
     Returns:
         :class:`TrainOutput` in normalised units, one network per seed (with
@@ -121,7 +117,7 @@ def train_networks(
             config.lm_iterations,
             config.quadrature,
             config.resample,
-            init_generators(seeds, config.restarts if starts is None else starts),
+            init_generators(seeds, config.restarts),
         )
         return TrainOutput(layers=layers, history=loss[None], history_steps=[0])
     judge = None
