@@ -16,9 +16,9 @@ median over seeds of several ways to spend the budget:
     python benchmarks/warp_levels.py --targets 'x**3' --depths 8,10,12 --starts 6
 
 Setting: 500 uniform random points on [0, 1] per seed, seeds 0-4, test MSE on the uniform grid
-of 10,001 points, float64, one torch thread. The starts are trained as `tent-warp` trains them
-(:func:`tentnet.warp.fit_warp`: same reconstruction, quadrature weights, layout and LM), one
-batch per level count.
+of 10,001 points, float64, one torch thread. The starts are `tent-warp`'s own
+(:func:`tentnet.warp.warp_starts`, which :func:`tentnet.warp.fit_warp` picks from), one batch
+per level count.
 """
 
 from __future__ import annotations
@@ -30,10 +30,9 @@ import time
 import torch
 
 from tentnet.fit import build_problem, resolve_target
-from tentnet.knots import quadrature_weights, reconstruction
 from tentnet.mlp import scaled_std, stack_mse, weight_count
-from tentnet.optim import init_generators, lm_on_stack
-from tentnet.warp import WARP_LM_ITERATIONS, warp_fits, warp_layout, warp_units
+from tentnet.optim import init_generators
+from tentnet.warp import warp_fits, warp_starts, warp_units
 
 TARGETS = "x**3,x**11,exp(x),sqrt(x + 0.01)"
 LEVELS = (3, 4, 5)
@@ -48,22 +47,12 @@ def _starts(target: str, depth: int, levels: int, seeds: list[int], starts: int)
     units = warp_units(weight_count(4, depth), levels)
     if not warp_fits(units, prob.x_train.shape[1]):
         return None
-    t, yg, (t_mid, y_mid) = reconstruction(prob.x_train, y)
-    rep = lambda v: v.repeat_interleave(starts, 0)  # noqa: E731
-    t, yg = rep(t), rep(yg)
-    shift = torch.stack(
-        [
-            2 * torch.rand(units - 1, generator=g, dtype=t.dtype) - 1
-            for g in init_generators(seeds, starts)
-        ]
+    layers, _, judged = warp_starts(
+        prob.x_train, y, units, levels, generators=init_generators(seeds, starts)
     )
-    shift[::starts] = 0.0
-    w = quadrature_weights(t)
-    judge = (rep(t_mid).unsqueeze(-1), rep(y_mid))
-    layers = warp_layout(t, yg, units, levels, w, shift)
-    layers = lm_on_stack(layers, t.unsqueeze(-1), yg, WARP_LM_ITERATIONS, weights=w, judge=judge)
+    rep = lambda v: v.repeat_interleave(starts, 0)  # noqa: E731
     scale = rep(std**2)
-    judged = (stack_mse(layers, *judge) * scale).view(len(seeds), starts)
+    judged = (judged * scale).view(len(seeds), starts)
     test = (stack_mse(layers, rep(prob.x_test).unsqueeze(-1), rep(y_test)) * scale).view(
         len(seeds), starts
     )

@@ -178,6 +178,31 @@ def fit_warp(
         ``(stack, loss)``: the networks and their training loss ``(N,)`` (weighted with
         ``quadrature``).
     """
+    n = t.shape[0]
+    layers, loss, score = warp_starts(
+        t, y, units, levels, lm_iterations, quadrature, resample, generators
+    )
+    starts = loss.shape[0] // n
+    if starts == 1:
+        return layers, loss
+    best = score.view(n, starts).argmin(1) + torch.arange(n, device=loss.device) * starts
+    return [(wt[best], b[best]) for wt, b in layers], loss[best]
+
+
+def warp_starts(
+    t: Tensor,
+    y: Tensor,
+    units: int,
+    levels: int,
+    lm_iterations: int = WARP_LM_ITERATIONS,
+    quadrature: bool = True,
+    resample: int = RESAMPLE_POINTS,
+    generators: list[torch.Generator] | None = None,
+) -> tuple[Stack, Tensor, Tensor]:
+    """Every start of :func:`fit_warp` (same arguments), before one is kept per network:
+    ``(stack, loss, score)`` with ``S N`` networks, seed-major; ``score`` is what picks among
+    them: the MSE against the reconstruction halfway between its grid points (the training
+    loss without a reconstruction, or with one start, where there is nothing to pick)."""
     check_warp(units, levels, t.shape[1])
     n = t.shape[0]
     starts = 1 if generators is None else len(generators) // n
@@ -202,9 +227,5 @@ def fit_warp(
     if lm_iterations:
         layers = lm_on_stack(layers, x, y, lm_iterations, weights=w, judge=judge)
     loss = stack_mse(layers, x, y, w)
-    if starts > 1:
-        score = loss if judge is None else stack_mse(layers, *judge)
-        best = score.view(n, starts).argmin(1) + torch.arange(n, device=t.device) * starts
-        layers = [(wt[best], b[best]) for wt, b in layers]
-        loss = loss[best]
-    return layers, loss
+    score = loss if judge is None or starts == 1 else stack_mse(layers, *judge)
+    return layers, loss, score
