@@ -6,16 +6,15 @@ import torch
 
 from tentnet import TentnetError, count_linear_regions, optimal_pwl
 from tentnet import knots as knots_module
+from tentnet.cpwl import as_stack, exact_cpwl, hat_basis
 from tentnet.fit import fit
 from tentnet.knots import (
-    _as_stack,
     _free_layout,
     _pivot_layout,
     _stencil_starts,
     curvature_cdf,
     curvature_knots,
     fit_knots,
-    hat_basis,
     reconstruction,
     resampled,
 )
@@ -53,7 +52,7 @@ def test_as_stack_is_the_hinge_sum():
     v = torch.tensor([[1.5, -0.5, 2.0]], dtype=torch.float64)
     c = torch.tensor([0.3], dtype=torch.float64)
     x = torch.linspace(0, 1, 101, dtype=torch.float64)
-    out = stack_forward(_as_stack(kappa, sigma, v, c), x[None, :, None])[0, :, 0]
+    out = stack_forward(as_stack(kappa, sigma, v, c), x[None, :, None])[0, :, 0]
     relu = torch.relu
     ref = 0.3 + 1.5 * relu(0.2 - x) - 0.5 * relu(x - 0.5) + 2.0 * relu(x - 0.8)
     assert torch.allclose(out, ref, atol=1e-14)
@@ -127,6 +126,63 @@ def test_one_unit_is_a_hinge():
     (r,) = fit("(x - 0.4 + abs(x - 0.4)) / 2", method="knots", depth=1, config=TrainConfig(width=1))
     assert r.width == 1 and r.linear_regions == 2
     assert r.test_mse < 1e-8  # relu(x - 0.4) itself (measured 2e-14)
+
+
+HINGES = "(x-0.2+abs(x-0.2))/2 - 2*(x-0.5+abs(x-0.5))/2 + 0.5*(x-0.8+abs(x-0.8))/2"
+
+
+@pytest.mark.parametrize(
+    ("target", "width", "pieces"),
+    [
+        ("abs(x - 0.3)", 30, 2),  # a kink between two points: where the lines meet
+        (HINGES, 4, 4),  # the free layout: 4 pieces
+        (HINGES, 3, 4),  # the pivot layout: 4 pieces, the first one flat
+        ("(0.4 - x + abs(x - 0.4)) / 2", 1, 2),  # one left-pointing unit
+        ("2*x - 1", 3, 1),
+    ],
+)
+def test_points_on_a_cpwl_are_fitted_exactly(target, width, pieces):
+    """LM on the reconstruction ends near 1e-11 on a kink; the CPWL through the lines is
+    exact to rounding (measured 1e-33-1e-31), with the knots where the lines meet."""
+    runs = fit(target, method="knots", depth=1, seeds=[0, 1], config=TrainConfig(width=width))
+    for r in runs:
+        assert r.test_mse < 1e-26 and r.linear_regions == pieces
+
+
+def test_kinks_on_points_in_one_gap_and_in_neighbouring_gaps():
+    t = torch.linspace(0, 1, 101, dtype=torch.float64)[None]
+    x = t.unsqueeze(-1)
+    on_point = (t - 0.5).abs()  # 0.5 is a sample: one knot there
+    layers, found = exact_cpwl(t, on_point, 2)
+    assert found.all() and torch.allclose(stack_forward(layers, x)[..., 0], on_point)
+    # two kinks between the same two points: the lines beside them meet outside the gap, so
+    # the points cannot say where the kinks are; knots on the two points fit them exactly
+    two = (t - 0.503).abs() - 0.5 * (t - 0.507).abs()
+    layers, found = exact_cpwl(t, two, 4)
+    assert found.all()
+    assert float((stack_forward(layers, x)[..., 0] - two).abs().max()) < 1e-15
+    # kinks in neighbouring gaps: three points in a row off their neighbours' chord
+    assert exact_cpwl(t, (t - 0.503).abs() + (t - 0.517).abs(), 10) is None
+
+
+@pytest.mark.parametrize("target", ["x**2", "exp(x)", "sin", "abs"])
+def test_exact_cpwl_finds_nothing_where_there_is_none(target):
+    """Smooth samples, and a kink that takes more pieces than there are units, are left to
+    the fit (which then is what it always was)."""
+    t, y = _data(target)
+    units = 1 if target == "abs" else 30  # |x - 0.3| needs 2 units: no flat piece
+    assert exact_cpwl(t, y, units) is None
+    noisy = y + 1e-9 * torch.randn(
+        y.shape, generator=torch.Generator().manual_seed(0), dtype=y.dtype
+    )
+    assert exact_cpwl(t, noisy, 30) is None
+
+
+def test_auto_recovers_a_relu_network_exactly():
+    (r,) = fit(
+        "abs(x - 0.3)", depth=3, method="auto", seeds=[0], config=TrainConfig(lm_iterations=20)
+    )
+    assert r.method == "knots" and r.test_mse < 1e-26
 
 
 def test_knots_refuses_depth_and_too_few_points():

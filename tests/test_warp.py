@@ -7,12 +7,12 @@ import pytest
 import torch
 
 from tentnet import TentnetError, count_linear_regions
+from tentnet.cpwl import hat_basis
 from tentnet.fit import fit
 from tentnet.knots import (
     RESAMPLE_POINTS,
     curvature_cdf,
     curvature_knots,
-    hat_basis,
     least_squares,
     reconstruction,
 )

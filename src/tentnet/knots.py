@@ -25,6 +25,12 @@ Steps 3 and 4 weight each point by the length of [0, 1] nearest to it (a quadrat
 squared error over the domain; optional). With ~10 random points per piece the plain mean
 over the points over-fits their clumps; the weighted loss lowered the test MSE on the grid
 on all 24 (target, width) pairs measured (benchmarks/README.md).
+
+Points that lie on a CPWL that k units can be, to rounding (a ReLU network's own samples,
+``abs(x - 0.3)``, sums of hinges), are fitted by that CPWL instead
+(:func:`tentnet.cpwl.exact_cpwl`): its knots are where the lines through the points meet, so
+the fit is exact to rounding, where LM on the reconstruction would end near 1e-11, several
+knots about the kink and none on it.
 """
 
 from __future__ import annotations
@@ -32,23 +38,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from .cpwl import as_stack, exact_cpwl, free_units, hat_basis
 from .mlp import Stack, stack_mse
 from .optim import lm_on_stack, solve_spd
 
 FINE_PIECES = 64  # the curvature estimate's uniform grid (fewer with few points)
-
-
-def hat_basis(t: Tensor, knots: Tensor) -> Tensor:
-    """Hat functions ``(N, P, m + 1)`` on ``knots (N, m + 1)`` (increasing) at ``t (N, P)``."""
-    m = knots.shape[1] - 1
-    idx = (torch.searchsorted(knots.contiguous(), t.contiguous(), right=True) - 1).clamp(0, m - 1)
-    left = torch.gather(knots, 1, idx)
-    right = torch.gather(knots, 1, idx + 1)
-    w = ((t - left) / (right - left)).clamp(0.0, 1.0)
-    basis = torch.zeros(*t.shape, m + 1, dtype=t.dtype, device=t.device)
-    basis.scatter_(2, idx.unsqueeze(-1), (1.0 - w).unsqueeze(-1))
-    basis.scatter_add_(2, (idx + 1).unsqueeze(-1), w.unsqueeze(-1))
-    return basis
 
 
 def least_squares(basis: Tensor, y: Tensor, w: Tensor | None = None) -> Tensor:
@@ -218,21 +212,11 @@ def resampled(t: Tensor, y: Tensor, points: int = RESAMPLE_POINTS) -> tuple[Tens
     return t_grid, y_grid
 
 
-def free_units(knots: Tensor, values: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """The CPWL with ``values (N, m + 1)`` at ``knots (N, m + 1)`` (ends 0 and 1) as ``m``
-    right-pointing units: ``(kappa, v, c)`` with ``F(t) = c + sum_j v_j relu(t - kappa_j)`` on
-    [0, 1]. Unit 0 is the linear term (its knot at -1: ``t + 1`` on the domain)."""
-    slopes = torch.diff(values, dim=1) / torch.diff(knots, dim=1)  # (N, m)
-    v = torch.cat([slopes[:, :1], torch.diff(slopes, dim=1)], dim=1)
-    kappa = torch.cat([torch.full_like(knots[:, :1], -1.0), knots[:, 1:-1]], dim=1)
-    return kappa, v, values[:, 0] - slopes[:, 0]
-
-
 def _free_layout(t: Tensor, y: Tensor, cum: Tensor, units: int, w: Tensor | None) -> Stack:
     """``units`` units as a free CPWL with ``units`` pieces (one unit is the linear term)."""
     knots = curvature_knots(t, cum, units - 1)
     kappa, v, c = free_units(knots, least_squares(hat_basis(t, knots), y, w))
-    return _as_stack(kappa, torch.ones_like(kappa), v, c)
+    return as_stack(kappa, torch.ones_like(kappa), v, c)
 
 
 def _pivot_layout(t: Tensor, y: Tensor, cum: Tensor, units: int, w: Tensor | None) -> Stack:
@@ -256,19 +240,15 @@ def _pivot_layout(t: Tensor, y: Tensor, cum: Tensor, units: int, w: Tensor | Non
     left = torch.arange(units, device=t.device)[None, :] < pivot[:, None]
     sigma = torch.where(left, -1.0, 1.0).to(t.dtype)
     c = torch.gather(values, 1, pivot[:, None])[:, 0]
-    return _as_stack(kappa, sigma, v, c)
+    return as_stack(kappa, sigma, v, c)
 
 
-def _as_stack(kappa: Tensor, sigma: Tensor, v: Tensor, c: Tensor) -> Stack:
-    """``F(t) = c + sum_j v_j relu(sigma_j (t - kappa_j))`` as a one-hidden-layer stack.
-
-    ``v_j`` is the slope jump at ``kappa_j`` (left to right) for either direction: a left unit
-    ``relu(kappa - t)`` has slope ``-v`` left of its knot and 0 right of it.
-    """
-    w0 = sigma.unsqueeze(-1)  # (N, k, 1)
-    b0 = -sigma * kappa
-    w1 = v.unsqueeze(1)  # (N, 1, k)
-    return [(w0, b0), (w1, c.unsqueeze(-1))]
+def _rows_where(take: Tensor, a: Stack, b: Stack) -> Stack:
+    """Network by network, ``a`` where ``take (N,)`` and ``b`` elsewhere."""
+    return [
+        (torch.where(take[:, None, None], wa, wb), torch.where(take[:, None], ba, bb))
+        for (wa, ba), (wb, bb) in zip(a, b, strict=True)
+    ]
 
 
 def fit_knots(
@@ -294,9 +274,11 @@ def fit_knots(
             points themselves).
 
     Returns:
-        ``(stack, loss)``: the networks (the layout with the lower training loss of each) and
-        their training loss ``(N,)`` (weighted with ``quadrature``).
+        ``(stack, loss)``: the networks (the layout with the lower training loss of each, or
+        the CPWL that the points lie on: :func:`tentnet.cpwl.exact_cpwl`) and their training
+        loss ``(N,)`` (weighted with ``quadrature``).
     """
+    exact = exact_cpwl(t, y, units, flat_piece)
     if quadrature and resample:
         t, y = resampled(t, y, resample)
     cum = curvature_cdf(t, y)
@@ -315,10 +297,11 @@ def fit_knots(
             best, best_loss = layers, loss
             continue
         take = loss < best_loss
-        best = [
-            (torch.where(take[:, None, None], wt, bw), torch.where(take[:, None], bs, bb))
-            for (wt, bs), (bw, bb) in zip(layers, best, strict=True)
-        ]
+        best = _rows_where(take, layers, best)
         best_loss = torch.minimum(loss, best_loss)
     assert best is not None and best_loss is not None
+    if exact is not None:  # no LM: it would pull the knots towards the reconstruction
+        layers, found = exact
+        best = _rows_where(found, layers, best)
+        best_loss = torch.where(found, stack_mse(layers, x, y, w), best_loss)
     return best, best_loss

@@ -34,13 +34,12 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from .cpwl import free_units, hat_basis
 from .errors import TentnetError
 from .knots import (
     RESAMPLE_POINTS,
     curvature_cdf,
     curvature_knots,
-    free_units,
-    hat_basis,
     least_squares,
     quadrature_weights,
     reconstruction,
