@@ -1,4 +1,4 @@
-"""Two measurements behind the general-targets section of the README.
+"""Four measurements behind the general-targets section of the README.
 
 1. The deep tent methods on non-convex targets: `tent+` and `tent-dc` at depths 5 and 8
    against the shallow optimum of equal weights (``optimal_pwl`` with units + 1 pieces).
@@ -7,9 +7,12 @@
 3. Steep and singular targets not used anywhere else (tanh(20x), exp(-30x), 1/(1 + 25x^2),
    |x - 0.3|^0.7) at the budgets of depths 5 and 8, 500 points: `knots` (test and training
    MSE), `auto` and a Kaiming MLP of equal weights, against the optimum.
+4. sqrt(|x|) on [-1, 1], where `auto` misses the optimum: `auto` with 500, 2,000 and 10,000
+   points at depths 5 and 8, and what the interval between the two points around the cusp
+   costs by itself (a straight line across it, the function itself everywhere else).
 
-    python benchmarks/general_limits.py            # both parts, seeds 0-2
-    python benchmarks/general_limits.py --part 3
+    python benchmarks/general_limits.py            # all parts, seeds 0-2
+    python benchmarks/general_limits.py --part 4 --seeds 5
 
 Setting: uniform random training points per seed, test MSE on the grid of 10,001 points,
 float64, medians over the seeds.
@@ -22,7 +25,10 @@ import statistics
 import sys
 import time
 
+import torch
+
 from tentnet import TrainConfig, fit, optimal_pwl
+from tentnet.targets import sample_points, uniform_grid
 from tentnet.train import shallow_width
 
 TARGETS = (
@@ -114,9 +120,40 @@ def steep(seeds) -> None:
             )
 
 
+def _cusp_gap(points: int, seed: int) -> float:
+    """The test MSE of sqrt(|x|) on [-1, 1] that the interval between the two of ``seed``'s
+    ``points`` training points around 0 costs when it is bridged by a straight line (as
+    ``fit`` draws them; the test grid of 10,001 points)."""
+    x = torch.sort(sample_points((-1.0, 1.0), points, torch.Generator().manual_seed(seed))).values
+    j = int(torch.searchsorted(x, torch.tensor(0.0, dtype=x.dtype)))
+    a, b = x[j - 1], x[j]
+    grid = uniform_grid((-1.0, 1.0))
+    inside = (grid >= a) & (grid <= b)
+    chord = a.abs().sqrt() + (b.sqrt() - a.abs().sqrt()) * (grid - a) / (b - a)
+    return float(((chord - grid.abs().sqrt()) ** 2 * inside).mean())
+
+
+def cusp(seeds) -> None:
+    target, dom = TARGETS[4]
+    print("| depth (units) | optimum | points | cusp interval alone | auto (x optimum) | s |")
+    print("|---|---|---|---|---|---|")
+    for depth in (5, 8):
+        units = shallow_width(depth)
+        opt = optimal_pwl(target, units + 1, dom).mse
+        for points in (500, 2000, 10_000):
+            start = time.perf_counter()
+            gap = statistics.median(_cusp_gap(points, s) for s in seeds)
+            auto = _median(target, dom, "auto", depth, seeds, points)[0]
+            print(
+                f"| {depth} ({units}) | {opt:.3g} | {points} | {gap:.3g} ({gap / opt:.3g}x) | "
+                f"{auto:.3g} ({auto / opt:.3g}x) | {time.perf_counter() - start:.0f} |",
+                flush=True,
+            )
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--part", type=int, choices=(1, 2, 3), default=None)
+    ap.add_argument("--part", type=int, choices=(1, 2, 3, 4), default=None)
     ap.add_argument("--seeds", type=int, default=3)
     args = ap.parse_args(argv)
     seeds = list(range(args.seeds))
@@ -128,6 +165,9 @@ def main(argv=None) -> int:
         print()
     if args.part in (None, 3):
         steep(seeds)
+        print()
+    if args.part in (None, 4):
+        cusp(seeds)
     return 0
 
 

@@ -190,3 +190,43 @@ def test_forward_is_pure_and_follows_dtype():
     assert net(x).shape == (7, 1)
     assert torch.equal(net(x), net(x))
     assert net.to_mlp()(x).dtype == torch.float64
+
+
+def _sawtooth(teeth_levels: int) -> str:
+    f = "x"
+    for k in range(teeth_levels):
+        f = f"abs({f} - {0.5 / 2**k})"
+    return f
+
+
+def test_exact_tent_recovers_a_tent_network_from_its_points():
+    """Teacher and student: a tent network of 3 levels with free scales, sampled at 500
+    random points, comes back exactly as a depth-5 network (the extra levels idle)."""
+    from tentnet.mlp import stack_forward
+    from tentnet.tentfit import exact_tent
+
+    g = torch.Generator().manual_seed(3)
+    t = torch.rand(4, 500, generator=g, dtype=torch.float64)
+    peaks = 0.2 + 0.6 * torch.rand(4, 3, generator=g, dtype=torch.float64)
+    scales = torch.randn(4, 3, generator=g, dtype=torch.float64)
+    c0, c1 = torch.randn(4, dtype=torch.float64), torch.randn(4, dtype=torch.float64)
+    y = tent_forward(t, peaks, scales, c0, c1)
+    layers, found = exact_tent(t, y, 5)
+    assert found.all()
+    grid = torch.linspace(0, 1, 1001, dtype=torch.float64).expand(4, -1)
+    out = stack_forward(layers, grid.unsqueeze(-1))[..., 0]
+    assert float((out - tent_forward(grid, peaks, scales, c0, c1)).abs().max()) < 1e-12
+    assert exact_tent(t, y, 2) is None  # 8 pieces do not fit 2 levels
+    assert exact_tent(t, t * t, 5) is None  # smooth
+    assert exact_tent(t, (t - 0.3).abs() + (t - 0.6).abs(), 5) is None  # 3 pieces: no chain
+
+
+def test_tent_plus_fits_a_sawtooth_exactly():
+    """2^depth teeth: a tent network with peaks 1/2 and one scale; tent+ trained from random
+    peaks ended near the target's own variance (6e-5 at depth 5), now exact."""
+    from tentnet.fit import fit
+    from tentnet.train import TrainConfig
+
+    cfg = TrainConfig(depth=4, lm_iterations=10, restarts=2, phase1_steps=20)
+    (r,) = fit(_sawtooth(4), method="tent+", depth=4, config=cfg)
+    assert r.test_mse < 1e-26 and r.linear_regions == 16

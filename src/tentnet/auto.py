@@ -9,10 +9,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from .config import Progress, TrainConfig, TrainOutput, shallow_width
+from .config import Progress, TrainConfig, TrainOutput, holdout_size, holdout_split, shallow_width
 from .knots import reconstruction
 from .mlp import stack_errors, weight_count
-from .train import holdout_size, holdout_split, train_networks
+from .train import train_networks
 from .warp import BUDGET_LEVELS, units_within, warp_fits, warp_units
 
 VALIDATION_FRACTION = 0.2

@@ -8,6 +8,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -262,3 +263,31 @@ class TrainOutput:
             history=None if self.history is None else self.history.to(device),
             history_steps=list(self.history_steps),
         )
+
+
+def holdout_size(points: int, fraction: float) -> int:
+    """How many of ``points`` :func:`holdout_split` holds out (at least one)."""
+    return max(1, round(fraction * points))
+
+
+def holdout_split(
+    t: Tensor, y: Tensor, seeds: list[int], fraction: float, stream: int = 2
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Each seed's points split at random into a fitting part and ``fraction`` held out, by a
+    random stream of its own (derived from ``(seed, stream)``; independent of the data, the
+    test split and the initialisation): ``(t_fit, y_fit, t_val, y_val)``."""
+    p = t.shape[1]
+    n_val = holdout_size(p, fraction)
+    perms = torch.stack(
+        [
+            torch.randperm(
+                p,
+                generator=torch.Generator().manual_seed(
+                    int(np.random.SeedSequence([seed, stream]).generate_state(1)[0])
+                ),
+            )
+            for seed in seeds
+        ]
+    ).to(t.device)
+    val, fit_idx = perms[:, :n_val], perms[:, n_val:]
+    return t.gather(1, fit_idx), y.gather(1, fit_idx), t.gather(1, val), y.gather(1, val)

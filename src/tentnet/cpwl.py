@@ -53,11 +53,11 @@ def as_stack(kappa: Tensor, sigma: Tensor, v: Tensor, c: Tensor) -> Stack:
 EXACT_TOL = 1e3  # "on a line": within this many machine epsilons of the data's scale
 
 
-def _exact_tol(y: Tensor) -> float:
+def exact_tol(y: Tensor) -> float:
     return EXACT_TOL * torch.finfo(y.dtype).eps * (1.0 + float(y.abs().max()))
 
 
-def _cpwl_knots(ts: Tensor, ys: Tensor, most: int) -> tuple[Tensor, Tensor] | None:
+def cpwl_knots(ts: Tensor, ys: Tensor, most: int) -> tuple[Tensor, Tensor] | None:
     """The knots (ends 0 and 1 included) and values of a CPWL with at most ``most`` pieces
     that sorted points ``ts, ys (P,)`` lie on to rounding. A kink on a point gets its knot
     there; a kink between two points, where the lines on either side meet; two kinks in one
@@ -68,9 +68,10 @@ def _cpwl_knots(ts: Tensor, ys: Tensor, most: int) -> tuple[Tensor, Tensor] | No
         return None
     lam = (ts[1:-1] - ts[:-2]) / (ts[2:] - ts[:-2])
     off = (ys[1:-1] - ys[:-2] - lam * (ys[2:] - ys[:-2])).abs()  # off the neighbours' chord
-    bent = (torch.nonzero(off > _exact_tol(ys)).flatten() + 1).tolist()  # points by a kink
-    if len(bent) > 2 * most:
+    off_chord = off > exact_tol(ys)  # points next to a kink
+    if int(off_chord.sum()) > 2 * most:
         return None
+    bent = (torch.nonzero(off_chord).flatten() + 1).tolist()
 
     def line(i: int, t: Tensor | float) -> Tensor:  # the line through points i and i + 1
         return ys[i] + (ys[i + 1] - ys[i]) / (ts[i + 1] - ts[i]) * (t - ts[i])
@@ -109,7 +110,7 @@ def exact_cpwl(
 ) -> tuple[Stack, Tensor] | None:
     """For N networks' points ``t, y (N, P)``, the networks of ``units`` units that are the
     CPWL the points lie on to rounding, where there is one that ``units`` units can be
-    (:func:`_cpwl_knots`; ``units`` pieces, or with ``flat_piece`` ``units + 1`` with one of
+    (:func:`cpwl_knots`; ``units`` pieces, or with ``flat_piece`` ``units + 1`` with one of
     them flat, as in the two layouts): ``(stack, found (N,))``, the rows not found all zero;
     None if no row has one. Units beyond the pieces get a knot left of the domain and output
     weight 0."""
@@ -121,7 +122,7 @@ def exact_cpwl(
     c = torch.zeros(n, dtype=t.dtype, device=t.device)
     found = torch.zeros(n, dtype=torch.bool, device=t.device)
     for r in range(n):
-        cpwl = _cpwl_knots(ts[r], ys[r], units + int(flat_piece))
+        cpwl = cpwl_knots(ts[r], ys[r], units + int(flat_piece))
         if cpwl is None:
             continue
         kn, va = cpwl
@@ -132,7 +133,7 @@ def exact_cpwl(
             kappa[r, :m], v[r, :m], c[r] = kap[0], vr[0], cr[0]
         else:  # the pivot layout, if a piece is flat: units left of it point left
             pivot = int(slopes.abs().argmin())
-            if float(slopes[pivot].abs()) > _exact_tol(ys[r]):
+            if float(slopes[pivot].abs()) > exact_tol(ys[r]):
                 continue
             slopes[pivot] = 0.0
             kappa[r], v[r], c[r] = kn[1:-1], torch.diff(slopes), va[pivot]
@@ -142,6 +143,6 @@ def exact_cpwl(
         return None
     layers = as_stack(kappa, sigma, v, c)
     err = (stack_forward(layers, ts.unsqueeze(-1)).squeeze(-1) - ys).abs().amax(1)
-    tol = torch.tensor([_exact_tol(ys[r]) for r in range(n)], dtype=t.dtype, device=t.device)
+    tol = torch.tensor([exact_tol(ys[r]) for r in range(n)], dtype=t.dtype, device=t.device)
     found &= err <= tol  # to rounding, or not at all
     return (layers, found) if bool(found.any()) else None

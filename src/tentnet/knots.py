@@ -39,7 +39,7 @@ import torch
 from torch import Tensor
 
 from .cpwl import as_stack, exact_cpwl, free_units, hat_basis
-from .mlp import Stack, stack_mse
+from .mlp import Stack, rows_where, stack_mse
 from .optim import lm_on_stack, solve_spd
 
 FINE_PIECES = 64  # the curvature estimate's uniform grid (fewer with few points)
@@ -243,14 +243,6 @@ def _pivot_layout(t: Tensor, y: Tensor, cum: Tensor, units: int, w: Tensor | Non
     return as_stack(kappa, sigma, v, c)
 
 
-def _rows_where(take: Tensor, a: Stack, b: Stack) -> Stack:
-    """Network by network, ``a`` where ``take (N,)`` and ``b`` elsewhere."""
-    return [
-        (torch.where(take[:, None, None], wa, wb), torch.where(take[:, None], ba, bb))
-        for (wa, ba), (wb, bb) in zip(a, b, strict=True)
-    ]
-
-
 def fit_knots(
     t: Tensor,
     y: Tensor,
@@ -297,11 +289,11 @@ def fit_knots(
             best, best_loss = layers, loss
             continue
         take = loss < best_loss
-        best = _rows_where(take, layers, best)
+        best = rows_where(take, layers, best)
         best_loss = torch.minimum(loss, best_loss)
     assert best is not None and best_loss is not None
     if exact is not None:  # no LM: it would pull the knots towards the reconstruction
         layers, found = exact
-        best = _rows_where(found, layers, best)
+        best = rows_where(found, layers, best)
         best_loss = torch.where(found, stack_mse(layers, x, y, w), best_loss)
     return best, best_loss

@@ -74,6 +74,8 @@ class Method:
         reconstruct: fit the local-cubic reconstruction of an expression's training points on
             a uniform grid of this many points (the default of ``TrainConfig.resample``,
             :func:`tentnet.knots.resampled`) instead of the points; 0: the points.
+        exact: where the points lie on a tent network of the depth, to rounding, take that
+            network instead of the trained one (:func:`tentnet.tentfit.exact_tent`).
     """
 
     name: str
@@ -95,6 +97,7 @@ class Method:
     fitter: Fitter | None = None
     layout: str = "uniform"
     reconstruct: int = 0
+    exact: bool = False
 
     @property
     def is_tent(self) -> bool:
@@ -185,6 +188,7 @@ REGISTRY: dict[str, Method] = {
             restarts=TENT_PLUS_RESTARTS,
             phase1_steps=TENT_PLUS_PHASE1_STEPS,
             reconstruct=TENT_PLUS_RESAMPLE,
+            exact=True,
             **_TENT,
         ),
         Method(

@@ -20,6 +20,14 @@ Stack = list[tuple[Tensor, Tensor]]
 INITS = ("kaiming", "xavier")
 
 
+def rows_where(take: Tensor, a: Stack, b: Stack) -> Stack:
+    """Network by network, ``a`` where ``take (N,)`` and ``b`` elsewhere."""
+    return [
+        (torch.where(take[:, None, None], wa, wb), torch.where(take[:, None], ba, bb))
+        for (wa, ba), (wb, bb) in zip(a, b, strict=True)
+    ]
+
+
 def stack_forward(layers: Stack, x: Tensor) -> Tensor:
     """Evaluate N networks: ``x`` ``(N, P, in)`` -> ``(N, P, out)``.
 

@@ -1,14 +1,17 @@
 """Least-squares parts of tent networks: for fixed peaks the output is linear in the scales
 and the linear part, so those are solved exactly (the start of phase 1 and tent+'s uniform
-start); and the curvature that makes a target convex (tent-dc's split)."""
+start); the curvature that makes a target convex (tent-dc's split); and the tent network that
+points lie on exactly, if they lie on one (tent+ then takes it)."""
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor
 
+from .cpwl import cpwl_knots, exact_tol
+from .mlp import Stack, stack_forward
 from .optim import solve_spd
-from .tent import smooth_scales, tent_levels
+from .tent import smooth_scales, tent_levels, tent_mlp_layers
 
 
 def _least_squares(features: Tensor, y: Tensor) -> Tensor:
@@ -90,3 +93,50 @@ def tent_linear_fit(t: Tensor, y: Tensor, peaks: Tensor, smooth: bool) -> tuple[
         free = sol[:, 2:]
         scales = free
     return scales, sol[:, 0], sol[:, 1], free
+
+
+def exact_tent(t: Tensor, y: Tensor, depth: int) -> tuple[Stack, Tensor] | None:
+    """For N networks' points ``t, y (N, P)`` in normalised units, the width-4 tent networks
+    of ``depth`` levels that compute the function the points lie on, to rounding, where
+    there is one: ``(stack, found (N,))``, the rows not found all zero; None if no row has one.
+
+    Points on a tent network of k <= depth levels (free scales) lie on a CPWL with 2^k pieces
+    (:func:`tentnet.cpwl.cpwl_knots`) whose knots give the peaks one level at a time: level
+    i's first knot is where ``W_{i-1}`` reaches ``a_i`` on its first (rising) piece, and the
+    knots sorted put it at index ``2^(k-i) - 1``. The scales and the linear part are then a
+    least-squares fit, the levels beyond k get peak 1/2 and scale 0, and the network must pass
+    through every point to rounding. (A sawtooth of 2^depth teeth is such a function; tent+'s
+    training from random peaks ends near the target's own variance on it.)"""
+    ts, order = torch.sort(t, 1)
+    ys = torch.gather(y, 1, order)
+    n = t.shape[0]
+    peaks = torch.full((n, depth), 0.5, dtype=t.dtype, device=t.device)
+    scales = torch.zeros_like(peaks)
+    c0 = torch.zeros(n, dtype=t.dtype, device=t.device)
+    c1 = torch.zeros_like(c0)
+    found = torch.zeros(n, dtype=torch.bool, device=t.device)
+    for r in range(n):
+        cpwl = cpwl_knots(ts[r], ys[r], 2**depth)
+        if cpwl is None:
+            continue
+        inner = cpwl[0][1:-1]
+        k = (inner.numel() + 1).bit_length() - 1
+        if k < 1 or inner.numel() + 1 != 2**k:
+            continue
+        for i in range(k):
+            at = inner[2 ** (k - 1 - i) - 1].reshape(1, 1)
+            peaks[r, i] = tent_levels(at, peaks[r : r + 1, :i])[0, 0, -1] if i else at[0, 0]
+        if not bool(((peaks[r] > 0) & (peaks[r] < 1)).all()):
+            continue
+        s, c0[r : r + 1], c1[r : r + 1], _ = tent_linear_fit(
+            ts[r : r + 1], ys[r : r + 1], peaks[r : r + 1, :k], False
+        )
+        scales[r, :k] = s[0]
+        found[r] = True
+    if not bool(found.any()):
+        return None
+    layers = tent_mlp_layers(peaks, scales, c0, c1, (0.0, 1.0), smooth=False)
+    err = (stack_forward(layers, ts.unsqueeze(-1)).squeeze(-1) - ys).abs().amax(1)
+    tol = torch.tensor([exact_tol(ys[r]) for r in range(n)], dtype=t.dtype, device=t.device)
+    found &= err <= tol
+    return (layers, found) if bool(found.any()) else None

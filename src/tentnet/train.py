@@ -27,7 +27,9 @@ Beyond the paper:
   exact for x^2 up to the grid), the others random peaks. For an expression it fits the
   local-cubic reconstruction of the points on a uniform grid (``resample``) and judges its
   candidates, and stops LM, on the reconstruction halfway between the grid's points. It spends
-  ``phase1_steps`` Adam steps plus the LM iterations, not ``steps``.
+  ``phase1_steps`` Adam steps plus the LM iterations, not ``steps``. Points that lie on a
+  tent network of the depth, to rounding (a sawtooth), get that network
+  (:func:`tentnet.tentfit.exact_tent`).
 - ``knots`` (the best shallow network; depth 1) and ``tent-warp`` (a first layer of knots,
   then ``depth - 1`` tent levels on its zigzag): built by least squares, then LM on all
   weights (:mod:`tentnet.knots`, :mod:`tentnet.warp`).
@@ -37,12 +39,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import numpy as np
 import torch
 from torch import Tensor
 
 from .config import LM_SCREEN_ITERATIONS as LM_SCREEN_ITERATIONS
-from .config import MIN_SELECT_POINTS, per_seed_progress
+from .config import MIN_SELECT_POINTS, holdout_split, per_seed_progress
 from .config import Progress as Progress
 from .config import TrainConfig as TrainConfig
 from .config import TrainOutput as TrainOutput
@@ -56,6 +57,7 @@ from .mlp import (
     parallel_layers,
     random_stack,
     rows_to_stack,
+    rows_where,
     stack_loss_and_grad,
     stack_mse,
     stack_to_rows,
@@ -77,7 +79,7 @@ from .tent import (
     tent_mlp_layers,
 )
 from .tentfit import convexifying_curvature as convexifying_curvature
-from .tentfit import sum_linear_fit, tent_linear_fit
+from .tentfit import exact_tent, sum_linear_fit, tent_linear_fit
 
 
 def train_networks(
@@ -120,6 +122,24 @@ def train_networks(
             init_generators(seeds, config.restarts),
         )
         return TrainOutput(layers=layers, history=loss[None], history_steps=[0])
+    out = _train_starts(method, t, y, config, seeds, progress)
+    exact = exact_tent(t, y, config.depth) if spec.exact else None
+    if exact is not None:  # the phase-1 networks and history stay what training did
+        out.layers = rows_where(exact[1], exact[0], out.layers)
+    return out
+
+
+def _train_starts(
+    method: str,
+    t: Tensor,
+    y: Tensor,
+    config: TrainConfig,
+    seeds: list[int],
+    progress: Progress | None,
+) -> TrainOutput:
+    """:func:`train_networks` for the trained kinds, with ``config`` resolved: every start,
+    one kept per seed."""
+    spec = get_method(method)
     judge = None
     if spec.reconstruct and config.quadrature and config.resample:
         t, y, judge = reconstruction(t, y, config.resample)
@@ -135,34 +155,6 @@ def train_networks(
     else:
         return _halving(method, t, y, config, seeds, net_progress, judge)
     return out.select(best)
-
-
-def holdout_size(points: int, fraction: float) -> int:
-    """How many of ``points`` :func:`holdout_split` holds out (at least one)."""
-    return max(1, round(fraction * points))
-
-
-def holdout_split(
-    t: Tensor, y: Tensor, seeds: list[int], fraction: float, stream: int = 2
-) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """Each seed's points split at random into a fitting part and ``fraction`` held out, by a
-    random stream of its own (derived from ``(seed, stream)``; independent of the data, the
-    test split and the initialisation): ``(t_fit, y_fit, t_val, y_val)``."""
-    p = t.shape[1]
-    n_val = holdout_size(p, fraction)
-    perms = torch.stack(
-        [
-            torch.randperm(
-                p,
-                generator=torch.Generator().manual_seed(
-                    int(np.random.SeedSequence([seed, stream]).generate_state(1)[0])
-                ),
-            )
-            for seed in seeds
-        ]
-    ).to(t.device)
-    val, fit_idx = perms[:, :n_val], perms[:, n_val:]
-    return t.gather(1, fit_idx), y.gather(1, fit_idx), t.gather(1, val), y.gather(1, val)
 
 
 def _losses(layers: Stack, t: Tensor, y: Tensor, copies: int) -> Tensor:
