@@ -163,6 +163,11 @@ def test_kinks_on_points_in_one_gap_and_in_neighbouring_gaps():
     assert float((stack_forward(layers, x)[..., 0] - two).abs().max()) < 1e-15
     # kinks in neighbouring gaps: three points in a row off their neighbours' chord
     assert exact_cpwl(t, (t - 0.503).abs() + (t - 0.517).abs(), 10) is None
+    # ... but around a piece of two points (0.51, 0.52) both kinks are where the lines meet
+    from tentnet.cpwl import cpwl_knots
+
+    kn, _ = cpwl_knots(t[0], (t[0] - 0.505).abs() + 2 * (t[0] - 0.525).abs(), 4)
+    assert torch.allclose(kn, torch.tensor([0, 0.505, 0.525, 1], dtype=kn.dtype), atol=1e-14)
 
 
 @pytest.mark.parametrize("target", ["x**2", "exp(x)", "sin", "abs"])
@@ -183,6 +188,7 @@ def test_auto_recovers_a_relu_network_exactly():
         "abs(x - 0.3)", depth=3, method="auto", seeds=[0], config=TrainConfig(lm_iterations=20)
     )
     assert r.method == "knots" and r.test_mse < 1e-26
+    assert "lie on a knots network" in r.auto["why"] and r.auto["candidates"] == []
 
 
 def test_knots_refuses_depth_and_too_few_points():

@@ -230,3 +230,18 @@ def test_tent_plus_fits_a_sawtooth_exactly():
     cfg = TrainConfig(depth=4, lm_iterations=10, restarts=2, phase1_steps=20)
     (r,) = fit(_sawtooth(4), method="tent+", depth=4, config=cfg)
     assert r.test_mse < 1e-26 and r.linear_regions == 16
+
+
+def test_auto_takes_the_exact_tent_network_without_validation():
+    """Held out, 20% of the points would leave some teeth with too few to show them; auto
+    checks the exact fits on all the points first. 32 teeth: more pieces than the shallow
+    network of depth 5's weights (30 units) or a tent network of depth 4 can have."""
+    from tentnet.fit import fit
+    from tentnet.train import TrainConfig
+
+    cfg = TrainConfig(lm_iterations=10, restarts=2, phase1_steps=20)
+    (r,) = fit(_sawtooth(5), method="auto", depth=5, config=cfg)
+    assert r.method == "tent+" and r.test_mse < 1e-26
+    assert "lie on a tent+ network" in r.auto["why"]
+    (r,) = fit(_sawtooth(5), method="auto", depth=4, config=cfg)
+    assert "no validation" not in r.auto["why"] and r.test_mse > 1e-12

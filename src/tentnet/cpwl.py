@@ -59,10 +59,12 @@ def exact_tol(y: Tensor) -> float:
 
 def cpwl_knots(ts: Tensor, ys: Tensor, most: int) -> tuple[Tensor, Tensor] | None:
     """The knots (ends 0 and 1 included) and values of a CPWL with at most ``most`` pieces
-    that sorted points ``ts, ys (P,)`` lie on to rounding. A kink on a point gets its knot
-    there; a kink between two points, where the lines on either side meet; two kinks in one
-    gap (the lines meet outside it), knots on its two points. None with more pieces, or with
-    kinks in neighbouring gaps (three points in a row off their neighbours' chords)."""
+    that sorted points ``ts, ys (P,)`` lie on to rounding. Points off the chord of their two
+    neighbours come in runs: one point is a kink on it (the knot goes there); two, a kink
+    between them (the knot goes where the lines on either side meet); four, two kinks around
+    a piece of two points (the same, twice). If the lines meet outside their gap (two kinks
+    in it, which the points cannot place) the knots go on the gap's two points. None with
+    more pieces or any other run: kinks closer than that."""
     p = ts.numel()
     if p < 3 or not bool((torch.diff(ts) > 0).all()):
         return None
@@ -77,26 +79,33 @@ def cpwl_knots(ts: Tensor, ys: Tensor, most: int) -> tuple[Tensor, Tensor] | Non
         return ys[i] + (ys[i + 1] - ys[i]) / (ts[i + 1] - ts[i]) * (t - ts[i])
 
     knots, values = [ts.new_zeros(())], [line(0, 0.0)]
+
+    def meet(i: int) -> None:  # the kink in gap (i, i + 1), lines through i - 1 and i + 1
+        left = (ys[i] - ys[i - 1]) / (ts[i] - ts[i - 1])
+        right = (ys[i + 2] - ys[i + 1]) / (ts[i + 2] - ts[i + 1])
+        at = ts[i + 1] + (line(i - 1, ts[i + 1]) - ys[i + 1]) / (right - left)
+        if bool(ts[i] < at) and bool(at < ts[i + 1]):
+            knots.append(at)
+            values.append(line(i - 1, at))
+        else:
+            knots.extend([ts[i], ts[i + 1]])
+            values.extend([ys[i], ys[i + 1]])
+
     k = 0
     while k < len(bent):
-        i = bent[k]
-        if k + 1 < len(bent) and bent[k + 1] == i + 1:  # a kink between points i and i + 1
-            if k + 2 < len(bent) and bent[k + 2] == i + 2:
-                return None
-            left = (ys[i] - ys[i - 1]) / (ts[i] - ts[i - 1])
-            right = (ys[i + 2] - ys[i + 1]) / (ts[i + 2] - ts[i + 1])
-            at = ts[i + 1] + (line(i - 1, ts[i + 1]) - ys[i + 1]) / (right - left)
-            if bool(ts[i] < at) and bool(at < ts[i + 1]):
-                knots.append(at)
-                values.append(line(i - 1, at))
-            else:  # two kinks, on the points themselves
-                knots += [ts[i], ts[i + 1]]
-                values += [ys[i], ys[i + 1]]
-            k += 2
-        else:  # a kink on point i
+        i, run = bent[k], 1
+        while k + run < len(bent) and bent[k + run] == i + run:
+            run += 1
+        if run == 1:
             knots.append(ts[i])
             values.append(ys[i])
-            k += 1
+        elif run in (2, 4):
+            meet(i)
+            if run == 4:
+                meet(i + 2)
+        else:
+            return None
+        k += run
     knots.append(ts.new_ones(()))
     values.append(line(p - 2, 1.0))
     kn, va = torch.stack(knots), torch.stack(values)
