@@ -138,18 +138,18 @@ KINK_SIZE = 0.1
 KINK_MIN_POINTS = 64
 
 
-def _stencil_starts(ts: Tensor, ys: Tensor) -> Tensor:
-    """Per interval ``[ts_j, ts_j+1]`` of the sorted points ``(N, P)``, the first of the 4
-    points its local cubic goes through: centred (``j - 1``, clamped to the points), except
-    next to a kink or cusp, where the one of the three 4-point stencils around the interval
-    with the smallest third divided difference is taken (ENO), so that a stencil across the
-    kink does not round it off (never with fewer than :data:`KINK_MIN_POINTS` points).
-    Returns ``(N, P - 1)``."""
+def _kinks(ts: Tensor, ys: Tensor) -> tuple[Tensor, Tensor]:
+    """Per interval ``[ts_j, ts_j+1]`` of the sorted points ``(N, P)``: whether it is next to
+    a kink or cusp (its centred stencil's third divided difference over :data:`KINK_RATIO`
+    times the smallest of the three 4-point stencils around it, and its cubic term over
+    :data:`KINK_SIZE` of the local slope), and the first point of that smoothest stencil.
+    Returns ``(kink, start)``, each ``(N, P - 1)``; never a kink with fewer than
+    :data:`KINK_MIN_POINTS` points."""
     n, p = ts.shape
     j = torch.arange(p - 1, device=ts.device)
     centred = (j - 1).clamp(0, p - 4).expand(n, -1)
     if p < KINK_MIN_POINTS:
-        return centred
+        return torch.zeros_like(centred, dtype=torch.bool), centred
     d1 = torch.diff(ys, dim=1) / torch.diff(ts, dim=1)
     d2 = torch.diff(d1, dim=1) / (ts[:, 2:] - ts[:, :-2])
     d3 = (torch.diff(d2, dim=1) / (ts[:, 3:] - ts[:, :-3])).abs()  # (N, P - 3) per stencil
@@ -160,7 +160,73 @@ def _stencil_starts(ts: Tensor, ys: Tensor) -> Tensor:
     span = torch.gather(ts[:, 3:] - ts[:, :-3], 1, centred)
     slope = d1.abs() + d1.abs().mean(1, keepdim=True)
     kink = (cen > KINK_RATIO * smooth) & (cen * span**2 > KINK_SIZE * slope)
-    return torch.where(kink, torch.gather(cands, 2, pick.unsqueeze(-1))[..., 0], centred)
+    return kink, torch.gather(cands, 2, pick.unsqueeze(-1))[..., 0]
+
+
+def _cubic(xs: list[float], ys: list[float], u: float) -> float:
+    """The cubic through 4 points at ``u`` (Lagrange form)."""
+    out = 0.0
+    for a in range(4):
+        term = ys[a]
+        for b in range(4):
+            if b != a:
+                term *= (u - xs[b]) / (xs[a] - xs[b])
+        out += term
+    return out
+
+
+def _straddled(ts: list[float], ys: list[float], cluster: list[int]) -> tuple[int, float] | None:
+    """Among the intervals of one cluster of kink flags (and their neighbours), the one a
+    kink lies in, and where: the cubic through the 4 points left of it and the one through
+    the 4 right of it cross inside it (each ends at the other side's point with a gap of
+    opposite sign, the smaller at least 1% of the larger), the largest such crossing."""
+    best = None
+    for j in sorted({k for i in cluster for k in (i - 1, i, i + 1)}):
+        if j < 3 or j + 4 >= len(ts):
+            continue
+        left, right = (ts[j - 3 : j + 1], ys[j - 3 : j + 1]), (ts[j + 1 : j + 5], ys[j + 1 : j + 5])
+        ga = ys[j] - _cubic(*right, ts[j])
+        gb = _cubic(*left, ts[j + 1]) - ys[j + 1]
+        small = min(abs(ga), abs(gb))
+        if ga * gb < 0 and small >= 0.01 * max(abs(ga), abs(gb)):
+            if best is None or small > best[0]:
+                best = (small, j, ga)
+    if best is None:
+        return None
+    _, j, ga = best
+    lo, hi = ts[j], ts[j + 1]
+    left, right = (ts[j - 3 : j + 1], ys[j - 3 : j + 1]), (ts[j + 1 : j + 5], ys[j + 1 : j + 5])
+    for _ in range(60):  # bisection on the difference of the two cubics
+        mid = 0.5 * (lo + hi)
+        if (_cubic(*left, mid) - _cubic(*right, mid) > 0) == (ga > 0):
+            lo = mid
+        else:
+            hi = mid
+    return j, 0.5 * (lo + hi)
+
+
+def _subcell(ts: Tensor, ys: Tensor, kink: Tensor, u: Tensor, out: Tensor) -> None:
+    """In place: on the interval a kink lies in (:func:`_straddled`), the reconstruction
+    ``out`` at ``u`` (each ``(N, G)``) follows the cubic from the left up to the crossing and
+    the one from the right after it, instead of one cubic across the kink (subcell
+    resolution)."""
+    for r in torch.nonzero(kink.any(1)).flatten().tolist():
+        t_r, y_r = ts[r].tolist(), ys[r].tolist()
+        clusters: list[list[int]] = []
+        for j in torch.nonzero(kink[r]).flatten().tolist():
+            if clusters and j <= clusters[-1][-1] + 2:
+                clusters[-1].append(j)
+            else:
+                clusters.append([j])
+        for cluster in clusters:
+            found = _straddled(t_r, y_r, cluster)
+            if found is None:
+                continue
+            j, at = found
+            inside = torch.nonzero((u[r] >= t_r[j]) & (u[r] <= t_r[j + 1])).flatten()
+            for g in inside.tolist():
+                side = slice(j - 3, j + 1) if u[r, g] < at else slice(j + 1, j + 5)
+                out[r, g] = _cubic(t_r[side], y_r[side], float(u[r, g]))
 
 
 def reconstruction(
@@ -173,7 +239,9 @@ def reconstruction(
     do not say enough for a thousand), which the fitters then fit. With ~10 random
     points per piece a fit to the points themselves over-fits their clumps and gaps; a fit to
     the reconstruction approaches the best fit to f (measured in benchmarks/README.md). Next
-    to a kink or cusp the cubic comes from the smoothest stencil (:func:`_stencil_starts`).
+    to a kink or cusp the cubic comes from the smoothest stencil around the interval (ENO,
+    :func:`_kinks`), so that a stencil across the kink does not round it off; on the interval
+    the kink lies in, from either side up to where the two cross (:func:`_subcell`).
 
     Returns ``(t_grid, y_grid, judge)``: ``judge`` is the reconstruction halfway between the
     grid's points (``(t, y)``, each ``(N, points - 1)``), to judge fits to the grid by points
@@ -190,7 +258,9 @@ def reconstruction(
         u = torch.cat([u, 0.5 * (u[1:] + u[:-1])])
     u = u.expand(n, -1).contiguous()
     interval = (torch.searchsorted(ts.contiguous(), u) - 1).clamp(0, p - 2)
-    i = torch.gather(_stencil_starts(ts, ys), 1, interval)
+    kink, start = _kinks(ts, ys)
+    centred = (torch.arange(p - 1, device=t.device) - 1).clamp(0, p - 4)
+    i = torch.gather(torch.where(kink, start, centred), 1, interval)
     xs = [torch.gather(ts, 1, i + k) for k in range(4)]
     yv = [torch.gather(ys, 1, i + k) for k in range(4)]
     out = torch.zeros_like(u)
@@ -200,6 +270,8 @@ def reconstruction(
             if b != a:
                 term = term * (u - xs[b]) / (xs[a] - xs[b])
         out = out + term
+    if bool(kink.any()):
+        _subcell(ts, ys, kink, u, out)
     if not between:
         return u, out, None
     judge = (u[:, size:].contiguous(), out[:, size:].contiguous())
