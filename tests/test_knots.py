@@ -312,6 +312,23 @@ def test_kinks_are_not_rounded_off(monkeypatch):
     assert with_test < error() / 3
 
 
+def test_the_interval_across_a_kink_is_cut_where_the_sides_cross(monkeypatch):
+    """Subcell resolution: on the interval a kink lies in, the cubics from either side each
+    reach to where they cross (measured: 1e-14 against 1e-11 with one cubic across it)."""
+    t = torch.rand(5, 500, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+
+    def f(x):
+        return (x - 0.3).abs() + x * x
+
+    def error():
+        u, v, _ = reconstruction(t, f(t))
+        return float(((v - f(u)) ** 2).mean())
+
+    cut = error()
+    monkeypatch.setattr(knots_module, "_subcell", lambda *args: None)
+    assert cut < error() / 100
+
+
 def test_resampling_brings_knots_near_the_optimum_and_can_be_turned_off():
     units = 40
     best = optimal_pwl("x**11", units + 1).mse
