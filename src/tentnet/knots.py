@@ -163,6 +163,13 @@ def _kinks(ts: Tensor, ys: Tensor) -> tuple[Tensor, Tensor]:
     return kink, torch.gather(cands, 2, pick.unsqueeze(-1))[..., 0]
 
 
+# The flags of one kink span at most the 5 intervals around it, and its cut needs no other
+# kink's flags within twice that: where kinks are a few points apart (a sawtooth of 64-256
+# teeth on 500 points) the cubics beside one cross the next, and cutting made the
+# reconstruction up to 4x worse instead of 100x better (benchmarks/README.md).
+SUBCELL_SPAN = 4
+
+
 def _cubic(xs: list[float], ys: list[float], u: float) -> float:
     """The cubic through 4 points at ``u`` (Lagrange form)."""
     out = 0.0
@@ -206,7 +213,8 @@ def _straddled(ts: list[float], ys: list[float], cluster: list[int]) -> tuple[in
 
 
 def _subcell(ts: Tensor, ys: Tensor, kink: Tensor, u: Tensor, out: Tensor) -> None:
-    """In place: on the interval a kink lies in (:func:`_straddled`), the reconstruction
+    """In place: on the interval a kink lies in (:func:`_straddled`; a lone kink, see
+    :data:`SUBCELL_SPAN`), the reconstruction
     ``out`` at ``u`` (each ``(N, G)``) follows the cubic from the left up to the crossing and
     the one from the right after it, instead of one cubic across the kink (subcell
     resolution)."""
@@ -218,11 +226,16 @@ def _subcell(ts: Tensor, ys: Tensor, kink: Tensor, u: Tensor, out: Tensor) -> No
                 clusters[-1].append(j)
             else:
                 clusters.append([j])
-        for cluster in clusters:
+        edges = [-SUBCELL_SPAN * 9] + [c[k] for c in clusters for k in (0, -1)] + [10**9]
+        for c, cluster in enumerate(clusters):
+            if cluster[-1] - cluster[0] > SUBCELL_SPAN:
+                continue  # kinks a few points apart: the stencils beside one cross another
             found = _straddled(t_r, y_r, cluster)
             if found is None:
                 continue
             j, at = found
+            if min(j - edges[2 * c], edges[2 * c + 3] - j) <= 2 * SUBCELL_SPAN:
+                continue  # another kink's flags within reach of this one's stencils
             inside = torch.nonzero((u[r] >= t_r[j]) & (u[r] <= t_r[j + 1])).flatten()
             for g in inside.tolist():
                 side = slice(j - 3, j + 1) if u[r, g] < at else slice(j + 1, j + 5)
