@@ -54,6 +54,7 @@ EXACT_TOL = 1e3  # "on a line": within this many machine epsilons of the data's 
 
 
 def exact_tol(y: Tensor) -> float:
+    """How far from a line ``y``'s points may be and still count as on it."""
     return EXACT_TOL * torch.finfo(y.dtype).eps * (1.0 + float(y.abs().max()))
 
 
@@ -135,12 +136,12 @@ def exact_cpwl(
         if cpwl is None:
             continue
         kn, va = cpwl
-        slopes = torch.diff(va) / torch.diff(kn)
         if kn.numel() - 1 <= units:  # the free layout: unit 0 is the linear term
             kap, vr, cr = free_units(kn[None], va[None])
             m = kap.shape[1]
             kappa[r, :m], v[r, :m], c[r] = kap[0], vr[0], cr[0]
         else:  # the pivot layout, if a piece is flat: units left of it point left
+            slopes = torch.diff(va) / torch.diff(kn)
             pivot = int(slopes.abs().argmin())
             if float(slopes[pivot].abs()) > exact_tol(ys[r]):
                 continue
@@ -148,10 +149,18 @@ def exact_cpwl(
             kappa[r], v[r], c[r] = kn[1:-1], torch.diff(slopes), va[pivot]
             sigma[r, :pivot] = -1.0
         found[r] = True
+    return through_points(as_stack(kappa, sigma, v, c), ts, ys, found)
+
+
+def through_points(
+    layers: Stack, ts: Tensor, ys: Tensor, found: Tensor
+) -> tuple[Stack, Tensor] | None:
+    """``(layers, found)`` with ``found (N,)`` kept only where the network passes through
+    every one of its points ``ts, ys (N, P)`` to rounding (:func:`exact_tol`); None if no
+    network is left."""
     if not bool(found.any()):
         return None
-    layers = as_stack(kappa, sigma, v, c)
     err = (stack_forward(layers, ts.unsqueeze(-1)).squeeze(-1) - ys).abs().amax(1)
-    tol = torch.tensor([exact_tol(ys[r]) for r in range(n)], dtype=t.dtype, device=t.device)
-    found &= err <= tol  # to rounding, or not at all
+    tol = [exact_tol(ys[r]) for r in range(ys.shape[0])]
+    found = found & (err <= torch.tensor(tol, dtype=ys.dtype, device=ys.device))
     return (layers, found) if bool(found.any()) else None

@@ -35,6 +35,8 @@ knots about the kink and none on it.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
@@ -142,9 +144,10 @@ def _kinks(ts: Tensor, ys: Tensor) -> tuple[Tensor, Tensor]:
     """Per interval ``[ts_j, ts_j+1]`` of the sorted points ``(N, P)``: whether it is next to
     a kink or cusp (its centred stencil's third divided difference over :data:`KINK_RATIO`
     times the smallest of the three 4-point stencils around it, and its cubic term over
-    :data:`KINK_SIZE` of the local slope), and the first point of that smoothest stencil.
-    Returns ``(kink, start)``, each ``(N, P - 1)``; never a kink with fewer than
-    :data:`KINK_MIN_POINTS` points."""
+    :data:`KINK_SIZE` of the local slope), and the first of the 4 points its local cubic goes
+    through: centred (``j - 1``, clamped to the points), or next to a kink the smoothest of
+    the three (ENO). Returns ``(kink, start)``, each ``(N, P - 1)``; never a kink with fewer
+    than :data:`KINK_MIN_POINTS` points."""
     n, p = ts.shape
     j = torch.arange(p - 1, device=ts.device)
     centred = (j - 1).clamp(0, p - 4).expand(n, -1)
@@ -160,7 +163,7 @@ def _kinks(ts: Tensor, ys: Tensor) -> tuple[Tensor, Tensor]:
     span = torch.gather(ts[:, 3:] - ts[:, :-3], 1, centred)
     slope = d1.abs() + d1.abs().mean(1, keepdim=True)
     kink = (cen > KINK_RATIO * smooth) & (cen * span**2 > KINK_SIZE * slope)
-    return kink, torch.gather(cands, 2, pick.unsqueeze(-1))[..., 0]
+    return kink, torch.where(kink, torch.gather(cands, 2, pick.unsqueeze(-1))[..., 0], centred)
 
 
 # The flags of one kink span at most the 5 intervals around it, and its cut needs no other
@@ -170,15 +173,16 @@ def _kinks(ts: Tensor, ys: Tensor) -> tuple[Tensor, Tensor]:
 SUBCELL_SPAN = 4
 
 
-def _cubic(xs: list[float], ys: list[float], u: float) -> float:
-    """The cubic through 4 points at ``u`` (Lagrange form)."""
+def _cubic(xs: list, ys: list, u):
+    """The cubic through 4 points ``(xs[k], ys[k])`` at ``u`` (Lagrange form), for numbers or
+    for tensors of one shape."""
     out = 0.0
     for a in range(4):
         term = ys[a]
         for b in range(4):
             if b != a:
-                term *= (u - xs[b]) / (xs[a] - xs[b])
-        out += term
+                term = term * (u - xs[b]) / (xs[a] - xs[b])
+        out = out + term
     return out
 
 
@@ -197,12 +201,11 @@ def _straddled(ts: list[float], ys: list[float], cluster: list[int]) -> tuple[in
         small = min(abs(ga), abs(gb))
         if ga * gb < 0 and small >= 0.01 * max(abs(ga), abs(gb)):
             if best is None or small > best[0]:
-                best = (small, j, ga)
+                best = (small, j, ga, left, right)
     if best is None:
         return None
-    _, j, ga = best
+    _, j, ga, left, right = best
     lo, hi = ts[j], ts[j + 1]
-    left, right = (ts[j - 3 : j + 1], ys[j - 3 : j + 1]), (ts[j + 1 : j + 5], ys[j + 1 : j + 5])
     for _ in range(60):  # bisection on the difference of the two cubics
         mid = 0.5 * (lo + hi)
         if (_cubic(*left, mid) - _cubic(*right, mid) > 0) == (ga > 0):
@@ -226,7 +229,6 @@ def _subcell(ts: Tensor, ys: Tensor, kink: Tensor, u: Tensor, out: Tensor) -> No
                 clusters[-1].append(j)
             else:
                 clusters.append([j])
-        edges = [-SUBCELL_SPAN * 9] + [c[k] for c in clusters for k in (0, -1)] + [10**9]
         for c, cluster in enumerate(clusters):
             if cluster[-1] - cluster[0] > SUBCELL_SPAN:
                 continue  # kinks a few points apart: the stencils beside one cross another
@@ -234,7 +236,9 @@ def _subcell(ts: Tensor, ys: Tensor, kink: Tensor, u: Tensor, out: Tensor) -> No
             if found is None:
                 continue
             j, at = found
-            if min(j - edges[2 * c], edges[2 * c + 3] - j) <= 2 * SUBCELL_SPAN:
+            before = clusters[c - 1][-1] if c else -math.inf
+            after = clusters[c + 1][0] if c + 1 < len(clusters) else math.inf
+            if min(j - before, after - j) <= 2 * SUBCELL_SPAN:
                 continue  # another kink's flags within reach of this one's stencils
             inside = torch.nonzero((u[r] >= t_r[j]) & (u[r] <= t_r[j + 1])).flatten()
             for g in inside.tolist():
@@ -272,17 +276,12 @@ def reconstruction(
     u = u.expand(n, -1).contiguous()
     interval = (torch.searchsorted(ts.contiguous(), u) - 1).clamp(0, p - 2)
     kink, start = _kinks(ts, ys)
-    centred = (torch.arange(p - 1, device=t.device) - 1).clamp(0, p - 4)
-    i = torch.gather(torch.where(kink, start, centred), 1, interval)
-    xs = [torch.gather(ts, 1, i + k) for k in range(4)]
-    yv = [torch.gather(ys, 1, i + k) for k in range(4)]
-    out = torch.zeros_like(u)
-    for a in range(4):  # Lagrange form through the 4 points
-        term = yv[a]
-        for b in range(4):
-            if b != a:
-                term = term * (u - xs[b]) / (xs[a] - xs[b])
-        out = out + term
+    i = torch.gather(start, 1, interval)
+    out = _cubic(
+        [torch.gather(ts, 1, i + k) for k in range(4)],
+        [torch.gather(ys, 1, i + k) for k in range(4)],
+        u,
+    )
     if bool(kink.any()):
         _subcell(ts, ys, kink, u, out)
     if not between:

@@ -8,8 +8,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .cpwl import cpwl_knots, exact_tol
-from .mlp import Stack, stack_forward
+from .cpwl import cpwl_knots, through_points
+from .mlp import Stack
 from .optim import solve_spd
 from .tent import smooth_scales, tent_levels, tent_mlp_layers
 
@@ -133,10 +133,7 @@ def exact_tent(t: Tensor, y: Tensor, depth: int) -> tuple[Stack, Tensor] | None:
         )
         scales[r, :k] = s[0]
         found[r] = True
-    if not bool(found.any()):
+    if not bool(found.any()):  # (the network is not worth building)
         return None
     layers = tent_mlp_layers(peaks, scales, c0, c1, (0.0, 1.0), smooth=False)
-    err = (stack_forward(layers, ts.unsqueeze(-1)).squeeze(-1) - ys).abs().amax(1)
-    tol = torch.tensor([exact_tol(ys[r]) for r in range(n)], dtype=t.dtype, device=t.device)
-    found &= err <= tol
-    return (layers, found) if bool(found.any()) else None
+    return through_points(layers, ts, ys, found)
