@@ -43,3 +43,14 @@ def standardised_samples(target: str, n: int, points: int):
         "abs": (t - 0.3).abs(),
     }[target]
     return t, (y - y.mean(1, keepdim=True)) / y.std(1, keepdim=True)
+
+
+def after_shallow_check(info: dict, winner: str) -> str:
+    """What ``auto`` keeps after its validation picked ``winner``: a deep winner of an
+    expression is checked against ``knots`` on all the points."""
+    if winner == "knots":
+        assert "shallow_check" not in info
+        return winner
+    check = info["shallow_check"]
+    assert check["deep"] == winner and "against the reconstruction halfway" in info["why"]
+    return "knots" if check["knots_mse"] < check["deep_mse"] else winner

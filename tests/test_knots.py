@@ -21,7 +21,7 @@ from tentnet.knots import (
 from tentnet.mlp import sequential_from_layers, stack_forward
 from tentnet.train import TrainConfig, shallow_width
 
-from .conftest import standardised_samples
+from .conftest import after_shallow_check, standardised_samples
 
 
 def _data(target, n=3, points=500):
@@ -204,9 +204,36 @@ def test_auto_picks_by_validation_and_records_the_candidates():
     methods = [c["method"] for c in info["candidates"]]
     assert methods == ["tent+", "knots"]
     best = min(info["candidates"], key=lambda c: c["validation_mse"])
-    assert r.method == info["chose"] == best["method"]
+    assert r.method == info["chose"] == after_shallow_check(info, best["method"])
     deep, shallow = info["candidates"]
     assert shallow["weights"] <= deep["weights"]
+
+
+def test_shallow_check_keeps_the_better_fit_of_all_the_points():
+    """The deep winner against ``knots``, both on all the points, judged on the
+    reconstruction between its grid points: a network that fits nothing loses, a finer CPWL
+    (31 units against 5) is kept."""
+    from tentnet.auto import _shallow_check
+    from tentnet.config import TrainOutput
+    from tentnet.knots import fit_knots
+
+    g = torch.Generator().manual_seed(0)
+    t = torch.rand(2, 300, generator=g, dtype=torch.float64)
+    y = torch.sin(6 * t)
+    y = (y - y.mean(1, keepdim=True)) / y.std(1, keepdim=True)
+    seeds, cpu = [0, 1], torch.device("cpu")
+    fine = TrainOutput(layers=fit_knots(t, y, 31, lm_iterations=20)[0])
+    shallow = TrainConfig(depth=1, width=5, lm_iterations=20)
+    method, cfg, out, check = _shallow_check(
+        "tent+", TrainConfig(), fine, shallow, t, y, seeds, cpu, None
+    )
+    assert method == "tent+" and out is fine and check["deep_mse"] < check["knots_mse"]
+    flat = TrainOutput(layers=[(w * 0, b * 0) for w, b in fine.layers])
+    method, cfg, out, check = _shallow_check(
+        "tent+", TrainConfig(), flat, shallow, t, y, seeds, cpu, None
+    )
+    assert method == "knots" and cfg is shallow and out.layers[0][0].shape[1] == 5
+    assert check["knots_mse"] < check["deep_mse"]
 
 
 def test_auto_without_enough_points_uses_the_deep_method():
