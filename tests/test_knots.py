@@ -371,3 +371,19 @@ def test_resampling_brings_knots_near_the_optimum_and_can_be_turned_off():
     )
     assert all(r.test_mse < 1.5 * best for r in on)  # measured 1.0x-1.03x
     assert sum(r.test_mse for r in off) > sum(r.test_mse for r in on)
+
+
+def test_a_steep_front_gets_its_knots(monkeypatch):
+    """On the reconstruction the curvature is estimated on a grid fine enough for a front 1/80
+    of the domain wide: tanh(40x) with 30 units, 3.8x the optimum on the 64-piece grid and
+    1.16x on 256 (seeds 0-4, measured)."""
+    best = optimal_pwl("tanh(40*x)", 31, domain=(-1, 1)).mse
+    cfg = TrainConfig(width=30)
+
+    def ratio() -> float:
+        (r,) = fit("tanh(40*x)", method="knots", depth=1, seeds=[0], domain=(-1, 1), config=cfg)
+        return r.test_mse / best
+
+    fine = ratio()
+    monkeypatch.setattr(knots_module, "RESAMPLED_FINE_PIECES", knots_module.FINE_PIECES)
+    assert fine < 1.5 < ratio()
