@@ -173,12 +173,13 @@ def test_auto_weighs_tent_warp_from_depth_four_within_the_weights():
 
 
 def test_auto_on_a_data_file_keeps_three_tent_levels(tmp_path):
-    """Data may be noisy: no reconstruction, so no level judging either."""
+    """Data may be noisy: no reconstruction, so no level judging and no check against
+    ``knots`` on it either."""
     g = np.random.default_rng(0)
     x = np.sort(g.uniform(0, 1, 300))
     path = tmp_path / "d.csv"
     np.savetxt(path, np.c_[x, x**3], delimiter=",", header="x,y", comments="")
     (r,) = fit(str(path), depth=6, method="auto", config=TrainConfig(lm_iterations=20))
-    assert "tent_warp_levels" not in r.auto
+    assert "tent_warp_levels" not in r.auto and "shallow_check" not in r.auto
     depths = {c["method"]: c["depth"] for c in r.auto["candidates"]}
     assert depths["tent-warp"] == 4
