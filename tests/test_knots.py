@@ -222,15 +222,16 @@ def test_shallow_check_keeps_the_better_fit_of_all_the_points():
     y = torch.sin(6 * t)
     y = (y - y.mean(1, keepdim=True)) / y.std(1, keepdim=True)
     seeds, cpu = [0, 1], torch.device("cpu")
+    judge = reconstruction(t, y)[2]
     fine = TrainOutput(layers=fit_knots(t, y, 31, lm_iterations=20)[0])
     shallow = TrainConfig(depth=1, width=5, lm_iterations=20)
     method, cfg, out, check = _shallow_check(
-        "tent+", TrainConfig(), fine, shallow, t, y, seeds, cpu, None
+        "tent+", TrainConfig(), fine, shallow, t, y, seeds, cpu, None, judge
     )
     assert method == "tent+" and out is fine and check["deep_mse"] < check["knots_mse"]
     flat = TrainOutput(layers=[(w * 0, b * 0) for w, b in fine.layers])
     method, cfg, out, check = _shallow_check(
-        "tent+", TrainConfig(), flat, shallow, t, y, seeds, cpu, None
+        "tent+", TrainConfig(), flat, shallow, t, y, seeds, cpu, None, judge
     )
     assert method == "knots" and cfg is shallow and out.layers[0][0].shape[1] == 5
     assert check["knots_mse"] < check["deep_mse"]

@@ -88,10 +88,15 @@ def choose_by_validation(
         )
         return method, tuned(cfg), {"chose": method, "why": why, "candidates": []}, None
     levels, warp_trained, used = None, None, config.resolved("auto")
+    # For an expression: the reconstruction of all the points halfway between its grid points,
+    # which no candidate is fitted to; it judges tent-warp's level counts and the final check.
+    judge = None
+    if used.quadrature and used.resample:
+        judge = reconstruction(t, y, used.resample)[2] or (t, y)
     warp = [i for i, (m, _) in enumerate(cands) if m == "tent-warp"]
-    if warp and used.quadrature and used.resample:
+    if warp and judge is not None:
         shape_cfg, warp_trained, levels = _judge_levels(
-            t, y, tuned(cands[warp[0]][1]), depth, seeds, dev, progress
+            t, y, tuned(cands[warp[0]][1]), depth, seeds, dev, progress, judge
         )
         cands[warp[0]] = ("tent-warp", shape_cfg)
     # A stream of its own per seed (not the one that drew the points or split off the test set).
@@ -132,9 +137,9 @@ def choose_by_validation(
         )
     trained = warp_trained if method == "tent-warp" else None
     shallow = [tuned(c) for m, c in cands if m == "knots"]
-    if method != "knots" and shallow and used.quadrature and used.resample:
+    if method != "knots" and shallow and judge is not None:
         method, cfg, trained, check = _shallow_check(
-            method, cfg, trained, shallow[0], t, y, seeds, dev, progress
+            method, cfg, trained, shallow[0], t, y, seeds, dev, progress, judge
         )
         info["chose"] = method
         info["shallow_check"] = check
@@ -156,6 +161,7 @@ def _shallow_check(
     seeds: list[int],
     dev: torch.device,
     progress: Progress | None,
+    judge: tuple[torch.Tensor, torch.Tensor],
 ) -> tuple[str, TrainConfig, TrainOutput, dict[str, Any]]:
     """The deep winner of the validation and ``knots``, both trained on all the points, judged
     against the reconstruction of the points halfway between its grid points (which neither
@@ -167,13 +173,11 @@ def _shallow_check(
     knots was 1.08x (seeds 0-2). Where the reconstruction is close to the function, as on
     smooth targets, this judge follows the test error; the validation stays what picks among
     the deep methods. Returns the method, its configuration, its trained networks and the two
-    judged errors."""
+    judged errors (``judge``: the reconstruction between its grid points, ``(t, y)``)."""
     if trained is None:
         trained = train_networks(method, t.to(dev), y.to(dev), cfg, seeds, progress)
     knots = train_networks("knots", t.to(dev), y.to(dev), shallow, seeds, progress)
-    between = reconstruction(t, y)[2] or (t, y)
-    deep_mse = float(stack_errors(trained.to("cpu").layers, *between)[0].median())
-    knots_mse = float(stack_errors(knots.to("cpu").layers, *between)[0].median())
+    deep_mse, knots_mse = _judged(trained, judge), _judged(knots, judge)
     check = {"deep": method, "deep_mse": deep_mse, "knots_mse": knots_mse}
     if knots_mse < deep_mse:
         return "knots", shallow, knots, check
@@ -209,6 +213,7 @@ def _judge_levels(
     seeds: list[int],
     dev: torch.device,
     progress: Progress | None,
+    judge: tuple[torch.Tensor, torch.Tensor],
 ) -> tuple[TrainConfig, TrainOutput, list[dict]]:
     """tent-warp with :data:`WEIGHED_LEVELS` tent levels (as many knots as the budget leaves),
     each trained on all the points from one start per seed; the one whose median MSE against
@@ -223,7 +228,6 @@ def _judge_levels(
     budget cells measured (x^3, x^11, exp(x), sqrt(x + 0.01), depths 5-12, seeds 0-4).
     """
     budget = weight_count(4, depth)
-    between = reconstruction(t, y, cfg.resolved("tent-warp").resample)[2] or (t, y)
     found = []
     for levels in WEIGHED_LEVELS:
         units = warp_units(budget, levels)
@@ -232,11 +236,10 @@ def _judge_levels(
         shape = replace(cfg, depth=levels + 1, width=units)
         one = replace(shape, restarts=1)
         out = train_networks("tent-warp", t.to(dev), y.to(dev), one, seeds, progress)
-        mse = stack_errors(out.to("cpu").layers, *between)[0]
         found.append(
             (
                 shape,
-                {"depth": levels + 1, "width": units, "reconstruction_mse": float(mse.median())},
+                {"depth": levels + 1, "width": units, "reconstruction_mse": _judged(out, judge)},
             )
         )
     shape, _ = min(found, key=lambda f: f[1]["reconstruction_mse"])
@@ -244,3 +247,8 @@ def _judge_levels(
     # batched with the others its LM run differs in rounding and may end elsewhere.
     out = train_networks("tent-warp", t.to(dev), y.to(dev), shape, seeds, progress)
     return shape, out, [f[1] for f in found]
+
+
+def _judged(out: TrainOutput, judge: tuple[torch.Tensor, torch.Tensor]) -> float:
+    """The median over the networks of ``out`` of their MSE on ``judge`` (points ``(t, y)``)."""
+    return float(stack_errors(out.to("cpu").layers, *judge)[0].median())
