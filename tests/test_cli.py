@@ -151,6 +151,24 @@ def test_cuda_without_gpu_is_a_clear_error(capsys):
     assert code == 2 and "no CUDA GPU" in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_trains_what_the_cpu_trains():
+    """On a GPU the batched training gives the CPU's networks up to summation order (Kaiming,
+    a few hundred Adam steps), and the LM methods finish with finite, comparable errors."""
+    from tentnet import TrainConfig, fit
+
+    kw = dict(depth=4, seeds=[0, 1], points=100, count_regions=False)
+    for method, steps in (("kaiming", 300), ("tent+", 600)):
+        cfg = TrainConfig(depth=4, steps=steps)
+        cpu = fit("x**3", method=method, config=cfg, device="cpu", **kw)
+        gpu = fit("x**3", method=method, config=cfg, device="cuda", **kw)
+        for a, b in zip(cpu, gpu, strict=True):
+            if method == "kaiming":  # Adam only: the same networks to rounding
+                assert abs(a.test_mse - b.test_mse) <= 1e-6 * a.test_mse
+            else:  # LM may end elsewhere from inputs that differ in the last bits
+                assert a.test_mse < 1e-5 and b.test_mse < 1e-5
+
+
 def test_export_never_overwrites_its_input_or_mixes_outputs(tmp_path, capsys):
     model = small_model(tmp_path, capsys, width=5)
     before = model.read_bytes()
