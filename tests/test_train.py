@@ -6,7 +6,7 @@ import torch
 
 from tentnet import TentnetError, count_linear_regions
 from tentnet.fit import fit
-from tentnet.methods import METHODS
+from tentnet.methods import METHODS, get_method
 from tentnet.mlp import (
     random_stack,
     sequential_from_layers,
@@ -73,8 +73,8 @@ def test_same_seed_same_result_and_same_budget(method):
         assert torch.equal(wa, wb) and torch.equal(ba, bb)
     # Every published method spends the same number of gradient steps; tent+ spends its
     # phase-1 steps plus its Levenberg-Marquardt iterations; knots and tent-warp no gradient
-    # steps (LM only).
-    if method in ("knots", "tent-warp"):
+    # steps (LM only), nor do the other direct methods.
+    if get_method(method).kind == "direct":
         assert a.history_steps == [0]
     elif method == "tent+":
         used = SMALL.resolved(method)

@@ -21,6 +21,7 @@ from tentnet.optim import init_generators
 from tentnet.tent import tent_levels
 from tentnet.train import TrainConfig, shallow_width, train_networks
 from tentnet.warp import (
+    SCALED_DENSITY_EXPONENT,
     WARP_DENSITY_EXPONENT,
     WARP_STARTS,
     check_warp,
@@ -71,10 +72,35 @@ def test_start_is_the_least_squares_fit_of_knots_plus_chain(target):
     assert float((got - want).abs().max()) < 1e-9
 
 
-def test_start_has_units_times_two_to_the_levels_pieces():
+@pytest.mark.parametrize("target", ["x**3", "exp(x)"])
+def test_scaled_start_is_the_least_squares_fit_of_knots_plus_scaled_chain(target):
+    """tent-scaled's start equals P(t) + B(t) sum_i s_i W_i(A(t) / B(t)): B the CPWL with the
+    square roots of the local gaps at the knots (mean 1), A the zigzag times B at the knots,
+    the knots by |f''|^(2/3), P's values and the scales by least squares."""
+    units, levels = 9, 4
+    t, y = _data(target)
+    knots = curvature_knots(t, curvature_cdf(t, y, SCALED_DENSITY_EXPONENT), units - 1)
+    gaps = torch.diff(knots, dim=1)
+    local = torch.cat([gaps[:, :1], (gaps[:, 1:] + gaps[:, :-1]) / 2, gaps[:, -1:]], 1).sqrt()
+    scale = local / local.mean(1, keepdim=True)
+    assert float((scale - 1).abs().max()) > 0.05  # a real scaling, not B = 1
+    hats = hat_basis(t, knots)
+    zig = (torch.arange(units + 1) % 2).to(t.dtype)
+    a, b = (hats * scale[:, None] * zig).sum(-1), (hats * scale[:, None]).sum(-1)
+    chain = b.unsqueeze(-1) * tent_levels(a / b, torch.full((t.shape[0], levels), 0.5))
+    feats = torch.cat([hats, chain], -1)
+    want = (feats @ least_squares(feats, y).unsqueeze(-1)).squeeze(-1)
+    layers = warp_layout(t, y, units, levels, scaled=True)
+    got = stack_forward(layers, t.unsqueeze(-1)).squeeze(-1)
+    assert float((got - want).abs().max()) < 1e-9
+    assert sum(w[0].numel() + b[0].numel() for w, b in layers) == warp_weight_count(units, levels)
+
+
+@pytest.mark.parametrize("scaled", [False, True])
+def test_start_has_units_times_two_to_the_levels_pieces(scaled):
     units, levels = 6, 3
     t, y = _data("exp(x)", n=1)
-    net = sequential_from_layers(warp_layout(t, y, units, levels))
+    net = sequential_from_layers(warp_layout(t, y, units, levels, scaled=scaled))
     assert count_linear_regions(net).linear_regions == units * 2**levels
 
 

@@ -156,6 +156,19 @@ def _warp(
     return fit_warp(t, y, width, depth - 1, lm, quadrature, resample, generators)
 
 
+def _scaled(
+    t: Tensor,
+    y: Tensor,
+    width: int,
+    depth: int,
+    lm: int,
+    quadrature: bool,
+    resample: int,
+    generators: list[torch.Generator],
+) -> tuple[Stack, Tensor]:
+    return fit_warp(t, y, width, depth - 1, lm, quadrature, resample, generators, scaled=True)
+
+
 _TENT = {"kind": "tent", "fixed_width": True, "pretrain": True}
 REGISTRY: dict[str, Method] = {
     m.name: m
@@ -218,6 +231,18 @@ REGISTRY: dict[str, Method] = {
             lm_iterations=WARP_LM_ITERATIONS,
             restarts=WARP_STARTS,
             fitter=_warp,
+            layout="warp",
+            reconstruct=RESAMPLE_POINTS,
+        ),
+        Method(
+            "tent-scaled",
+            kind="direct",
+            summary="tent-warp with its chain scaled per knot (a cubic term on every piece)",
+            width=WARP_UNITS,
+            min_depth=2,
+            lm_iterations=WARP_LM_ITERATIONS,
+            restarts=WARP_STARTS,
+            fitter=_scaled,
             layout="warp",
             reconstruct=RESAMPLE_POINTS,
         ),

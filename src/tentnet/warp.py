@@ -27,6 +27,20 @@ by their draw end up to 20x apart), so every seed trains :data:`WARP_STARTS` sta
 equidistributed knots, and copies of them each moved at random by up to
 :data:`START_JITTER` of its nearer gap. The start with the lowest error against the
 reconstruction halfway between its grid points is kept.
+
+``tent-scaled`` (``scaled=True``) gives every piece its own chain amplitude and tilt. The chain
+is positively homogeneous once its constants come from its carried unit, so feeding it
+``(A, B)`` instead of ``(z, 1)``, with ``B`` a positive CPWL on the same knots and ``A`` the CPWL
+whose knot values are ``B`` times the zigzag's, makes it output ``B(t) sum_i s_i W_i(A/B)``.
+Where the chain adds the parabola ``z (1 - z)``, that is ``s (1 - s) b0 b1 / (b0 + s (b1 - b0))``
+in the piece's own coordinate ``s`` (on rising and falling pieces alike): an amplitude per
+piece and, to first order, the cubic term ``(s - 1/2) s (1 - s)``, which one chain of the
+zigzag cannot add (its sign flips with the zigzag's direction). Interpolation leaves
+``-h^2 s (1 - s) (f2/2 + f3 h (s - 1/2)/6 + ...)`` on a piece of width ``h`` (``f2``, ``f3`` the
+second and third derivatives); both terms match with ``B ~ |f2|^(-1/3)`` and knots of density
+``|f2|^(2/3)``, that is ``B ~ sqrt(h)``. Then the levels pay again where ``f2`` keeps away from
+0 (exp(x), 1/(1 + x), x^3 on [1, 2]; ``benchmarks/README.md``). It is the same MLP with the same
+weight count; only the start differs.
 """
 
 from __future__ import annotations
@@ -49,6 +63,7 @@ from .optim import lm_on_stack
 from .tent import tent_levels, tent_mlp_layers
 
 WARP_DENSITY_EXPONENT = 0.5  # |f''|^(1/2): the same interpolation bump on every piece
+SCALED_DENSITY_EXPONENT = 2 / 3  # tent-scaled: |f''|^(2/3), its chain scaled by |f''|^(-1/3)
 WARP_UNITS = 16  # the default first-layer width
 WARP_LM_ITERATIONS = 300
 # Starts per seed and how far the knots of starts after the first move, as a fraction of each
@@ -91,14 +106,17 @@ def check_warp(units: int, levels: int, points: int) -> None:
     ``points`` points per network."""
     if levels < 1:
         raise TentnetError(
-            "method tent-warp needs depth 2 or more (one hidden layer of knots, then at least "
+            "methods tent-warp and tent-scaled need depth 2 or more (one hidden layer of knots, "
+            "then at least "
             f"one tent level); got depth {levels + 1}"
         )
     if units < 2:
-        raise TentnetError(f"method tent-warp needs width 2 or more (the knots); got {units}")
+        raise TentnetError(
+            f"methods tent-warp and tent-scaled need width 2 or more (the knots); got {units}"
+        )
     if 2 * (units + 1) > points:
         raise TentnetError(
-            f"method tent-warp with width {units} needs at least {2 * (units + 1)} training "
+            f"a first layer of {units} knot units needs at least {2 * (units + 1)} training "
             f"points (two per piece); got {points}"
         )
 
@@ -110,13 +128,16 @@ def warp_layout(
     levels: int,
     w: Tensor | None = None,
     shift: Tensor | None = None,
+    scaled: bool = False,
 ) -> Stack:
     """The starting networks (see the module docstring): knots, zigzag, uniform tent chain,
     P's values and the scales by (``w``-weighted) least squares. ``t, y`` are ``(N, P)``;
     ``shift`` (``(N, units - 1)`` in [-1, 1]) moves each inner knot by that fraction of
-    :data:`START_JITTER` times its nearer gap."""
+    :data:`START_JITTER` times its nearer gap; ``scaled``: the chain scaled per knot
+    (``tent-scaled``)."""
     n = t.shape[0]
-    knots = curvature_knots(t, curvature_cdf(t, y, WARP_DENSITY_EXPONENT), units - 1)
+    exponent = SCALED_DENSITY_EXPONENT if scaled else WARP_DENSITY_EXPONENT
+    knots = curvature_knots(t, curvature_cdf(t, y, exponent), units - 1)
     if shift is not None:
         gaps = torch.diff(knots, dim=1)
         knots = knots.clone()
@@ -124,28 +145,45 @@ def warp_layout(
     hats = hat_basis(t, knots)  # (N, P, units + 1)
     parity = torch.arange(units + 1, device=t.device) % 2
     zig = parity.to(t.dtype).expand(n, -1)  # the zigzag's value at every knot
-    z = (hats * zig[:, None, :]).sum(-1)
+    scale = _chain_scale(knots) if scaled else torch.ones_like(knots)  # B at every knot
+    a = (hats * (scale * zig)[:, None, :]).sum(-1)
+    b = (hats * scale[:, None, :]).sum(-1)
     peaks = torch.full((n, levels), 0.5, dtype=t.dtype, device=t.device)
-    coef = least_squares(torch.cat([hats, tent_levels(z, peaks)], -1), y, w)
+    feats = b.unsqueeze(-1) * tent_levels((a / b).clamp(0.0, 1.0), peaks)
+    coef = least_squares(torch.cat([hats, feats], -1), y, w)
     values, scales = coef[:, : units + 1], coef[:, units + 1 :]
 
-    # P and the zigzag are CPWLs on the same knots: one first layer of units serves both.
+    # P, A and B are CPWLs on the same knots: one first layer of units serves all three.
     kappa, v_p, c_p = free_units(knots, values)
-    _, v_z, c_z = free_units(knots, zig)
+    _, v_a, c_a = free_units(knots, scale * zig)
+    _, v_b, c_b = free_units(knots, scale)
     first = (torch.ones_like(kappa).unsqueeze(-1), -kappa)
     zero = torch.zeros_like(c_p)
     chain = tent_mlp_layers(peaks, scales, zero, zero, (0.0, 1.0), smooth=False)
-    # The chain's first layer reads z; P joins its running-sum neuron (row 0), lifted by
-    # `lift` so that the neuron stays non-negative (P is smallest at a knot), and the output
-    # bias takes the lift off again.
-    lift = (-values.amin(1)).clamp_min(0.0) + 1.0
+    # The chain's first layer reads z: its input column takes A, and its constants (the
+    # tent's offset, the carried unit) take B, so that the chain computes B W(A/B) (W(z) when
+    # B = 1). P joins the running-sum neuron (row 0), lifted by `lift` so that the neuron
+    # stays non-negative (P is smallest at a knot; the chain's own lift covers its levels up
+    # to B = 1, the rest covers larger B), and the output bias takes the lift off again.
     w_in, b_in = chain[0]  # (N, 4, 1), (N, 4)
-    w2 = w_in @ v_z.unsqueeze(1)
-    w2[:, 0, :] += v_p
-    b2 = b_in + w_in[:, :, 0] * c_z[:, None]
-    b2[:, 0] += c_p + lift
+    own = b_in[:, 0]  # the chain's lift of its running sum
+    lift = (-values.amin(1)).clamp_min(0.0) + 1.0 + own * (scale.amax(1) - 1.0)
+    w2 = w_in @ v_a.unsqueeze(1) + b_in.unsqueeze(-1) * v_b.unsqueeze(1)
+    w2[:, 0, :] = v_p
+    b2 = w_in[:, :, 0] * c_a[:, None] + b_in * c_b[:, None]
+    b2[:, 0] = own + c_p + lift
     w_out, b_out = chain[-1]
     return [first, (w2, b2), *chain[1:-1], (w_out, b_out - lift[:, None])]
+
+
+def _chain_scale(knots: Tensor) -> Tensor:
+    """``B`` at every knot for ``tent-scaled``: ``|f''|^(-1/3)``, which with knots of density
+    ``|f''|^(2/3)`` is the square root of the local gap (the mean of the two gaps at an inner
+    knot, the one gap at an end), normalised to mean 1."""
+    gaps = torch.diff(knots, dim=1)
+    local = torch.cat([gaps[:, :1], 0.5 * (gaps[:, 1:] + gaps[:, :-1]), gaps[:, -1:]], 1)
+    scale = local.sqrt()
+    return scale / scale.mean(1, keepdim=True)
 
 
 def fit_warp(
@@ -157,8 +195,10 @@ def fit_warp(
     quadrature: bool = True,
     resample: int = RESAMPLE_POINTS,
     generators: list[torch.Generator] | None = None,
+    scaled: bool = False,
 ) -> tuple[Stack, Tensor]:
-    """Fit N ``tent-warp`` networks: least-squares starts, then LM on all weights.
+    """Fit N ``tent-warp`` networks (``scaled``: ``tent-scaled``): least-squares starts, then LM
+    on all weights.
 
     Args:
         t: ``(N, P)`` inputs in [0, 1]; y: ``(N, P)`` targets (standardised).
@@ -179,7 +219,7 @@ def fit_warp(
     """
     n = t.shape[0]
     layers, loss, score = warp_starts(
-        t, y, units, levels, lm_iterations, quadrature, resample, generators
+        t, y, units, levels, lm_iterations, quadrature, resample, generators, scaled
     )
     starts = loss.shape[0] // n
     if starts == 1:
@@ -197,6 +237,7 @@ def warp_starts(
     quadrature: bool = True,
     resample: int = RESAMPLE_POINTS,
     generators: list[torch.Generator] | None = None,
+    scaled: bool = False,
 ) -> tuple[Stack, Tensor, Tensor]:
     """Every start of :func:`fit_warp` (same arguments), before one is kept per network:
     ``(stack, loss, score)`` with ``S N`` networks, seed-major; ``score`` is what picks among
@@ -221,7 +262,7 @@ def warp_starts(
         ).to(t.device)
         shift[::starts] = 0.0  # every seed's first start: the knots as equidistributed
     w = quadrature_weights(t) if quadrature else None
-    layers = warp_layout(t, y, units, levels, w, shift)
+    layers = warp_layout(t, y, units, levels, w, shift, scaled)
     x = t.unsqueeze(-1)
     if lm_iterations:
         layers = lm_on_stack(layers, x, y, lm_iterations, weights=w, judge=judge)
