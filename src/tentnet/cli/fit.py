@@ -49,7 +49,7 @@ def add_parser(sub) -> None:
         type=count_arg,
         default=None,
         help="hidden width (default: the method's own, 4; 8 for tent-dc; 30 units for knots; "
-        "16 first-layer units for tent-warp)",
+        "16 first-layer units for tent-warp and tent-scaled)",
     )
     fit.add_argument(
         "--method",
@@ -58,7 +58,9 @@ def add_parser(sub) -> None:
         metavar="METHOD",
         help=f"auto or one of {', '.join(METHODS)}; knots is the best shallow network (one "
         "hidden layer of --width units, free knots); tent-warp is --width knot units, then "
-        "depth - 1 tent levels. auto (default) trains tent+ at --depth, and tent-warp (from "
+        "depth - 1 tent levels; tent-scaled is tent-warp with its chain scaled per knot (knots "
+        "by |f''|^(2/3)), for targets whose curvature stays away from 0. auto (default) "
+        "trains tent+ at --depth, and tent-warp (from "
         "depth 4) and knots with no more weights, on 80%% "
         "of the training points, keeps the one with the lower error on the other 20%%, and "
         "trains it on all of them",
@@ -117,7 +119,8 @@ def add_parser(sub) -> None:
         default=None,
         help="initialisations per seed, keeping the lowest training loss or, on a "
         "reconstruction, the lowest error between its grid points "
-        f"(default 1; {TENT_PLUS_RESTARTS} for tent+, {WARP_STARTS} for tent-warp; knots: "
+        f"(default 1; {TENT_PLUS_RESTARTS} for tent+, {WARP_STARTS} for tent-warp and "
+        "tent-scaled; knots: "
         "always 1)",
     )
     fit.add_argument(
