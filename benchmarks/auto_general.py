@@ -29,6 +29,20 @@ TARGETS = (
 )
 
 
+def target_items(text: str) -> list[tuple[str, tuple[float, float]]]:
+    """``'expr@lo,hi;expr'`` as ``[(expr, (lo, hi)), ...]`` (no domain: [0, 1]); ValueError
+    names a malformed item."""
+    items = []
+    for item in text.split(";"):
+        target, _, dom_text = item.partition("@")
+        try:
+            lo, hi = (float(v) for v in (dom_text or "0,1").split(","))
+        except ValueError:
+            raise ValueError(f"{item!r}: expected 'expression@lo,hi'") from None
+        items.append((target, (lo, hi)))
+    return items
+
+
 def _median(target: str, method: str, depth: int, domain, seeds):
     runs = fit(target, method=method, depth=depth, seeds=seeds, domain=domain, count_regions=False)
     return statistics.median(r.test_mse for r in runs), runs[0]
@@ -49,12 +63,11 @@ def main() -> None:
         "Kaiming / auto | auto / optimum | s |"
     )
     print("|---|---|---|---|---|---|---|---|")
-    for item in args.targets.split(";"):
-        target, _, dom_text = item.partition("@")
-        try:
-            lo, hi = (float(v) for v in (dom_text or "0,1").split(","))
-        except ValueError:
-            ap.error(f"{item!r}: expected 'expression@lo,hi'")
+    try:
+        items = target_items(args.targets)
+    except ValueError as err:
+        ap.error(str(err))
+    for target, (lo, hi) in items:
         for d in (int(v) for v in args.depths.split(",")):
             start = time.perf_counter()
             auto, first = _median(target, "auto", d, (lo, hi), seeds)

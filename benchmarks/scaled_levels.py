@@ -20,6 +20,7 @@ import statistics
 import time
 
 import torch
+from auto_general import target_items  # benchmarks/ is on the path when run as a script
 
 from tentnet import TentnetError, TrainConfig, fit, optimal_pwl
 from tentnet.mlp import weight_count
@@ -55,12 +56,11 @@ def main() -> None:
         "shallow optimum | optimum / scaled | limit of k 2^L pieces | s |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|")
-    for item in args.targets.split(";"):
-        target, _, dom_text = item.partition("@")
-        try:
-            lo, hi = (float(v) for v in (dom_text or "0,1").split(","))
-        except ValueError:
-            ap.error(f"{item!r}: expected 'expression@lo,hi'")
+    try:
+        items = target_items(args.targets)
+    except ValueError as err:
+        ap.error(str(err))
+    for target, (lo, hi) in items:
         for d in (int(v) for v in args.depths.split(",")):
             budget = weight_count(4, d)
             shallow = optimal_pwl(target, shallow_width(d) + 1, (lo, hi)).mse

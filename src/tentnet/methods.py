@@ -143,30 +143,22 @@ def _knots(
     return fit_knots(t, y, width, lm, quadrature=quadrature, resample=resample)
 
 
-def _warp(
-    t: Tensor,
-    y: Tensor,
-    width: int,
-    depth: int,
-    lm: int,
-    quadrature: bool,
-    resample: int,
-    generators: list[torch.Generator],
-) -> tuple[Stack, Tensor]:
-    return fit_warp(t, y, width, depth - 1, lm, quadrature, resample, generators)
+def _warp_fitter(scaled: bool) -> Fitter:
+    """The fitter of ``tent-warp`` (``scaled``: ``tent-scaled``): depth - 1 tent levels."""
 
+    def fitter(
+        t: Tensor,
+        y: Tensor,
+        width: int,
+        depth: int,
+        lm: int,
+        quadrature: bool,
+        resample: int,
+        generators: list[torch.Generator],
+    ) -> tuple[Stack, Tensor]:
+        return fit_warp(t, y, width, depth - 1, lm, quadrature, resample, generators, scaled)
 
-def _scaled(
-    t: Tensor,
-    y: Tensor,
-    width: int,
-    depth: int,
-    lm: int,
-    quadrature: bool,
-    resample: int,
-    generators: list[torch.Generator],
-) -> tuple[Stack, Tensor]:
-    return fit_warp(t, y, width, depth - 1, lm, quadrature, resample, generators, scaled=True)
+    return fitter
 
 
 _TENT = {"kind": "tent", "fixed_width": True, "pretrain": True}
@@ -230,7 +222,7 @@ REGISTRY: dict[str, Method] = {
             min_depth=2,
             lm_iterations=WARP_LM_ITERATIONS,
             restarts=WARP_STARTS,
-            fitter=_warp,
+            fitter=_warp_fitter(scaled=False),
             layout="warp",
             reconstruct=RESAMPLE_POINTS,
         ),
@@ -242,7 +234,7 @@ REGISTRY: dict[str, Method] = {
             min_depth=2,
             lm_iterations=WARP_LM_ITERATIONS,
             restarts=WARP_STARTS,
-            fitter=_scaled,
+            fitter=_warp_fitter(scaled=True),
             layout="warp",
             reconstruct=RESAMPLE_POINTS,
         ),
