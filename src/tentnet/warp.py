@@ -146,10 +146,13 @@ def warp_layout(
     parity = torch.arange(units + 1, device=t.device) % 2
     zig = parity.to(t.dtype).expand(n, -1)  # the zigzag's value at every knot
     scale = _chain_scale(knots) if scaled else torch.ones_like(knots)  # B at every knot
-    a = (hats * (scale * zig)[:, None, :]).sum(-1)
-    b = (hats * scale[:, None, :]).sum(-1)
+    a = (hats * (scale * zig)[:, None, :]).sum(-1)  # the zigzag z when B = 1
     peaks = torch.full((n, levels), 0.5, dtype=t.dtype, device=t.device)
-    feats = b.unsqueeze(-1) * tent_levels((a / b).clamp(0.0, 1.0), peaks)
+    if scaled:
+        b = (hats * scale[:, None, :]).sum(-1)
+        feats = b.unsqueeze(-1) * tent_levels((a / b).clamp(0.0, 1.0), peaks)
+    else:
+        feats = tent_levels(a, peaks)
     coef = least_squares(torch.cat([hats, feats], -1), y, w)
     values, scales = coef[:, : units + 1], coef[:, units + 1 :]
 
@@ -168,10 +171,13 @@ def warp_layout(
     w_in, b_in = chain[0]  # (N, 4, 1), (N, 4)
     own = b_in[:, 0]  # the chain's lift of its running sum
     lift = (-values.amin(1)).clamp_min(0.0) + 1.0 + own * (scale.amax(1) - 1.0)
-    w2 = w_in @ v_a.unsqueeze(1) + b_in.unsqueeze(-1) * v_b.unsqueeze(1)
+    w2 = w_in @ v_a.unsqueeze(1)
+    b2 = b_in + w_in[:, :, 0] * c_a[:, None]
+    if scaled:
+        w2 = w2 + b_in.unsqueeze(-1) * v_b.unsqueeze(1)
+        b2 = w_in[:, :, 0] * c_a[:, None] + b_in * c_b[:, None]
     w2[:, 0, :] = v_p
-    b2 = w_in[:, :, 0] * c_a[:, None] + b_in * c_b[:, None]
-    b2[:, 0] = own + c_p + lift
+    b2[:, 0] = own + (c_p + lift)
     w_out, b_out = chain[-1]
     return [first, (w2, b2), *chain[1:-1], (w_out, b_out - lift[:, None])]
 
