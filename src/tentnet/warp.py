@@ -159,7 +159,6 @@ def warp_layout(
     # P, A and B are CPWLs on the same knots: one first layer of units serves all three.
     kappa, v_p, c_p = free_units(knots, values)
     _, v_a, c_a = free_units(knots, scale * zig)
-    _, v_b, c_b = free_units(knots, scale)
     first = (torch.ones_like(kappa).unsqueeze(-1), -kappa)
     zero = torch.zeros_like(c_p)
     chain = tent_mlp_layers(peaks, scales, zero, zero, (0.0, 1.0), smooth=False)
@@ -172,10 +171,12 @@ def warp_layout(
     own = b_in[:, 0]  # the chain's lift of its running sum
     lift = (-values.amin(1)).clamp_min(0.0) + 1.0 + own * (scale.amax(1) - 1.0)
     w2 = w_in @ v_a.unsqueeze(1)
-    b2 = b_in + w_in[:, :, 0] * c_a[:, None]
-    if scaled:
+    if scaled:  # the chain's constants read B
+        _, v_b, c_b = free_units(knots, scale)
         w2 = w2 + b_in.unsqueeze(-1) * v_b.unsqueeze(1)
         b2 = w_in[:, :, 0] * c_a[:, None] + b_in * c_b[:, None]
+    else:  # B = 1: they stay constants
+        b2 = b_in + w_in[:, :, 0] * c_a[:, None]
     w2[:, 0, :] = v_p
     b2[:, 0] = own + (c_p + lift)
     w_out, b_out = chain[-1]
