@@ -45,6 +45,8 @@ weight count; only the start differs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor
 
@@ -64,6 +66,10 @@ from .tent import tent_levels, tent_mlp_layers
 
 WARP_DENSITY_EXPONENT = 0.5  # |f''|^(1/2): the same interpolation bump on every piece
 SCALED_DENSITY_EXPONENT = 2 / 3  # tent-scaled: |f''|^(2/3), its chain scaled by |f''|^(-1/3)
+# tent-scaled near a zero of f'': below this fraction of the largest |f''| the knot density
+# and B stay at the floor's, and the zigzag's swing on a piece, sqrt(|f''| / floor), gives
+# the smaller amplitude instead (prototype, seeds 0-2: x^11 10x-20x lower at depths 10-12).
+ZERO_FLOOR = 0.05
 WARP_UNITS = 16  # the default first-layer width
 WARP_LM_ITERATIONS = 300
 # Starts per seed and how far the knots of starts after the first move, as a fraction of each
@@ -136,8 +142,11 @@ def warp_layout(
     :data:`START_JITTER` times its nearer gap; ``scaled``: the chain scaled per knot
     (``tent-scaled``)."""
     n = t.shape[0]
-    exponent = SCALED_DENSITY_EXPONENT if scaled else WARP_DENSITY_EXPONENT
-    knots = curvature_knots(t, curvature_cdf(t, y, exponent), units - 1)
+    if scaled:
+        cum, swing = _floored_density(t, y)
+    else:
+        cum, swing = curvature_cdf(t, y, WARP_DENSITY_EXPONENT), None
+    knots = curvature_knots(t, cum, units - 1)
     if shift is not None:
         gaps = torch.diff(knots, dim=1)
         knots = knots.clone()
@@ -145,6 +154,8 @@ def warp_layout(
     hats = hat_basis(t, knots)  # (N, P, units + 1)
     parity = torch.arange(units + 1, device=t.device) % 2
     zig = parity.to(t.dtype).expand(n, -1)  # the zigzag's value at every knot
+    if swing is not None:  # swings of eta about 1/2 (0 and 1 where eta = 1)
+        zig = 0.5 - (1.0 - 2.0 * zig) * swing(knots) / 2
     scale = _chain_scale(knots) if scaled else torch.ones_like(knots)  # B at every knot
     a = (hats * (scale * zig)[:, None, :]).sum(-1)  # the zigzag z when B = 1
     peaks = torch.full((n, levels), 0.5, dtype=t.dtype, device=t.device)
@@ -181,6 +192,35 @@ def warp_layout(
     b2[:, 0] = own + (c_p + lift)
     w_out, b_out = chain[-1]
     return [first, (w2, b2), *chain[1:-1], (w_out, b_out - lift[:, None])]
+
+
+def _floored_density(t: Tensor, y: Tensor) -> tuple[Tensor, Callable[[Tensor], Tensor]]:
+    """tent-scaled's knot density, the cumulative ``|f''|^(2/3)`` of
+    :func:`tentnet.knots.curvature_cdf`, raised to that of :data:`ZERO_FLOOR` times the largest
+    ``|f''|`` where it is below; and the zigzag's swing at given knots,
+    ``sqrt(min(1, |f''| / floor))``, 1 wherever ``|f''|`` is above the floor.
+
+    Near a zero of f'' (x^3 and x^11 at 0, any inflection) ``|f''|^(2/3)`` leaves a wide
+    first piece, and ``B ~ |f''|^(-1/3)`` has no finite value. With the floor the pieces there
+    keep the floor's width and B its value, and the smaller bump that interpolation leaves
+    (``h^2 |f''|``) comes from the zigzag instead: on a piece where it swings by ``eta`` the
+    chain's parabola is ``eta^2`` times as high. Where ``|f''|`` stays above the floor the
+    density is unchanged, and so is the start."""
+    cum = curvature_cdf(t, y, SCALED_DENSITY_EXPONENT)
+    fine = cum.shape[1] - 1
+    curv = torch.diff(curvature_cdf(t, y, 1.0), dim=1) * fine  # |f''| per fine piece
+    floor = ZERO_FLOOR * curv.amax(1, keepdim=True)
+    dens = torch.diff(cum, dim=1) * fine
+    low = curv < floor
+    dens = torch.where(low, torch.maximum(dens, floor**SCALED_DENSITY_EXPONENT), dens)
+    raised = torch.cat([torch.zeros_like(cum[:, :1]), torch.cumsum(dens / fine, 1)], 1)
+    cum = torch.where(low.any(1, keepdim=True), raised, cum)  # the others stay bit for bit
+
+    def swing(knots: Tensor) -> Tensor:
+        idx = (knots * fine).long().clamp(0, fine - 1)
+        return (torch.gather(curv, 1, idx) / floor).clamp(max=1.0).sqrt()
+
+    return cum, swing
 
 
 def _chain_scale(knots: Tensor) -> Tensor:
