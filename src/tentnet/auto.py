@@ -19,8 +19,17 @@ from .train import train_networks
 from .warp import BUDGET_LEVELS, units_within, warp_fits, warp_units
 
 VALIDATION_FRACTION = 0.2
-# tent-warp's level counts, judged before the validation (each with as many knots as fit).
-WEIGHED_LEVELS = (BUDGET_LEVELS, BUDGET_LEVELS + 1, BUDGET_LEVELS + 2)
+# The first-layer-of-knots methods and level counts judged before the validation (each with
+# as many knots as fit): tent-scaled's levels pay where f'' keeps away from 0 (6 were best on
+# exp(x), 1/(1 + x), log(1 + 4x) from depth 8), tent-warp's on x^11 and near x^2.
+WEIGHED_SHAPES = (
+    ("tent-warp", BUDGET_LEVELS),
+    ("tent-warp", BUDGET_LEVELS + 1),
+    ("tent-warp", BUDGET_LEVELS + 2),
+    ("tent-scaled", BUDGET_LEVELS + 1),
+    ("tent-scaled", BUDGET_LEVELS + 2),
+    ("tent-scaled", BUDGET_LEVELS + 3),
+)
 MIN_POINTS_TO_VALIDATE = 50
 
 
@@ -55,11 +64,12 @@ def choose_by_validation(
 
     Candidates (no more weights than a width-4 ``depth`` network): ``tent+`` at ``depth`` (for
     every shape), ``tent-warp`` (a first layer of knots, then 3 tent levels; from depth 4) and
-    ``knots``, the best shallow network. For an expression, tent-warp's level count is chosen
-    first (:func:`_judge_levels`: 3, 4 or 5, trained on all the points). Each seed keeps a
+    ``knots``, the best shallow network. For an expression, the first-layer-of-knots method and
+    its level count are chosen first (:func:`_judge_levels`: ``tent-warp`` with 3, 4 or 5
+    levels, ``tent-scaled`` with 4, 5 or 6, trained on all the points). Each seed keeps a
     random 20% of its training points out; every candidate trains on the rest; the candidate
     with the lowest median validation MSE over seeds wins and is then trained on all the
-    points (tent-warp's is already). For an expression, a deep winner is then checked against
+    points (the judged one is already). For an expression, a deep winner is then checked against
     ``knots`` trained on all the points too (:func:`_shallow_check`), so that ``auto`` is not
     worse than the shallow network where the reconstruction can tell. tent-warp is weighed with
     all its starts: on one start per seed it lost the validation of sin(3x) on [0, 3] at depth 8
@@ -89,16 +99,17 @@ def choose_by_validation(
         return method, tuned(cfg), {"chose": method, "why": why, "candidates": []}, None
     levels, warp_trained, used = None, None, config.resolved("auto")
     # For an expression: the reconstruction of all the points halfway between its grid points,
-    # which no candidate is fitted to; it judges tent-warp's level counts and the final check.
+    # which no candidate is fitted to; it judges the knot methods' level counts and the final
+    # check.
     judge = None
     if used.quadrature and used.resample:
         judge = reconstruction(t, y, used.resample)[2] or (t, y)
     warp = [i for i, (m, _) in enumerate(cands) if m == "tent-warp"]
     if warp and judge is not None:
-        shape_cfg, warp_trained, levels = _judge_levels(
+        warp_method, shape_cfg, warp_trained, levels = _judge_levels(
             t, y, tuned(cands[warp[0]][1]), depth, seeds, dev, progress, judge
         )
-        cands[warp[0]] = ("tent-warp", shape_cfg)
+        cands[warp[0]] = (warp_method, shape_cfg)
     # A stream of its own per seed (not the one that drew the points or split off the test set).
     t_fit, y_fit, t_val, y_val = holdout_split(t, y, seeds, VALIDATION_FRACTION, stream=3)
     n_val = t_val.shape[1]
@@ -130,12 +141,15 @@ def choose_by_validation(
     info: dict[str, Any] = {"chose": method, "why": reason, "candidates": table}
     if levels:
         info["tent_warp_levels"] = levels
+        judged, shape_cfg = cands[warp[0]]
         info["why"] += (
-            f"; tent-warp's {cands[warp[0]][1].depth - 1} tent levels fitted the reconstruction "
-            "of the points best between its grid points (median MSE, normalised units) among "
-            + ", ".join(f"{c['depth'] - 1}: {c['reconstruction_mse']:.3g}" for c in levels)
+            f"; {judged} with {shape_cfg.depth - 1} tent levels fitted the reconstruction of the "
+            "points best between its grid points (median MSE, normalised units) among "
+            + ", ".join(
+                f"{c['method']} {c['depth'] - 1}: {c['reconstruction_mse']:.3g}" for c in levels
+            )
         )
-    trained = warp_trained if method == "tent-warp" else None
+    trained = warp_trained if levels and method == cands[warp[0]][0] else None
     shallow = [tuned(c) for m, c in cands if m == "knots"]
     if method != "knots" and shallow and judge is not None:
         method, cfg, trained, check = _shallow_check(
@@ -214,12 +228,13 @@ def _judge_levels(
     dev: torch.device,
     progress: Progress | None,
     judge: tuple[torch.Tensor, torch.Tensor],
-) -> tuple[TrainConfig, TrainOutput, list[dict]]:
-    """tent-warp with :data:`WEIGHED_LEVELS` tent levels (as many knots as the budget leaves),
-    each trained on all the points from one start per seed; the one whose median MSE against
-    the reconstruction of the points halfway between its grid points is lowest is kept, and
-    returned trained from all its starts (:data:`tentnet.warp.WARP_STARTS`; judging every
-    count on all of them made ``auto`` twice as slow).
+) -> tuple[str, TrainConfig, TrainOutput, list[dict]]:
+    """``tent-warp`` and ``tent-scaled`` with the level counts of :data:`WEIGHED_SHAPES` (as
+    many knots as the budget leaves), each trained on all the points from one start per seed;
+    the one whose median MSE against the reconstruction of the points halfway between its grid
+    points is lowest is kept, and returned trained from all its starts
+    (:data:`tentnet.warp.WARP_STARTS`; judging every count on all of them made ``auto`` twice as
+    slow). Returns the method, its configuration, its networks and every judged shape.
 
     No one count is best everywhere: 3 on x^11, 4-5 on exp(x) (benchmarks/README.md). Judged
     on the 20% held out after training on 80%, 5 levels won on sqrt(x + 0.01) at depth 8 and
@@ -229,24 +244,21 @@ def _judge_levels(
     """
     budget = weight_count(4, depth)
     found = []
-    for levels in WEIGHED_LEVELS:
+    for method, levels in WEIGHED_SHAPES:
         units = warp_units(budget, levels)
         if not warp_fits(units, t.shape[1]):
             continue
         shape = replace(cfg, depth=levels + 1, width=units)
         one = replace(shape, restarts=1)
-        out = train_networks("tent-warp", t.to(dev), y.to(dev), one, seeds, progress)
-        found.append(
-            (
-                shape,
-                {"depth": levels + 1, "width": units, "reconstruction_mse": _judged(out, judge)},
-            )
-        )
-    shape, _ = min(found, key=lambda f: f[1]["reconstruction_mse"])
-    # The kept count trains all its starts. The first begins where the judged one began, but
+        out = train_networks(method, t.to(dev), y.to(dev), one, seeds, progress)
+        mse = _judged(out, judge)
+        judged = {"method": method, "depth": levels + 1, "width": units, "reconstruction_mse": mse}
+        found.append((method, shape, judged))
+    method, shape, _ = min(found, key=lambda f: f[2]["reconstruction_mse"])
+    # The kept shape trains all its starts. The first begins where the judged one began, but
     # batched with the others its LM run differs in rounding and may end elsewhere.
-    out = train_networks("tent-warp", t.to(dev), y.to(dev), shape, seeds, progress)
-    return shape, out, [f[1] for f in found]
+    out = train_networks(method, t.to(dev), y.to(dev), shape, seeds, progress)
+    return method, shape, out, [f[2] for f in found]
 
 
 def _judged(out: TrainOutput, judge: tuple[torch.Tensor, torch.Tensor]) -> float:
