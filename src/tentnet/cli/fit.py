@@ -60,10 +60,10 @@ def add_parser(sub) -> None:
         "hidden layer of --width units, free knots); tent-warp is --width knot units, then "
         "depth - 1 tent levels; tent-scaled is tent-warp with its chain scaled per knot (knots "
         "by |f''|^(2/3)), for targets whose curvature stays away from 0. auto (default) "
-        "trains tent+ at --depth, and tent-warp (from "
-        "depth 4) and knots with no more weights, on 80%% "
-        "of the training points, keeps the one with the lower error on the other 20%%, and "
-        "trains it on all of them",
+        "trains tent+ at --depth, and tent-warp or tent-scaled (from depth 4; for an "
+        "expression the one and the level count that fit the reconstruction best) and knots "
+        "with no more weights, on 80%% of the training points, keeps the one with the lower "
+        "error on the other 20%%, and trains it on all of them",
     )
     fit.add_argument(
         "--points",
