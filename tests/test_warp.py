@@ -16,6 +16,7 @@ from tentnet.knots import (
     least_squares,
     reconstruction,
 )
+from tentnet.methods import get_method
 from tentnet.mlp import sequential_from_layers, stack_forward, stack_mse, weight_count
 from tentnet.optim import init_generators
 from tentnet.tent import tent_levels
@@ -145,6 +146,18 @@ def test_start_has_units_times_two_to_the_levels_pieces(scaled):
     t, y = _data("exp(x)", n=1)
     net = sequential_from_layers(warp_layout(t, y, units, levels, scaled=scaled))
     assert count_linear_regions(net).linear_regions == units * 2**levels
+
+
+def test_scaled_start_has_fewer_pieces_where_the_zigzag_swings_less():
+    """Near x^3's zero of f'' the zigzag swings by less than 1, so the chain adds fewer than
+    2^levels pieces to the first knot pieces (47 of 48 here), and `tentnet regions` says "at
+    most" for tent-scaled."""
+    units, levels = 6, 3
+    t, y = _data("x**3", n=1)
+    net = sequential_from_layers(warp_layout(t, y, units, levels, scaled=True))
+    assert units < count_linear_regions(net).linear_regions < units * 2**levels
+    assert get_method("tent-scaled").start_pieces(levels + 1, units) is None
+    assert get_method("tent-warp").start_pieces(levels + 1, units) == units * 2**levels
 
 
 def test_lm_lowers_the_training_loss():
