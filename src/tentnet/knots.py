@@ -72,6 +72,13 @@ def curvature_cdf(
     a least-squares CPWL on that grid (the same for any number of knots, so it is estimated
     once per fit). 2/5 is the asymptotically L2-optimal knot density; 1/2 makes the
     interpolation error the same on every piece (the max-norm one)."""
+    return curvature_cdfs(t, y, (exponent,), fine_pieces)[0]
+
+
+def curvature_cdfs(
+    t: Tensor, y: Tensor, exponents: tuple[float, ...], fine_pieces: int = FINE_PIECES
+) -> list[Tensor]:
+    """:func:`curvature_cdf` for each of ``exponents``, from one estimate of ``|f''|``."""
     n, p = t.shape
     fine = max(2, min(fine_pieces, p // 6))
     grid = torch.linspace(0.0, 1.0, fine + 1, dtype=t.dtype, device=t.device).expand(n, -1)
@@ -83,9 +90,12 @@ def curvature_cdf(
     curv = 0.5 * (padded[:, 1:] + padded[:, :-1]) / h
     curv = torch.cat([curv[:, :1], curv, curv[:, -1:]], 1)
     curv = (curv[:, :-2] + 2 * curv[:, 1:-1] + curv[:, 2:]) / 4
-    dens = curv.clamp_min(0.0) ** exponent
-    dens = dens + 1e-2 * dens.mean(1, keepdim=True) + 1e-300  # flat parts still get knots
-    return torch.cat([torch.zeros_like(dens[:, :1]), torch.cumsum(dens * h, 1)], dim=1)
+    cums = []
+    for exponent in exponents:
+        dens = curv.clamp_min(0.0) ** exponent
+        dens = dens + 1e-2 * dens.mean(1, keepdim=True) + 1e-300  # flat parts still get knots
+        cums.append(torch.cat([torch.zeros_like(dens[:, :1]), torch.cumsum(dens * h, 1)], dim=1))
+    return cums
 
 
 def curvature_knots(t: Tensor, cum: Tensor, inner: int) -> Tensor:

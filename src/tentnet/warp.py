@@ -55,6 +55,7 @@ from .errors import TentnetError
 from .knots import (
     RESAMPLE_POINTS,
     curvature_cdf,
+    curvature_cdfs,
     curvature_knots,
     least_squares,
     quadrature_weights,
@@ -208,9 +209,9 @@ def _floored_density(t: Tensor, y: Tensor) -> tuple[Tensor, Callable[[Tensor], T
     (``h^2 |f''|``) comes from the zigzag instead: on a piece where it swings by ``eta`` the
     chain's parabola is ``eta^2`` times as high. Where ``|f''|`` stays above the floor the
     density is unchanged, and so is the start."""
-    cum = curvature_cdf(t, y, SCALED_DENSITY_EXPONENT)
+    cum, linear = curvature_cdfs(t, y, (SCALED_DENSITY_EXPONENT, 1.0))  # one |f''| estimate
     fine = cum.shape[1] - 1
-    curv = torch.diff(curvature_cdf(t, y, 1.0), dim=1) * fine  # |f''| per fine piece
+    curv = torch.diff(linear, dim=1) * fine  # |f''| per fine piece
     floor = ZERO_FLOOR * curv.amax(1, keepdim=True)
     dens = torch.diff(cum, dim=1) * fine
     low = curv < floor
