@@ -43,8 +43,18 @@ def target_items(text: str) -> list[tuple[str, tuple[float, float]]]:
     return items
 
 
-def _median(target: str, method: str, depth: int, domain, seeds):
-    runs = fit(target, method=method, depth=depth, seeds=seeds, domain=domain, count_regions=False)
+def median_fit(target: str, method: str, depth: int, domain, seeds, config=None):
+    """The median test MSE over ``seeds`` of ``method`` at ``depth`` (``config``: its shape and
+    settings), and seed 0's result."""
+    runs = fit(
+        target,
+        method=method,
+        depth=depth,
+        seeds=seeds,
+        domain=domain,
+        config=config,
+        count_regions=False,
+    )
     return statistics.median(r.test_mse for r in runs), runs[0]
 
 
@@ -70,9 +80,9 @@ def main() -> None:
     for target, (lo, hi) in items:
         for d in (int(v) for v in args.depths.split(",")):
             start = time.perf_counter()
-            auto, first = _median(target, "auto", d, (lo, hi), seeds)
+            auto, first = median_fit(target, "auto", d, (lo, hi), seeds)
             seconds = time.perf_counter() - start
-            kaiming, _ = _median(target, "kaiming", d, (lo, hi), seeds)
+            kaiming, _ = median_fit(target, "kaiming", d, (lo, hi), seeds)
             best = optimal_pwl(target, shallow_width(d) + 1, (lo, hi)).mse
             print(
                 f"| {target} [{lo:g}, {hi:g}] | {d} ({20 * d - 7}) | {auto:.2g} "

@@ -16,30 +16,15 @@ Setting: 500 uniform random training points on [0, 1] (or the target's domain) p
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 
 import torch
-from auto_general import target_items  # benchmarks/ is on the path when run as a script
+from auto_general import median_fit, target_items  # benchmarks/ is on the path as a script
 
-from tentnet import TentnetError, TrainConfig, fit, optimal_pwl
+from tentnet import TentnetError, TrainConfig, optimal_pwl
 from tentnet.mlp import weight_count
 from tentnet.train import shallow_width
 from tentnet.warp import warp_units
-
-
-def _median(target, method, levels, units, domain, seeds) -> float:
-    config = TrainConfig(depth=levels + 1, width=units)
-    runs = fit(
-        target,
-        method=method,
-        depth=levels + 1,
-        seeds=seeds,
-        domain=domain,
-        config=config,
-        count_regions=False,
-    )
-    return statistics.median(r.test_mse for r in runs)
 
 
 def main() -> None:
@@ -69,8 +54,11 @@ def main() -> None:
                 if units < 4:
                     continue
                 start = time.perf_counter()
-                warp = _median(target, "tent-warp", levels, units, (lo, hi), seeds)
-                scaled = _median(target, "tent-scaled", levels, units, (lo, hi), seeds)
+                shape = TrainConfig(depth=levels + 1, width=units)
+                warp, scaled = (
+                    median_fit(target, m, levels + 1, (lo, hi), seeds, shape)[0]
+                    for m in ("tent-warp", "tent-scaled")
+                )
                 limit = optimal_pwl(target, units * 2**levels, (lo, hi)).mse
                 print(
                     f"| {target} [{lo:g}, {hi:g}] | {d} ({budget}) | {levels} ({units}) | "
