@@ -90,12 +90,9 @@ def curvature_cdfs(
     curv = 0.5 * (padded[:, 1:] + padded[:, :-1]) / h
     curv = torch.cat([curv[:, :1], curv, curv[:, -1:]], 1)
     curv = (curv[:, :-2] + 2 * curv[:, 1:-1] + curv[:, 2:]) / 4
-    cums = []
-    for exponent in exponents:
-        dens = curv.clamp_min(0.0) ** exponent
-        dens = dens + 1e-2 * dens.mean(1, keepdim=True) + 1e-300  # flat parts still get knots
-        cums.append(torch.cat([torch.zeros_like(dens[:, :1]), torch.cumsum(dens * h, 1)], dim=1))
-    return cums
+    dens = torch.stack([curv.clamp_min(0.0) ** e for e in exponents])  # (E, N, fine)
+    dens = dens + 1e-2 * dens.mean(-1, keepdim=True) + 1e-300  # flat parts still get knots
+    return list(torch.cat([torch.zeros_like(dens[..., :1]), torch.cumsum(dens * h, -1)], -1))
 
 
 def curvature_knots(t: Tensor, cum: Tensor, inner: int) -> Tensor:
