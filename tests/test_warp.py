@@ -10,6 +10,7 @@ from tentnet import TentnetError, count_linear_regions
 from tentnet.cpwl import hat_basis
 from tentnet.fit import fit
 from tentnet.knots import (
+    GRID_PER_POINT,
     RESAMPLE_POINTS,
     curvature_cdf,
     curvature_knots,
@@ -29,6 +30,7 @@ from tentnet.warp import (
     check_warp,
     fit_warp,
     units_within,
+    warp_grid,
     warp_layout,
     warp_units,
     warp_weight_count,
@@ -246,7 +248,10 @@ def test_auto_weighs_tent_warp_from_depth_four_within_the_weights():
     ]
     assert [c["width"] for c in judged] == [units_within(5, 3)] + [units_within(5, 4)] * 2
     assert all(warp_weight_count(c["width"], c["depth"] - 1) <= weight_count(4, 5) for c in judged)
-    kept = min(judged, key=lambda c: c["reconstruction_mse"])
+    # the two best from one start trained all their starts; the better of them was kept
+    finalists = sorted(judged, key=lambda c: c["reconstruction_mse"])[:2]
+    assert [c for c in judged if "all_starts_mse" in c] == [c for c in judged if c in finalists]
+    kept = min(finalists, key=lambda c: c["all_starts_mse"])
     assert list(cands) == ["tent+", kept["method"], "knots"]
     assert (cands[kept["method"]]["depth"], cands[kept["method"]]["width"]) == (
         kept["depth"],
@@ -273,3 +278,15 @@ def test_auto_on_a_data_file_keeps_three_tent_levels(tmp_path):
     assert "tent_warp_levels" not in r.auto and "shallow_check" not in r.auto
     depths = {c["method"]: c["depth"] for c in r.auto["candidates"]}
     assert depths["tent-warp"] == 4
+
+
+def test_reconstruction_grid_grows_with_the_pieces():
+    """Two grid points per piece at least, up to the cap of GRID_PER_POINT per sample."""
+    assert warp_grid(2048, 14, 4) == 2048  # 224 pieces
+    assert warp_grid(2048, 17, 7) == 2 * 17 * 2**7
+    assert warp_grid(0, 17, 7) == 0  # no reconstruction: the points themselves
+    seven = TrainConfig(depth=8, width=17)
+    assert seven.fitted_points("tent-scaled", 500) == GRID_PER_POINT * 500
+    assert seven.fitted_points("tent-scaled", 3000) == 2 * 17 * 2**7
+    assert TrainConfig(depth=5, width=14).fitted_points("tent-warp", 500) == 2048
+    assert TrainConfig(depth=5).fitted_points("knots", 500) == 2048

@@ -29,7 +29,13 @@ WEIGHED_SHAPES = (
     ("tent-scaled", BUDGET_LEVELS + 1),
     ("tent-scaled", BUDGET_LEVELS + 2),
     ("tent-scaled", BUDGET_LEVELS + 3),
+    ("tent-scaled", BUDGET_LEVELS + 4),
 )
+# The shapes with the lowest one-start judged error that train all their starts; the better
+# of them is kept. With one, the one-start judge picked shapes whose starts then ended higher
+# than the runner-up's (x^11 at the weights of depths 6 and 7: 1.4e-9 and 2.7e-10 against
+# 8.1e-10 and 1.4e-10; benchmarks/README.md).
+JUDGED_FINALISTS = 2
 MIN_POINTS_TO_VALIDATE = 50
 
 
@@ -142,12 +148,18 @@ def choose_by_validation(
     if levels:
         info["tent_warp_levels"] = levels
         judged, shape_cfg = cands[warp[0]]
+        finals = [c for c in levels if "all_starts_mse" in c]
         info["why"] += (
             f"; {judged} with {shape_cfg.depth - 1} tent levels fitted the reconstruction of the "
-            "points best between its grid points (median MSE, normalised units) among "
+            "points best between its grid points (median MSE, normalised units; one start: "
             + ", ".join(
                 f"{c['method']} {c['depth'] - 1}: {c['reconstruction_mse']:.3g}" for c in levels
             )
+            + "; all starts: "
+            + ", ".join(
+                f"{c['method']} {c['depth'] - 1}: {c['all_starts_mse']:.3g}" for c in finals
+            )
+            + ")"
         )
     trained = warp_trained if levels and method == cands[warp[0]][0] else None
     shallow = [tuned(c) for m, c in cands if m == "knots"]
@@ -231,10 +243,12 @@ def _judge_levels(
 ) -> tuple[str, TrainConfig, TrainOutput, list[dict]]:
     """``tent-warp`` and ``tent-scaled`` with the level counts of :data:`WEIGHED_SHAPES` (as
     many knots as the budget leaves), each trained on all the points from one start per seed;
-    the one whose median MSE against the reconstruction of the points halfway between its grid
-    points is lowest is kept, and returned trained from all its starts
+    the :data:`JUDGED_FINALISTS` whose median MSE against the reconstruction of the points
+    halfway between its grid points is lowest are trained from all their starts
     (:data:`tentnet.warp.WARP_STARTS`; judging every count on all of them made ``auto`` twice as
-    slow). Returns the method, its configuration, its networks and every judged shape.
+    slow), and the one closer to the reconstruction then is kept. Returns the method, its
+    configuration, its networks and every judged shape (the finalists with
+    ``all_starts_mse``).
 
     No one count is best everywhere: 3 on x^11, 4-5 on exp(x) (benchmarks/README.md). Judged
     on the 20% held out after training on 80%, 5 levels won on sqrt(x + 0.01) at depth 8 and
@@ -254,11 +268,17 @@ def _judge_levels(
         mse = _judged(out, judge)
         judged = {"method": method, "depth": levels + 1, "width": units, "reconstruction_mse": mse}
         found.append((method, shape, judged))
-    method, shape, _ = min(found, key=lambda f: f[2]["reconstruction_mse"])
-    # The kept shape trains all its starts. The first begins where the judged one began, but
+    kept = None
+    # The finalists train all their starts. The first begins where the judged one began, but
     # batched with the others its LM run differs in rounding and may end elsewhere.
-    out = train_networks(method, t.to(dev), y.to(dev), shape, seeds, progress)
-    return method, shape, out, [f[2] for f in found]
+    finalists = sorted(found, key=lambda f: f[2]["reconstruction_mse"])[:JUDGED_FINALISTS]
+    for method, shape, judged in finalists:
+        out = train_networks(method, t.to(dev), y.to(dev), shape, seeds, progress)
+        judged["all_starts_mse"] = _judged(out, judge)
+        if kept is None or judged["all_starts_mse"] < kept[3]:
+            kept = (method, shape, out, judged["all_starts_mse"])
+    assert kept is not None
+    return kept[0], kept[1], kept[2], [f[2] for f in found]
 
 
 def _judged(out: TrainOutput, judge: tuple[torch.Tensor, torch.Tensor]) -> float:

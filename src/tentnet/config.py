@@ -164,9 +164,10 @@ class TrainConfig:
         """The points ``method``'s loss runs over for ``points`` training points: the methods
         that reconstruct fit the reconstruction's grid (with ``quadrature`` and ``resample``
         on)."""
-        used = self.resolved(method)
-        if get_method(method).reconstruct and used.quadrature and used.resample:
-            return max(points, min(used.resample, GRID_PER_POINT * points))
+        used, spec = self.resolved(method), get_method(method)
+        if spec.reconstruct and used.quadrature and used.resample:
+            grid = spec.grid(used.resample, used.depth, used.width_for(method))
+            return max(points, min(grid, GRID_PER_POINT * points))
         return points
 
     @property

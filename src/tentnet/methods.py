@@ -25,7 +25,14 @@ from torch import Tensor
 from .errors import TentnetError
 from .knots import RESAMPLE_POINTS, fit_knots
 from .mlp import Stack, weight_count
-from .warp import WARP_LM_ITERATIONS, WARP_STARTS, WARP_UNITS, fit_warp, warp_weight_count
+from .warp import (
+    WARP_LM_ITERATIONS,
+    WARP_STARTS,
+    WARP_UNITS,
+    fit_warp,
+    warp_grid,
+    warp_weight_count,
+)
 
 TENT_PLUS_LM_ITERATIONS = 300
 TENT_PLUS_RESTARTS = 16
@@ -112,6 +119,11 @@ class Method:
         if self.is_tent and self.parts == 1:
             return 2**depth
         return None
+
+    def grid(self, resample: int, depth: int, width: int) -> int:
+        """The reconstruction grid it asks for with ``resample`` set: more points for a warp
+        network with many pieces (:func:`tentnet.warp.warp_grid`)."""
+        return warp_grid(resample, width, depth - 1) if self.layout == "warp" else resample
 
     def weight_count(self, depth: int, width: int) -> int:
         """Weights and biases of its network with one input and one output."""

@@ -82,6 +82,11 @@ WARP_LM_ITERATIONS = 300
 # (benchmarks/README.md).
 WARP_STARTS = 3
 START_JITTER = 0.05
+# The reconstruction's grid has at least this many points per network piece (up to its cap of
+# GRID_PER_POINT per sample): with 6 levels and 20 knots (1,280 pieces) on exp(x) the fit sat at
+# its free-knot limit on 2,048 points, and 7 levels (2,176 pieces) fell below it only on a finer
+# grid (training error 1e-17 on 2,048 points and a test error no lower; benchmarks/README.md).
+GRID_PER_PIECE = 2
 # Tent levels when tent-warp spends the weights of a width-4 network (the budget experiment
 # and auto): measured best or near it on x^3 and x^11 (benchmarks/README.md).
 BUDGET_LEVELS = 3
@@ -108,6 +113,13 @@ def warp_fits(units: int, points: int) -> bool:
     """Whether a first layer of ``units`` knots can be fitted to ``points`` points (what
     :func:`check_warp` demands of the width)."""
     return units >= 2 and 2 * (units + 1) <= points
+
+
+def warp_grid(resample: int, units: int, levels: int) -> int:
+    """The reconstruction grid asked for: ``resample`` points, or :data:`GRID_PER_PIECE` per
+    piece of a network of ``units`` knots and ``levels`` levels if that is more (0 stays 0: no
+    reconstruction)."""
+    return max(resample, GRID_PER_PIECE * units * 2**levels) if resample else 0
 
 
 def check_warp(units: int, levels: int, points: int) -> None:
@@ -300,7 +312,7 @@ def warp_starts(
         raise TentnetError(f"need a whole number of random streams per network, got {starts}")
     judge = None
     if quadrature and resample:  # LM stops where the fit is best between the grid's points
-        t, y, between = reconstruction(t, y, resample)
+        t, y, between = reconstruction(t, y, warp_grid(resample, units, levels))
         judge = None if between is None else (between[0].unsqueeze(-1), between[1])
     shift = None
     if starts > 1:
