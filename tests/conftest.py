@@ -46,8 +46,12 @@ def standardised_samples(target: str, n: int, points: int):
 
 
 def after_shallow_check(info: dict, winner: str) -> str:
-    """What ``auto`` keeps after its validation picked ``winner``: a deep winner of an
-    expression is checked against ``knots`` on all the points."""
+    """What ``auto`` keeps after its validation picked ``winner``: for an expression, a deep
+    winner is checked against a deep runner-up, then against ``knots``, on all the points."""
+    if "runner_up_check" in info:
+        check = info["runner_up_check"]
+        assert check["first"] == winner != check["second"] != "knots"
+        winner = check["second"] if check["second_mse"] < check["first_mse"] else winner
     if winner == "knots":
         assert "shallow_check" not in info
         return winner

@@ -237,6 +237,33 @@ def test_shallow_check_keeps_the_better_fit_of_all_the_points():
     assert check["knots_mse"] < check["deep_mse"]
 
 
+def test_check_keeps_the_second_only_if_it_fits_the_reconstruction_better():
+    """Two deep methods ahead in the validation, both on all the points: the one closer to
+    the reconstruction between its grid points is kept, and nothing is trained again."""
+    from tentnet.auto import _check
+    from tentnet.config import TrainOutput
+    from tentnet.knots import fit_knots
+
+    g = torch.Generator().manual_seed(1)
+    t = torch.rand(2, 300, generator=g, dtype=torch.float64)
+    y = torch.sin(6 * t)
+    y = (y - y.mean(1, keepdim=True)) / y.std(1, keepdim=True)
+    seeds, cpu = [0, 1], torch.device("cpu")
+    judge = reconstruction(t, y)[2]
+    fine = TrainOutput(layers=fit_knots(t, y, 31, lm_iterations=20)[0])
+    coarse = TrainOutput(layers=fit_knots(t, y, 6, lm_iterations=20)[0])
+    cfg = TrainConfig()
+    (method, _, out), found = _check(
+        ("tent+", cfg, coarse), ("tent-warp", cfg, fine), t, y, seeds, cpu, None, judge
+    )
+    assert method == "tent-warp" and out is fine
+    assert found["second_mse"] < found["first_mse"] and found["first"] == "tent+"
+    (method, _, out), found = _check(
+        ("tent+", cfg, fine), ("tent-warp", cfg, coarse), t, y, seeds, cpu, None, judge
+    )
+    assert method == "tent+" and out is fine and found["first_mse"] < found["second_mse"]
+
+
 def test_auto_without_enough_points_uses_the_deep_method():
     (r,) = fit("x**3", depth=2, method="auto", seeds=[0], points=30)
     assert r.method == "tent+" and r.auto["candidates"] == []
