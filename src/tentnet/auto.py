@@ -172,7 +172,7 @@ def choose_by_validation(
         # Two deep methods ahead: the held-out points can miss what the reconstruction
         # between its grid points sees (x^2 at depth 11: tent-scaled with 7 levels won the
         # validation 1.3e-15 to tent+'s 7.5e-15, and on all the points left narrow spikes,
-        # 1.4e-13 there and a 2.6x higher test MSE than tent+; benchmarks/README.md).
+        # 1.4e-13 there against 7e-15, and a 17x higher test MSE than tent+; benchmarks/README.md).
         first = (method, cfg, trained)
         second = (runner[0], tuned(runner[1]), trained_on_all(runner[0]))
         (method, cfg, trained), check = _check(first, second, t, y, seeds, dev, progress, judge)
