@@ -209,21 +209,29 @@ def test_auto_picks_by_validation_and_records_the_candidates():
     assert shallow["weights"] <= deep["weights"]
 
 
+def _sine_and_fit(seed: int, units: int):
+    """Two seeds of 300 random points of sin(6t), standardised, their reconstruction's judge,
+    and a ``units``-unit ``knots`` fit of them: ``(t, y, seeds, cpu, judge, fit)``."""
+    from tentnet.config import TrainOutput
+    from tentnet.knots import fit_knots
+
+    g = torch.Generator().manual_seed(seed)
+    t = torch.rand(2, 300, generator=g, dtype=torch.float64)
+    y = torch.sin(6 * t)
+    y = (y - y.mean(1, keepdim=True)) / y.std(1, keepdim=True)
+    judge = reconstruction(t, y)[2]
+    fit = TrainOutput(layers=fit_knots(t, y, units, lm_iterations=20)[0])
+    return t, y, [0, 1], torch.device("cpu"), judge, fit
+
+
 def test_shallow_check_keeps_the_better_fit_of_all_the_points():
     """The deep winner against ``knots``, both on all the points, judged on the
     reconstruction between its grid points: a network that fits nothing loses, a finer CPWL
     (31 units against 5) is kept."""
     from tentnet.auto import _shallow_check
     from tentnet.config import TrainOutput
-    from tentnet.knots import fit_knots
 
-    g = torch.Generator().manual_seed(0)
-    t = torch.rand(2, 300, generator=g, dtype=torch.float64)
-    y = torch.sin(6 * t)
-    y = (y - y.mean(1, keepdim=True)) / y.std(1, keepdim=True)
-    seeds, cpu = [0, 1], torch.device("cpu")
-    judge = reconstruction(t, y)[2]
-    fine = TrainOutput(layers=fit_knots(t, y, 31, lm_iterations=20)[0])
+    t, y, seeds, cpu, judge, fine = _sine_and_fit(0, 31)
     shallow = TrainConfig(depth=1, width=5, lm_iterations=20)
     method, cfg, out, check = _shallow_check(
         "tent+", TrainConfig(), fine, shallow, t, y, seeds, cpu, None, judge
@@ -244,13 +252,7 @@ def test_check_keeps_the_second_only_if_it_fits_the_reconstruction_better():
     from tentnet.config import TrainOutput
     from tentnet.knots import fit_knots
 
-    g = torch.Generator().manual_seed(1)
-    t = torch.rand(2, 300, generator=g, dtype=torch.float64)
-    y = torch.sin(6 * t)
-    y = (y - y.mean(1, keepdim=True)) / y.std(1, keepdim=True)
-    seeds, cpu = [0, 1], torch.device("cpu")
-    judge = reconstruction(t, y)[2]
-    fine = TrainOutput(layers=fit_knots(t, y, 31, lm_iterations=20)[0])
+    t, y, seeds, cpu, judge, fine = _sine_and_fit(1, 31)
     coarse = TrainOutput(layers=fit_knots(t, y, 6, lm_iterations=20)[0])
     cfg = TrainConfig()
     (method, _, out), found = _check(

@@ -178,10 +178,11 @@ def choose_by_validation(
         (method, cfg, trained), check = _check(first, second, t, y, seeds, dev, progress, judge)
         info["chose"] = method
         info["runner_up_check"] = check
-        info["why"] += (
-            "; the two best trained on all the points, against the reconstruction halfway "
-            f"between its grid points (median MSE, normalised units): {first[0]} "
-            f"{check['first_mse']:.3g}, {second[0]} {check['second_mse']:.3g}, so {method}"
+        info["why"] += _verdict(
+            "the two best trained on all the points",
+            (first[0], check["first_mse"]),
+            (second[0], check["second_mse"]),
+            method,
         )
     shallow = [tuned(c) for m, c in cands if m == "knots"]
     if method != "knots" and shallow and judge is not None:
@@ -190,12 +191,22 @@ def choose_by_validation(
         )
         info["chose"] = method
         info["shallow_check"] = check
-        info["why"] += (
-            "; trained on all the points, against the reconstruction halfway between its grid "
-            f"points (median MSE, normalised units): {check['deep']} {check['deep_mse']:.3g}, "
-            f"knots {check['knots_mse']:.3g}, so {method}"
+        info["why"] += _verdict(
+            "trained on all the points",
+            (check["deep"], check["deep_mse"]),
+            ("knots", check["knots_mse"]),
+            method,
         )
     return method, cfg, info, trained
+
+
+def _verdict(lead: str, first: tuple[str, float], second: tuple[str, float], kept: str) -> str:
+    """The reason's words for a check on the reconstruction: ``lead``, both judged errors and
+    the one kept."""
+    return (
+        f"; {lead}, against the reconstruction halfway between its grid points (median MSE, "
+        f"normalised units): {first[0]} {first[1]:.3g}, {second[0]} {second[1]:.3g}, so {kept}"
+    )
 
 
 def _shallow_check(
