@@ -225,24 +225,25 @@ def _sine_and_fit(seed: int, units: int):
 
 
 def test_shallow_check_keeps_the_better_fit_of_all_the_points():
-    """The deep winner against ``knots``, both on all the points, judged on the
-    reconstruction between its grid points: a network that fits nothing loses, a finer CPWL
-    (31 units against 5) is kept."""
-    from tentnet.auto import _shallow_check
+    """The deep winner against ``knots`` (trained here), both on all the points, judged on
+    the reconstruction between its grid points: a network that fits nothing loses, a finer
+    CPWL (31 units against 5) is kept."""
+    from tentnet.auto import _check
     from tentnet.config import TrainOutput
 
     t, y, seeds, cpu, judge, fine = _sine_and_fit(0, 31)
     shallow = TrainConfig(depth=1, width=5, lm_iterations=20)
-    method, cfg, out, check = _shallow_check(
-        "tent+", TrainConfig(), fine, shallow, t, y, seeds, cpu, None, judge
+    knots = ("knots", shallow, None)
+    (method, cfg, out), check = _check(
+        ("tent+", TrainConfig(), fine), knots, t, y, seeds, cpu, None, judge
     )
-    assert method == "tent+" and out is fine and check["deep_mse"] < check["knots_mse"]
+    assert method == "tent+" and out is fine and check["first_mse"] < check["second_mse"]
     flat = TrainOutput(layers=[(w * 0, b * 0) for w, b in fine.layers])
-    method, cfg, out, check = _shallow_check(
-        "tent+", TrainConfig(), flat, shallow, t, y, seeds, cpu, None, judge
+    (method, cfg, out), check = _check(
+        ("tent+", TrainConfig(), flat), knots, t, y, seeds, cpu, None, judge
     )
     assert method == "knots" and cfg is shallow and out.layers[0][0].shape[1] == 5
-    assert check["knots_mse"] < check["deep_mse"]
+    assert check["second_mse"] < check["first_mse"]
 
 
 def test_check_keeps_the_second_only_if_it_fits_the_reconstruction_better():

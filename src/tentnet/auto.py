@@ -37,6 +37,8 @@ WEIGHED_SHAPES = (
 # 8.1e-10 and 1.4e-10; benchmarks/README.md).
 JUDGED_FINALISTS = 2
 MIN_POINTS_TO_VALIDATE = 50
+# A method, its configuration and its networks trained on all the points (None: not yet).
+Contender = tuple[str, TrainConfig, TrainOutput | None]
 
 
 def auto_candidates(depth: int, points: int) -> list[tuple[str, TrainConfig]]:
@@ -76,7 +78,7 @@ def choose_by_validation(
     random 20% of its training points out; every candidate trains on the rest; the candidate
     with the lowest median validation MSE over seeds wins and is then trained on all the
     points (the judged one is already). For an expression, a deep winner is then checked against
-    ``knots`` trained on all the points too (:func:`_shallow_check`), so that ``auto`` is not
+    ``knots`` trained on all the points too (:func:`_check`), so that ``auto`` is not
     worse than the shallow network where the reconstruction can tell. tent-warp is weighed with
     all its starts: on one start per seed it lost the validation of sin(3x) on [0, 3] at depth 8
     to ``knots``, which it beats on the test grid with them (3.3e-7 against 4.6e-7, median of 5
@@ -166,80 +168,48 @@ def choose_by_validation(
     def trained_on_all(m: str) -> TrainOutput | None:
         return warp_trained if levels and m == cands[warp[0]][0] else None
 
+    def settle(lead: str, first: Contender, second: Contender) -> tuple[Contender, dict]:
+        """:func:`_check` of two, recorded as the choice, with both judged errors in the
+        reason."""
+        kept, found = _check(first, second, t, y, seeds, dev, progress, judge)
+        info["chose"] = kept[0]
+        info["why"] += (
+            f"; {lead}, against the reconstruction halfway between its grid points (median "
+            f"MSE, normalised units): {first[0]} {found['first_mse']:.3g}, {second[0]} "
+            f"{found['second_mse']:.3g}, so {kept[0]}"
+        )
+        return kept, found
+
     trained = trained_on_all(method)
-    runner = cands[ranked[1]] if len(ranked) > 1 else ("knots", None)
-    if "knots" not in (method, runner[0]) and judge is not None:
+    runner = cands[ranked[1]] if len(ranked) > 1 else None
+    if runner and "knots" not in (method, runner[0]) and judge is not None:
         # Two deep methods ahead: the held-out points can miss what the reconstruction
         # between its grid points sees (x^2 at depth 11: tent-scaled with 7 levels won the
         # validation 1.3e-15 to tent+'s 7.5e-15, and on all the points left narrow spikes,
         # 1.4e-13 there against 7e-15, and a 17x higher test MSE than tent+; benchmarks/README.md).
-        first = (method, cfg, trained)
         second = (runner[0], tuned(runner[1]), trained_on_all(runner[0]))
-        (method, cfg, trained), check = _check(first, second, t, y, seeds, dev, progress, judge)
-        info["chose"] = method
-        info["runner_up_check"] = check
-        info["why"] += _verdict(
-            "the two best trained on all the points",
-            (first[0], check["first_mse"]),
-            (second[0], check["second_mse"]),
-            method,
+        (method, cfg, trained), found = settle(
+            "the two best trained on all the points", (method, cfg, trained), second
         )
+        info["runner_up_check"] = found
     shallow = [tuned(c) for m, c in cands if m == "knots"]
     if method != "knots" and shallow and judge is not None:
-        method, cfg, trained, check = _shallow_check(
-            method, cfg, trained, shallow[0], t, y, seeds, dev, progress, judge
+        # The deep winner against knots, both trained on all the points. The validation
+        # compares networks trained on 80% of the points, and LM on all of them can end
+        # elsewhere: on sin(10x) on [0, 2] at depth 8 tent-warp won the validation (1.65e-5
+        # against 1.79e-5) and then came out 1.8x-4.3x the shallow optimum on the test grid,
+        # where knots was 1.08x (seeds 0-2). Where the reconstruction is close to the
+        # function, as on smooth targets, this judge follows the test error; the validation
+        # stays what picks among the deep methods.
+        (method, cfg, trained), found = settle(
+            "trained on all the points", (method, cfg, trained), ("knots", shallow[0], None)
         )
-        info["chose"] = method
-        info["shallow_check"] = check
-        info["why"] += _verdict(
-            "trained on all the points",
-            (check["deep"], check["deep_mse"]),
-            ("knots", check["knots_mse"]),
-            method,
-        )
+        info["shallow_check"] = {
+            "deep": found["first"],
+            "deep_mse": found["first_mse"],
+            "knots_mse": found["second_mse"],
+        }
     return method, cfg, info, trained
-
-
-def _verdict(lead: str, first: tuple[str, float], second: tuple[str, float], kept: str) -> str:
-    """The reason's words for a check on the reconstruction: ``lead``, both judged errors and
-    the one kept."""
-    return (
-        f"; {lead}, against the reconstruction halfway between its grid points (median MSE, "
-        f"normalised units): {first[0]} {first[1]:.3g}, {second[0]} {second[1]:.3g}, so {kept}"
-    )
-
-
-def _shallow_check(
-    method: str,
-    cfg: TrainConfig,
-    trained: TrainOutput | None,
-    shallow: TrainConfig,
-    t: torch.Tensor,
-    y: torch.Tensor,
-    seeds: list[int],
-    dev: torch.device,
-    progress: Progress | None,
-    judge: tuple[torch.Tensor, torch.Tensor],
-) -> tuple[str, TrainConfig, TrainOutput, dict[str, Any]]:
-    """The deep winner of the validation and ``knots``, both trained on all the points, judged
-    against the reconstruction of the points halfway between its grid points (which neither
-    was fitted to); ``knots`` is taken if its median error there is lower.
-
-    The validation compares networks trained on 80% of the points, and LM on all of them can
-    end elsewhere: on sin(10x) on [0, 2] at depth 8 tent-warp won the validation (1.65e-5
-    against 1.79e-5) and then came out 1.8x-4.3x the shallow optimum on the test grid, where
-    knots was 1.08x (seeds 0-2). Where the reconstruction is close to the function, as on
-    smooth targets, this judge follows the test error; the validation stays what picks among
-    the deep methods. Returns the method, its configuration, its trained networks and the two
-    judged errors (``judge``: the reconstruction between its grid points, ``(t, y)``)."""
-    (kept, cfg, out), found = _check(
-        (method, cfg, trained), ("knots", shallow, None), t, y, seeds, dev, progress, judge
-    )
-    check = {"deep": method, "deep_mse": found["first_mse"], "knots_mse": found["second_mse"]}
-    return kept, cfg, out, check
-
-
-Contender = tuple[str, TrainConfig, TrainOutput | None]
 
 
 def _check(
@@ -324,17 +294,16 @@ def _judge_levels(
         mse = _judged(out, judge)
         judged = {"method": method, "depth": levels + 1, "width": units, "reconstruction_mse": mse}
         found.append((method, shape, judged))
-    kept = None
     # The finalists train all their starts. The first begins where the judged one began, but
     # batched with the others its LM run differs in rounding and may end elsewhere.
     finalists = sorted(found, key=lambda f: f[2]["reconstruction_mse"])[:JUDGED_FINALISTS]
+    trained = []
     for method, shape, judged in finalists:
         out = train_networks(method, t.to(dev), y.to(dev), shape, seeds, progress)
         judged["all_starts_mse"] = _judged(out, judge)
-        if kept is None or judged["all_starts_mse"] < kept[3]:
-            kept = (method, shape, out, judged["all_starts_mse"])
-    assert kept is not None
-    return kept[0], kept[1], kept[2], [f[2] for f in found]
+        trained.append((method, shape, out, judged["all_starts_mse"]))
+    method, shape, out, _ = min(trained, key=lambda f: f[3])
+    return method, shape, out, [f[2] for f in found]
 
 
 def _judged(out: TrainOutput, judge: tuple[torch.Tensor, torch.Tensor]) -> float:
