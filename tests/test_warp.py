@@ -25,6 +25,7 @@ from tentnet.train import TrainConfig, shallow_width, train_networks
 from tentnet.warp import (
     SCALED_DENSITY_EXPONENT,
     WARP_DENSITY_EXPONENT,
+    WARP_GRID_PER_POINT,
     WARP_STARTS,
     ZERO_FLOOR,
     check_warp,
@@ -281,12 +282,14 @@ def test_auto_on_a_data_file_keeps_three_tent_levels(tmp_path):
 
 
 def test_reconstruction_grid_grows_with_the_pieces():
-    """Two grid points per piece at least, up to the cap of GRID_PER_POINT per sample."""
+    """Four grid points per piece at least, up to WARP_GRID_PER_POINT per sample (the other
+    methods: GRID_PER_POINT)."""
     assert warp_grid(2048, 14, 4) == 2048  # 224 pieces
-    assert warp_grid(2048, 17, 7) == 2 * 17 * 2**7
+    assert warp_grid(2048, 17, 7) == 4 * 17 * 2**7
     assert warp_grid(0, 17, 7) == 0  # no reconstruction: the points themselves
     seven = TrainConfig(depth=8, width=17)
-    assert seven.fitted_points("tent-scaled", 500) == GRID_PER_POINT * 500
-    assert seven.fitted_points("tent-scaled", 3000) == 2 * 17 * 2**7
+    assert seven.fitted_points("tent-scaled", 500) == WARP_GRID_PER_POINT * 500
+    assert seven.fitted_points("tent-scaled", 3000) == 4 * 17 * 2**7
     assert TrainConfig(depth=5, width=14).fitted_points("tent-warp", 500) == 2048
+    assert TrainConfig(depth=5).fitted_points("knots", 100) == GRID_PER_POINT * 100
     assert TrainConfig(depth=5).fitted_points("knots", 500) == 2048

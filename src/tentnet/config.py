@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from .errors import TentnetError
-from .knots import GRID_PER_POINT, RESAMPLE_POINTS
+from .knots import RESAMPLE_POINTS
 from .methods import REGISTRY, get_method
 from .mlp import Stack, weight_count
 from .optim import NetProgress as NetProgress
@@ -96,8 +96,8 @@ class TrainConfig:
             reconstruction of the training points on a uniform grid of this many points instead
             of the points themselves (:func:`tentnet.knots.resampled`; None: 2,048 for knots,
             tent-warp and ``auto``, 1,024 for tent+, which fits 16 starts; 0: off; the warp
-            methods take 2 points per piece if that is more: :func:`tentnet.warp.warp_grid`;
-            never more than 8 per training point). tent+
+            methods take 4 points per piece if that is more, :func:`tentnet.warp.warp_grid`;
+            never more than 8 per training point, 16 for the warp methods). tent+
             judges its candidates, and stops LM, on the reconstruction halfway between the
             grid's points. Measured in the budget experiment: knots within 1.00x-1.23x of the
             free-knot optimum at every target and budget, instead of up to 28x; tent+ 4x-130x
@@ -168,8 +168,7 @@ class TrainConfig:
         on)."""
         used, spec = self.resolved(method), get_method(method)
         if spec.reconstruct and used.quadrature and used.resample:
-            grid = spec.grid(used.resample, used.depth, used.width_for(method))
-            return max(points, min(grid, GRID_PER_POINT * points))
+            return spec.grid(used.resample, used.depth, used.width_for(method), points)
         return points
 
     @property

@@ -22,15 +22,12 @@ Fitting, for N networks at once (each on its own points, in normalised units ``t
    the layout with the lower training loss is kept.
 
 Steps 3 and 4 weight each point by the length of [0, 1] nearest to it (a quadrature of the
-squared error over the domain; optional). With ~10 random points per piece the plain mean
-over the points over-fits their clumps; the weighted loss lowered the test MSE on the grid
-on all 24 (target, width) pairs measured (benchmarks/README.md).
+squared error; optional): lower test MSE on all 24 (target, width) pairs measured.
 
 Points that lie on a CPWL that k units can be, to rounding (a ReLU network's own samples,
 ``abs(x - 0.3)``, sums of hinges), are fitted by that CPWL instead
-(:func:`tentnet.cpwl.exact_cpwl`): its knots are where the lines through the points meet, so
-the fit is exact to rounding, where LM on the reconstruction would end near 1e-11, several
-knots about the kink and none on it.
+(:func:`tentnet.cpwl.exact_cpwl`), exact to rounding where LM on the reconstruction would
+end near 1e-11, with several knots about the kink and none on it.
 """
 
 from __future__ import annotations
@@ -150,8 +147,7 @@ GRID_PER_POINT = 8  # ... and never more than this many grid points per sample
 # (benchmarks/README.md). With 0.01 for the size it also fired on sin(3x) at 100 points.
 KINK_RATIO = 10.0
 KINK_SIZE = 0.1
-# ... and with fewer points than this it is not checked: at 10 points a smooth x^11 or sin(3x)
-# looks kinked to it (13 and 9 of 30 seeds).
+# ... and below this many points it is not checked (at 10, x^11 looks kinked on 13 of 30 seeds).
 KINK_MIN_POINTS = 64
 
 
@@ -262,12 +258,16 @@ def _subcell(ts: Tensor, ys: Tensor, kink: Tensor, u: Tensor, out: Tensor) -> No
 
 
 def reconstruction(
-    t: Tensor, y: Tensor, points: int = RESAMPLE_POINTS, between: bool = True
+    t: Tensor,
+    y: Tensor,
+    points: int = RESAMPLE_POINTS,
+    between: bool = True,
+    per_point: int = GRID_PER_POINT,
 ) -> tuple[Tensor, Tensor, tuple[Tensor, Tensor] | None]:
     """The samples of a smooth function, read as that function: each network's points
     ``t (N, P)`` in [0, 1], ``y (N, P)`` interpolated by local cubics (through the 4 nearest
     points, one-sided at the ends; error O(h^4) for a smooth f) on a uniform grid of
-    ``points`` points over [0, 1] (at least ``P``, at most ``GRID_PER_POINT * P``: ten points
+    ``points`` points over [0, 1] (at least ``P``, at most ``per_point * P``: ten points
     do not say enough for a thousand), which the fitters then fit. With ~10 random
     points per piece a fit to the points themselves over-fits their clumps and gaps; a fit to
     the reconstruction approaches the best fit to f (measured in benchmarks/README.md). Next
@@ -284,7 +284,7 @@ def reconstruction(
     ys = torch.gather(y, 1, order)
     if p < 8 or not bool((torch.diff(ts, dim=1) > 0).all()):
         return t, y, None
-    size = max(p, min(points, GRID_PER_POINT * p))
+    size = max(p, min(points, per_point * p))
     u = torch.linspace(0.0, 1.0, size, dtype=t.dtype, device=t.device)
     if between:  # one pass for the grid and its midpoints
         u = torch.cat([u, 0.5 * (u[1:] + u[:-1])])

@@ -23,9 +23,10 @@ import torch
 from torch import Tensor
 
 from .errors import TentnetError
-from .knots import RESAMPLE_POINTS, fit_knots
+from .knots import GRID_PER_POINT, RESAMPLE_POINTS, fit_knots
 from .mlp import Stack, weight_count
 from .warp import (
+    WARP_GRID_PER_POINT,
     WARP_LM_ITERATIONS,
     WARP_STARTS,
     WARP_UNITS,
@@ -120,10 +121,16 @@ class Method:
             return 2**depth
         return None
 
-    def grid(self, resample: int, depth: int, width: int) -> int:
-        """The reconstruction grid it asks for with ``resample`` set: more points for a warp
-        network with many pieces (:func:`tentnet.warp.warp_grid`)."""
-        return warp_grid(resample, width, depth - 1) if self.layout == "warp" else resample
+    def grid(self, resample: int, depth: int, width: int, points: int) -> int:
+        """The reconstruction grid it fits with ``resample`` set, from ``points`` samples:
+        more points for a warp network with many pieces (:func:`tentnet.warp.warp_grid`, up to
+        :data:`tentnet.warp.WARP_GRID_PER_POINT` per sample; the others up to
+        :data:`tentnet.knots.GRID_PER_POINT`)."""
+        if self.layout == "warp":
+            grid, cap = warp_grid(resample, width, depth - 1), WARP_GRID_PER_POINT
+        else:
+            grid, cap = resample, GRID_PER_POINT
+        return max(points, min(grid, cap * points))
 
     def weight_count(self, depth: int, width: int) -> int:
         """Weights and biases of its network with one input and one output."""
