@@ -6,19 +6,18 @@ import torch
 
 from tentnet import TentnetError, count_linear_regions, optimal_pwl
 from tentnet import knots as knots_module
+from tentnet import reconstruct as reconstruct_module
 from tentnet.cpwl import as_stack, exact_cpwl, hat_basis
 from tentnet.fit import fit
 from tentnet.knots import (
     _free_layout,
-    _kinks,
     _pivot_layout,
     curvature_cdf,
     curvature_knots,
     fit_knots,
-    reconstruction,
-    resampled,
 )
 from tentnet.mlp import sequential_from_layers, stack_forward
+from tentnet.reconstruct import _kinks, reconstruction, resampled
 from tentnet.train import TrainConfig, shallow_width
 
 from .conftest import after_shallow_check, standardised_samples
@@ -366,7 +365,7 @@ def test_kinks_are_not_rounded_off(monkeypatch):
         return float(((v - (u - 0.3).abs()) ** 2).mean())
 
     with_test = error()
-    monkeypatch.setattr(knots_module, "KINK_RATIO", float("inf"))
+    monkeypatch.setattr(reconstruct_module, "KINK_RATIO", float("inf"))
     assert with_test < error() / 3
 
 
@@ -383,7 +382,7 @@ def test_the_interval_across_a_kink_is_cut_where_the_sides_cross(monkeypatch):
         return float(((v - f(u)) ** 2).mean())
 
     cut = error()
-    monkeypatch.setattr(knots_module, "_subcell", lambda *args: None)
+    monkeypatch.setattr(reconstruct_module, "_subcell", lambda *args: None)
     assert cut < error() / 100
 
 

@@ -9,17 +9,11 @@ import torch
 from tentnet import TentnetError, count_linear_regions
 from tentnet.cpwl import hat_basis
 from tentnet.fit import fit
-from tentnet.knots import (
-    GRID_PER_POINT,
-    RESAMPLE_POINTS,
-    curvature_cdf,
-    curvature_knots,
-    least_squares,
-    reconstruction,
-)
+from tentnet.knots import curvature_cdf, curvature_knots, least_squares
 from tentnet.methods import get_method
 from tentnet.mlp import sequential_from_layers, stack_forward, stack_mse, weight_count
 from tentnet.optim import init_generators
+from tentnet.reconstruct import GRID_PER_POINT, RESAMPLE_POINTS, reconstruction
 from tentnet.tent import tent_levels
 from tentnet.train import TrainConfig, shallow_width, train_networks
 from tentnet.warp import (

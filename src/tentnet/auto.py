@@ -12,8 +12,8 @@ import torch
 
 from .config import Progress, TrainConfig, TrainOutput, holdout_size, holdout_split, shallow_width
 from .cpwl import exact_cpwl
-from .knots import reconstruction
 from .mlp import stack_errors, weight_count
+from .reconstruct import reconstruction
 from .tentfit import exact_tent
 from .train import train_networks
 from .warp import BUDGET_LEVELS, units_within, warp_fits, warp_units

@@ -13,10 +13,10 @@ import torch
 from torch import Tensor
 
 from .errors import TentnetError
-from .knots import RESAMPLE_POINTS
 from .methods import REGISTRY, get_method
 from .mlp import Stack, weight_count
 from .optim import NetProgress as NetProgress
+from .reconstruct import RESAMPLE_POINTS
 from .tent import DEFAULT_MARGIN, check_depth
 
 LM_SCREEN_ITERATIONS = 40  # with restarts: LM iterations every candidate gets before the cut
@@ -94,7 +94,7 @@ class TrainConfig:
             data files, whose test points follow the data's own distribution.
         resample: tent+, knots and tent-warp, with ``quadrature``: fit the local-cubic
             reconstruction of the training points on a uniform grid of this many points instead
-            of the points themselves (:func:`tentnet.knots.resampled`; None: 2,048 for knots,
+            of the points themselves (:func:`tentnet.reconstruct.resampled`; None: 2,048 for knots,
             tent-warp and ``auto``, 1,024 for tent+, which fits 16 starts; 0: off; the warp
             methods take 4 points per piece if that is more, :func:`tentnet.warp.warp_grid`;
             never more than 8 per training point, 16 for the warp methods). tent+

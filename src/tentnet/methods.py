@@ -23,8 +23,9 @@ import torch
 from torch import Tensor
 
 from .errors import TentnetError
-from .knots import GRID_PER_POINT, RESAMPLE_POINTS, fit_knots
+from .knots import fit_knots
 from .mlp import Stack, weight_count
+from .reconstruct import RESAMPLE_POINTS, grid_size
 from .warp import (
     WARP_GRID_PER_POINT,
     WARP_LM_ITERATIONS,
@@ -81,7 +82,7 @@ class Method:
             layer of ``width`` units, then width-4 tent levels).
         reconstruct: fit the local-cubic reconstruction of an expression's training points on
             a uniform grid of this many points (the default of ``TrainConfig.resample``,
-            :func:`tentnet.knots.resampled`) instead of the points; 0: the points.
+            :func:`tentnet.reconstruct.resampled`) instead of the points; 0: the points.
         exact: where the points lie on a tent network of the depth, to rounding, take that
             network instead of the trained one (:func:`tentnet.tentfit.exact_tent`).
     """
@@ -125,12 +126,10 @@ class Method:
         """The reconstruction grid it fits with ``resample`` set, from ``points`` samples:
         more points for a warp network with many pieces (:func:`tentnet.warp.warp_grid`, up to
         :data:`tentnet.warp.WARP_GRID_PER_POINT` per sample; the others up to
-        :data:`tentnet.knots.GRID_PER_POINT`)."""
+        :data:`tentnet.reconstruct.GRID_PER_POINT`)."""
         if self.layout == "warp":
-            grid, cap = warp_grid(resample, width, depth - 1), WARP_GRID_PER_POINT
-        else:
-            grid, cap = resample, GRID_PER_POINT
-        return max(points, min(grid, cap * points))
+            return grid_size(warp_grid(resample, width, depth - 1), points, WARP_GRID_PER_POINT)
+        return grid_size(resample, points)
 
     def weight_count(self, depth: int, width: int) -> int:
         """Weights and biases of its network with one input and one output."""

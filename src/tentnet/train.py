@@ -50,7 +50,6 @@ from .config import TrainOutput as TrainOutput
 from .config import screen_survivors as screen_survivors
 from .config import shallow_width as shallow_width
 from .errors import TentnetError
-from .knots import reconstruction
 from .methods import get_method
 from .mlp import (
     Stack,
@@ -70,6 +69,7 @@ from .optim import (
     lm_on_stack,
     random_peaks,
 )
+from .reconstruct import reconstruction
 from .tent import (
     logits_from_peaks,
     peaks_from_logits,

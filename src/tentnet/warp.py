@@ -53,16 +53,15 @@ from torch import Tensor
 from .cpwl import free_units, hat_basis
 from .errors import TentnetError
 from .knots import (
-    RESAMPLE_POINTS,
     curvature_cdf,
     curvature_cdfs,
     curvature_knots,
     least_squares,
     quadrature_weights,
-    reconstruction,
 )
 from .mlp import Stack, stack_mse, weight_count
 from .optim import lm_on_stack
+from .reconstruct import RESAMPLE_POINTS, reconstruction
 from .tent import tent_levels, tent_mlp_layers
 
 WARP_DENSITY_EXPONENT = 0.5  # |f''|^(1/2): the same interpolation bump on every piece
@@ -274,8 +273,8 @@ def fit_warp(
         levels: tent levels after the first layer (depth ``levels + 1``).
         lm_iterations: Levenberg-Marquardt iterations on all weights.
         quadrature: weight the points by :func:`tentnet.knots.quadrature_weights`.
-        resample: with ``quadrature``, fit :func:`tentnet.knots.reconstruction` on this many points
-            (0: the points themselves).
+        resample: with ``quadrature``, fit :func:`tentnet.reconstruct.reconstruction` on this
+            many points (0: the points themselves).
         generators: ``S N`` random streams, seed-major (``S`` each): ``S`` starts per network,
             the first with the equidistributed knots, the others with knots moved by their
             stream; the start with the lowest error between the grid points (else the
