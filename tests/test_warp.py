@@ -19,7 +19,6 @@ from tentnet.train import TrainConfig, shallow_width, train_networks
 from tentnet.warp import (
     SCALED_DENSITY_EXPONENT,
     WARP_DENSITY_EXPONENT,
-    WARP_GRID_PER_POINT,
     WARP_STARTS,
     ZERO_FLOOR,
     check_warp,
@@ -27,6 +26,7 @@ from tentnet.warp import (
     units_within,
     warp_grid,
     warp_layout,
+    warp_starts,
     warp_units,
     warp_weight_count,
 )
@@ -276,14 +276,35 @@ def test_auto_on_a_data_file_keeps_three_tent_levels(tmp_path):
 
 
 def test_reconstruction_grid_grows_with_the_pieces():
-    """Four grid points per piece at least, up to WARP_GRID_PER_POINT per sample (the other
-    methods: GRID_PER_POINT)."""
+    """Four grid points per piece at least, however few the samples (the other methods: up to
+    GRID_PER_POINT per sample)."""
     assert warp_grid(2048, 14, 4) == 2048  # 224 pieces
     assert warp_grid(2048, 17, 7) == 4 * 17 * 2**7
     assert warp_grid(0, 17, 7) == 0  # no reconstruction: the points themselves
     seven = TrainConfig(depth=8, width=17)
-    assert seven.fitted_points("tent-scaled", 500) == WARP_GRID_PER_POINT * 500
-    assert seven.fitted_points("tent-scaled", 3000) == 4 * 17 * 2**7
+    assert seven.fitted_points("tent-scaled", 500) == 4 * 17 * 2**7
+    assert seven.fitted_points("tent-scaled", 100) == 4 * 17 * 2**7
+    assert seven.fitted_points("tent-scaled", 9000) == 9000  # one grid point per sample at least
     assert TrainConfig(depth=5, width=14).fitted_points("tent-warp", 500) == 2048
     assert TrainConfig(depth=5).fitted_points("knots", 100) == GRID_PER_POINT * 100
     assert TrainConfig(depth=5).fitted_points("knots", 500) == 2048
+
+
+def test_warp_fits_the_grid_it_reports_however_few_the_points(monkeypatch):
+    """With 100 points a 7-level chain of 17 knots (2,176 pieces) still gets 4 grid points per
+    piece (a cap of 16 per sample left 1,600, and spikes between them), the count that
+    ``fitted_points`` reports and the memory estimate uses."""
+    import tentnet.warp
+
+    sizes = []
+
+    def spy(t, y, points, **kw):
+        out = reconstruction(t, y, points, **kw)
+        sizes.append(out[0].shape[1])
+        return out
+
+    monkeypatch.setattr(tentnet.warp, "reconstruction", spy)
+    t, y = standardised_samples("x**2", 1, 100)
+    warp_starts(t, y, 17, 7, lm_iterations=0, scaled=True)
+    assert sizes == [TrainConfig(depth=8, width=17).fitted_points("tent-scaled", 100)]
+    assert sizes == [4 * 17 * 2**7]

@@ -27,7 +27,6 @@ from .knots import fit_knots
 from .mlp import Stack, weight_count
 from .reconstruct import RESAMPLE_POINTS, grid_size
 from .warp import (
-    WARP_GRID_PER_POINT,
     WARP_LM_ITERATIONS,
     WARP_STARTS,
     WARP_UNITS,
@@ -124,11 +123,11 @@ class Method:
 
     def grid(self, resample: int, depth: int, width: int, points: int) -> int:
         """The reconstruction grid it fits with ``resample`` set, from ``points`` samples:
-        more points for a warp network with many pieces (:func:`tentnet.warp.warp_grid`, up to
-        :data:`tentnet.warp.WARP_GRID_PER_POINT` per sample; the others up to
-        :data:`tentnet.reconstruct.GRID_PER_POINT`)."""
+        more points for a warp network with many pieces (:func:`tentnet.warp.warp_grid`, however
+        few the samples; the others up to :data:`tentnet.reconstruct.GRID_PER_POINT` per
+        sample)."""
         if self.layout == "warp":
-            return grid_size(warp_grid(resample, width, depth - 1), points, WARP_GRID_PER_POINT)
+            return grid_size(warp_grid(resample, width, depth - 1), points, None)
         return grid_size(resample, points)
 
     def weight_count(self, depth: int, width: int) -> int:

@@ -133,10 +133,11 @@ def _subcell(ts: Tensor, ys: Tensor, kink: Tensor, u: Tensor, out: Tensor) -> No
                 out[r, g] = _cubic(t_r[side], y_r[side], float(u[r, g]))
 
 
-def grid_size(points: int, samples: int, per_point: int = GRID_PER_POINT) -> int:
+def grid_size(points: int, samples: int, per_point: int | None = GRID_PER_POINT) -> int:
     """The reconstruction's grid for ``points`` asked of ``samples`` samples: at least
-    ``samples``, at most ``per_point`` per sample (ten do not say enough for a thousand)."""
-    return max(samples, min(points, per_point * samples))
+    ``samples``, at most ``per_point`` per sample (ten do not say enough for a thousand; None:
+    no cap, for a network whose pieces need the points)."""
+    return max(samples, points if per_point is None else min(points, per_point * samples))
 
 
 def reconstruction(
@@ -144,7 +145,7 @@ def reconstruction(
     y: Tensor,
     points: int = RESAMPLE_POINTS,
     between: bool = True,
-    per_point: int = GRID_PER_POINT,
+    per_point: int | None = GRID_PER_POINT,
 ) -> tuple[Tensor, Tensor, tuple[Tensor, Tensor] | None]:
     """The samples of a smooth function, read as that function: each network's points
     ``t (N, P)`` in [0, 1], ``y (N, P)`` interpolated by local cubics (through the 4 nearest

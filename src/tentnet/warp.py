@@ -81,16 +81,16 @@ WARP_LM_ITERATIONS = 300
 # (benchmarks/README.md).
 WARP_STARTS = 3
 START_JITTER = 0.05
-# The reconstruction's grid has at least this many points per network piece, up to
-# WARP_GRID_PER_POINT per sample (the other methods stop at GRID_PER_POINT). With 6 levels and
-# 20 knots (1,280 pieces) on exp(x) the fit sat at its free-knot limit on 2,048 points, and 7
-# levels (2,176 pieces) fell below it only on a finer grid. With 2 points per piece a piece can
-# still fall between two grid points, where nothing holds its slope: narrow spikes, about 50x
-# the RMS error (x^2 with 6 levels and 20 knots, 500 points, medians of 5 seeds: largest error
-# 7.2e-6, test MSE 2.8e-14); 4 per piece and 16 per sample: 5.4e-7 and 1.2e-14, at twice the
-# time (benchmarks/README.md).
+# The reconstruction's grid has at least this many points per network piece, however few the
+# samples (the other methods stop at GRID_PER_POINT per sample). With 6 levels and 20 knots
+# (1,280 pieces) on exp(x) the fit sat at its free-knot limit on 2,048 points, and 7 levels
+# (2,176 pieces) fell below it only on a finer grid. With 2 points per piece a piece can still
+# fall between two grid points, where nothing holds its slope: narrow spikes, about 50x the RMS
+# error (x^2 with 6 levels and 20 knots, 500 points, medians of 5 seeds: largest error 7.2e-6,
+# test MSE 2.8e-14); 4 per piece: 5.4e-7 and 1.2e-14, at twice the time. A cap of 16 per sample
+# brought them back with fewer samples (200 points: largest errors up to 8.1e-6;
+# benchmarks/README.md).
 GRID_PER_PIECE = 4
-WARP_GRID_PER_POINT = 16
 # Tent levels when tent-warp spends the weights of a width-4 network (the budget experiment
 # and auto): measured best or near it on x^3 and x^11 (benchmarks/README.md).
 BUDGET_LEVELS = 3
@@ -122,8 +122,7 @@ def warp_fits(units: int, points: int) -> bool:
 def warp_grid(resample: int, units: int, levels: int) -> int:
     """The reconstruction grid asked for: ``resample`` points, or :data:`GRID_PER_PIECE` per
     piece of a network of ``units`` knots and ``levels`` levels if that is more (0 stays 0: no
-    reconstruction); :func:`warp_starts` builds it with at most :data:`WARP_GRID_PER_POINT`
-    points per sample."""
+    reconstruction); :func:`warp_starts` builds it with at least one point per sample."""
     return max(resample, GRID_PER_PIECE * units * 2**levels) if resample else 0
 
 
@@ -317,9 +316,7 @@ def warp_starts(
         raise TentnetError(f"need a whole number of random streams per network, got {starts}")
     judge = None
     if quadrature and resample:  # LM stops where the fit is best between the grid's points
-        t, y, between = reconstruction(
-            t, y, warp_grid(resample, units, levels), per_point=WARP_GRID_PER_POINT
-        )
+        t, y, between = reconstruction(t, y, warp_grid(resample, units, levels), per_point=None)
         judge = None if between is None else (between[0].unsqueeze(-1), between[1])
     shift = None
     if starts > 1:
