@@ -62,7 +62,8 @@ def check_memory(needed: int, what: str) -> None:
     if needed > 0.8 * have:
         raise TentnetError(
             f"{what} would need about {_gib(needed)} of memory; this machine has "
-            f"{_gib(have)} available (ask for fewer seeds, points, restarts or a smaller width)"
+            f"{_gib(have)} available (ask for fewer seeds, points, restarts or a smaller width "
+            "or depth)"
         )
 
 
