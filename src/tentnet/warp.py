@@ -88,8 +88,8 @@ START_JITTER = 0.05
 # fall between two grid points, where nothing holds its slope: narrow spikes, about 50x the RMS
 # error (x^2 with 6 levels and 20 knots, 500 points, medians of 5 seeds: largest error 7.2e-6,
 # test MSE 2.8e-14); 4 per piece: 5.4e-7 and 1.2e-14, at twice the time. A cap of 16 per sample
-# brought them back with fewer samples (200 points: largest errors up to 8.1e-6;
-# benchmarks/README.md).
+# brought them back with fewer samples (200 points: the worst seed's largest error 8.1e-6 with
+# it, 2.5e-6 without; benchmarks/README.md).
 GRID_PER_PIECE = 4
 # Tent levels when tent-warp spends the weights of a width-4 network (the budget experiment
 # and auto): measured best or near it on x^3 and x^11 (benchmarks/README.md).
