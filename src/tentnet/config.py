@@ -96,8 +96,9 @@ class TrainConfig:
             reconstruction of the training points on a uniform grid of this many points instead
             of the points themselves (:func:`tentnet.reconstruct.resampled`; None: 2,048 for knots,
             tent-warp and ``auto``, 1,024 for tent+, which fits 16 starts; 0: off; the warp
-            methods take 4 points per piece if that is more, :func:`tentnet.warp.warp_grid`;
-            never more than 8 per training point, 16 for the warp methods). tent+
+            methods take 4 points per piece if that is more, :func:`tentnet.warp.warp_grid`,
+            however few the training points; the others never more than 8 per training
+            point). tent+
             judges its candidates, and stops LM, on the reconstruction halfway between the
             grid's points. Measured in the budget experiment: knots within 1.00x-1.23x of the
             free-knot optimum at every target and budget, instead of up to 28x; tent+ 4x-130x
