@@ -1,4 +1,4 @@
-"""`tent-warp` with one start per seed against its default of several (``WARP_STARTS``).
+"""`tent-warp` with one start per seed (or without its floored starts) against its default.
 
 Levenberg-Marquardt from the least-squares start of `tent-warp` lands in minima far apart:
 seeds whose points differ only by their draw end up to 20x apart. The default trains
@@ -9,6 +9,13 @@ halfway between its grid points. Both are run here on the same points, in the sa
 
     python benchmarks/warp_starts.py                         # 4 targets, depths 6, 8, 10, 12
     python benchmarks/warp_starts.py --targets 'tan(x)' --depths 8 --levels 4
+
+Where the data's |f''| dips near 0 the default adds a start per ``FLOOR_STARTS`` fraction (knots
+and zigzag held at that floor). ``--against floors`` runs the default against the same without
+them (``FLOOR_STARTS`` emptied in this process), level count by level count:
+
+    python benchmarks/warp_starts.py --against floors --targets 'x**3' --depths 7,8,9,10,11,12 \
+        --levels 3,4,5
 
 Setting: 500 uniform random points on [0, 1] per seed, seeds 0-4, test MSE on the uniform grid
 of 10,001 points, float64, one torch thread; each budget is that of a width-4 network of depth
@@ -23,51 +30,68 @@ import time
 
 import torch
 
+import tentnet.warp
 from tentnet import TrainConfig, fit
 from tentnet.mlp import weight_count
-from tentnet.warp import WARP_STARTS, warp_units
+from tentnet.warp import FLOOR_STARTS, WARP_STARTS, warp_units
 
 TARGETS = "x**3,x**11,exp(x),sqrt(x + 0.01)"
+
+
+def _median_fit(target: str, levels: int, k: int, seeds: list[int], starts: int | None):
+    """(median, min, max) test MSE and seconds of tent-warp with ``starts`` per seed."""
+    start = time.perf_counter()
+    runs = fit(
+        target,
+        depth=levels + 1,
+        method="tent-warp",
+        seeds=seeds,
+        config=TrainConfig(width=k, restarts=starts),
+        count_regions=False,
+    )
+    mse = [r.test_mse for r in runs]
+    return (statistics.median(mse), min(mse), max(mse)), time.perf_counter() - start
+
+
+def _without_floors(target: str, levels: int, k: int, seeds: list[int]):
+    tentnet.warp.FLOOR_STARTS = ()
+    try:
+        return _median_fit(target, levels, k, seeds, None)
+    finally:
+        tentnet.warp.FLOOR_STARTS = FLOOR_STARTS
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--targets", default=TARGETS, help="comma-separated expressions in x")
     ap.add_argument("--depths", default="6,8,10,12")
-    ap.add_argument("--levels", type=int, default=4, help="tent levels after the knots")
+    ap.add_argument("--levels", default="4", help="comma-separated tent levels after the knots")
     ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--against", choices=("one", "floors"), default="one")
     args = ap.parse_args()
     torch.set_num_threads(1)
     seeds = list(range(args.seeds))
+    other = "1 start" if args.against == "one" else f"{WARP_STARTS} starts, no floored ones"
     print(
-        f"| target | d (weights) | knots k | 1 start: median (min, max) | {WARP_STARTS} starts: "
-        "median (min, max) | 1 / several | s (1, several) |"
+        f"| target | d (weights) | L (k) | {other}: median (min, max) | default: "
+        "median (min, max) | other / default | s (other, default) |"
     )
     print("|---|---|---|---|---|---|---|")
     for target in args.targets.split(","):
         for d in (int(v) for v in args.depths.split(",")):
-            k = warp_units(weight_count(4, d), args.levels)
-            cells, secs = [], []
-            for starts in (1, None):  # None: the default, WARP_STARTS
-                start = time.perf_counter()
-                runs = fit(
-                    target,
-                    depth=args.levels + 1,
-                    method="tent-warp",
-                    seeds=seeds,
-                    config=TrainConfig(width=k, restarts=starts),
-                    count_regions=False,
+            for levels in (int(v) for v in args.levels.split(",")):
+                k = warp_units(weight_count(4, d), levels)
+                if args.against == "one":
+                    (m1, lo1, hi1), s1 = _median_fit(target, levels, k, seeds, 1)
+                else:
+                    (m1, lo1, hi1), s1 = _without_floors(target, levels, k, seeds)
+                (m4, lo4, hi4), s4 = _median_fit(target, levels, k, seeds, None)
+                print(
+                    f"| {target} | {d} ({weight_count(4, d)}) | {levels} ({k}) | {m1:.2g} "
+                    f"({lo1:.2g}, {hi1:.2g}) | {m4:.2g} ({lo4:.2g}, {hi4:.2g}) | "
+                    f"{m1 / m4:.3g}x | {s1:.0f}, {s4:.0f} |",
+                    flush=True,
                 )
-                secs.append(time.perf_counter() - start)
-                mse = [r.test_mse for r in runs]
-                cells.append((statistics.median(mse), min(mse), max(mse)))
-            (m1, lo1, hi1), (m4, lo4, hi4) = cells
-            print(
-                f"| {target} | {d} ({weight_count(4, d)}) | {k} | {m1:.2g} ({lo1:.2g}, {hi1:.2g})"
-                f" | {m4:.2g} ({lo4:.2g}, {hi4:.2g}) | {m1 / m4:.3g}x | "
-                f"{secs[0]:.0f}, {secs[1]:.0f} |",
-                flush=True,
-            )
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from tentnet.reconstruct import GRID_PER_POINT, RESAMPLE_POINTS, reconstruction
 from tentnet.tent import tent_levels
 from tentnet.train import TrainConfig, shallow_width, train_networks
 from tentnet.warp import (
+    FLOOR_STARTS,
     SCALED_DENSITY_EXPONENT,
     WARP_DENSITY_EXPONENT,
     WARP_STARTS,
@@ -153,8 +154,7 @@ def test_scaled_start_has_fewer_pieces_where_the_zigzag_swings_less():
     t, y = _data("x**3", n=1)
     net = sequential_from_layers(warp_layout(t, y, units, levels, scaled=True))
     assert units < count_linear_regions(net).linear_regions < units * 2**levels
-    assert get_method("tent-scaled").start_pieces(levels + 1, units) is None
-    assert get_method("tent-warp").start_pieces(levels + 1, units) == units * 2**levels
+    assert get_method("tent-scaled").start_pieces(levels + 1) is None
 
 
 def test_lm_lowers_the_training_loss():
@@ -308,3 +308,32 @@ def test_warp_fits_the_grid_it_reports_however_few_the_points(monkeypatch):
     warp_starts(t, y, 17, 7, lm_iterations=0, scaled=True)
     assert sizes == [TrainConfig(depth=8, width=17).fitted_points("tent-scaled", 100)]
     assert sizes == [4 * 17 * 2**7]
+
+
+def test_a_floor_of_zero_is_the_start_without_one():
+    t, y = _data("x**3")
+    floor = torch.zeros(t.shape[0], dtype=t.dtype)
+    plain, zero = warp_layout(t, y, 8, 3), warp_layout(t, y, 8, 3, floor=floor)
+    assert all(
+        torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+        for a, b in zip(plain, zero, strict=True)
+    )
+    floored = warp_layout(t, y, 8, 3, floor=torch.full_like(floor, FLOOR_STARTS[0]))
+    # x^3's first piece, where f'' = 6x is small, is narrower with the floor
+    first = [-layers[0][1][:, 1] for layers in (plain, floored)]  # the first inner knot
+    assert bool((first[1] < first[0]).all())
+
+
+@pytest.mark.parametrize(("target", "added"), [("x**3", len(FLOOR_STARTS)), ("exp(x)", 0)])
+def test_tent_warp_adds_floored_starts_only_near_a_zero_of_f2(target, added):
+    """x^3 has f'' = 0 at 0; exp(x)'s |f''| never falls below 1/e of its largest value.
+    tent-scaled keeps its own floor and adds none."""
+    t, y = _data(target)
+    gens = init_generators([0, 1], WARP_STARTS)
+    _, loss, score = warp_starts(t, y, 6, 2, lm_iterations=0, generators=gens)
+    assert loss.shape == score.shape == (2 * (WARP_STARTS + added),)
+    _, loss, _ = warp_starts(t, y, 6, 2, lm_iterations=0, generators=gens, scaled=True)
+    assert loss.shape == (2 * WARP_STARTS,)
+    one = warp_starts(t, y, 6, 2, lm_iterations=0)[1]  # one start: nothing added
+    assert one.shape == (2,)
+    assert get_method("tent-warp").added_starts == len(FLOOR_STARTS)

@@ -176,10 +176,11 @@ def _check_resources(
     need = 0
     for name, cfg in shapes:
         used = replace(config, depth=cfg.depth, width=cfg.width).resolved(name)
+        starts = used.restarts + (get_method(name).added_starts if used.restarts > 1 else 0)
         need = max(
             need,
             training_bytes(
-                n_seeds * len(parsed) * used.restarts,
+                n_seeds * len(parsed) * starts,
                 used.fitted_points(name, points),
                 used.width_for(name),
                 used.depth,

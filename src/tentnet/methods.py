@@ -27,6 +27,7 @@ from .knots import fit_knots
 from .mlp import Stack, weight_count
 from .reconstruct import RESAMPLE_POINTS, grid_size
 from .warp import (
+    FLOOR_STARTS,
     WARP_LM_ITERATIONS,
     WARP_STARTS,
     WARP_UNITS,
@@ -84,6 +85,8 @@ class Method:
             :func:`tentnet.reconstruct.resampled`) instead of the points; 0: the points.
         exact: where the points lie on a tent network of the depth, to rounding, take that
             network instead of the trained one (:func:`tentnet.tentfit.exact_tent`).
+        added_starts: starts per network a fit with restarts may add to them (tent-warp's
+            floored starts near a zero of f''; what the memory estimate counts).
     """
 
     name: str
@@ -106,17 +109,19 @@ class Method:
     layout: str = "uniform"
     reconstruct: int = 0
     exact: bool = False
+    added_starts: int = 0
 
     @property
     def is_tent(self) -> bool:
         """Built by the tent construction (it has phase-1 results)."""
         return self.kind == "tent"
 
-    def start_pieces(self, depth: int, width: int) -> int | None:
+    def start_pieces(self, depth: int) -> int | None:
         """Linear pieces of the network as constructed (None where it depends on the draw or
-        the target: tent-scaled has fewer where its zigzag swings less, near a zero of f'')."""
+        the target: the warp methods have fewer where their zigzag swings less, near a zero of
+        f''; tent-warp where it keeps a floored start)."""
         if self.layout == "warp":
-            return None if self.name == "tent-scaled" else width * 2 ** (depth - 1)
+            return None
         if self.is_tent and self.parts == 1:
             return 2**depth
         return None
@@ -240,6 +245,7 @@ REGISTRY: dict[str, Method] = {
             min_depth=2,
             lm_iterations=WARP_LM_ITERATIONS,
             restarts=WARP_STARTS,
+            added_starts=len(FLOOR_STARTS),
             fitter=_warp_fitter(scaled=False),
             layout="warp",
             reconstruct=RESAMPLE_POINTS,

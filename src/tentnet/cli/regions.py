@@ -75,9 +75,7 @@ def _constructed(meta: dict) -> str:
     if spec.layout == "warp":
         if not whole(width, 4096):
             return ""
-        pieces = spec.start_pieces(depth, width)
-        if pieces is None:  # tent-scaled: fewer where the zigzag swings less
-            return f" (at most {width} x 2^{depth - 1} = {width * 2 ** (depth - 1)} at the start)"
-        return f" ({width} x 2^{depth - 1} = {pieces} at the start)"
-    pieces = spec.start_pieces(depth, 0)  # a tent chain's count does not depend on the width
+        # fewer where the zigzag swings less (near a zero of f'')
+        return f" (at most {width} x 2^{depth - 1} = {width * 2 ** (depth - 1)} at the start)"
+    pieces = spec.start_pieces(depth)  # a tent chain's count does not depend on the width
     return f" (2^depth = {pieces})" if pieces else ""
