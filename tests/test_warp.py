@@ -246,6 +246,9 @@ def test_auto_weighs_tent_warp_from_depth_four_within_the_weights():
     # the two best from one start trained all their starts; the better of them was kept
     finalists = sorted(judged, key=lambda c: c["reconstruction_mse"])[:2]
     assert [c for c in judged if "all_starts_mse" in c] == [c for c in judged if c in finalists]
+    # x^3 has f'' = 0 at 0: tent-warp's level counts are judged from a floored start too
+    floored = [c.get("floored_start") for c in judged]
+    assert floored == [FLOOR_STARTS[1], FLOOR_STARTS[1], None]
     kept = min(finalists, key=lambda c: c["all_starts_mse"])
     assert list(cands) == ["tent+", kept["method"], "knots"]
     assert (cands[kept["method"]]["depth"], cands[kept["method"]]["width"]) == (
@@ -337,3 +340,19 @@ def test_tent_warp_adds_floored_starts_only_near_a_zero_of_f2(target, added):
     one = warp_starts(t, y, 6, 2, lm_iterations=0)[1]  # one start: nothing added
     assert one.shape == (2,)
     assert get_method("tent-warp").added_starts == len(FLOOR_STARTS)
+
+
+def test_one_floored_start_is_the_layout_with_that_floor():
+    t, y = _data("x**3")
+    layers, _ = fit_warp(t, y, 8, 3, lm_iterations=0, quadrature=False, floor=FLOOR_STARTS[1])
+    floor = torch.full((t.shape[0],), FLOOR_STARTS[1], dtype=t.dtype)
+    want = warp_layout(t, y, 8, 3, floor=floor)
+    assert all(torch.equal(a[0], b[0]) for a, b in zip(layers, want, strict=True))
+    assert not torch.equal(layers[0][1], warp_layout(t, y, 8, 3)[0][1])
+    with pytest.raises(TentnetError, match="tent-scaled has its own floor"):
+        fit_warp(t, y, 8, 3, lm_iterations=0, scaled=True, floor=0.2)
+
+
+def test_auto_judges_no_floored_start_where_f2_keeps_away_from_zero():
+    (r,) = fit("exp(x)", depth=5, method="auto", seeds=[0], config=TrainConfig(lm_iterations=5))
+    assert all("floored_start" not in c for c in r.auto["tent_warp_levels"])

@@ -290,6 +290,7 @@ def fit_warp(
     resample: int = RESAMPLE_POINTS,
     generators: list[torch.Generator] | None = None,
     scaled: bool = False,
+    floor: float = 0.0,
 ) -> tuple[Stack, Tensor]:
     """Fit N ``tent-warp`` networks (``scaled``: ``tent-scaled``): least-squares starts, then LM
     on all weights.
@@ -307,6 +308,8 @@ def fit_warp(
             stream; without ``scaled``, where the data's ``|f''|`` dips near 0, one more start
             per :data:`FLOOR_STARTS` fraction. The start with the lowest error between the
             grid points (else the lowest training loss) is kept. None: one start.
+        floor: with one start, ``tent-warp``'s knots and zigzag held at this fraction of the
+            largest ``|f''|`` (what ``auto`` judges a level count by near a zero of f'').
 
     Returns:
         ``(stack, loss)``: the networks and their training loss ``(N,)`` (weighted with
@@ -314,7 +317,7 @@ def fit_warp(
     """
     n = t.shape[0]
     layers, loss, score = warp_starts(
-        t, y, units, levels, lm_iterations, quadrature, resample, generators, scaled
+        t, y, units, levels, lm_iterations, quadrature, resample, generators, scaled, floor
     )
     starts = loss.shape[0] // n
     if starts == 1:
@@ -333,6 +336,7 @@ def warp_starts(
     resample: int = RESAMPLE_POINTS,
     generators: list[torch.Generator] | None = None,
     scaled: bool = False,
+    floor: float = 0.0,
 ) -> tuple[Stack, Tensor, Tensor]:
     """Every start of :func:`fit_warp` (same arguments), before one is kept per network:
     ``(stack, loss, score)`` with ``S N`` networks, seed-major (``S`` counts the floored
@@ -348,7 +352,11 @@ def warp_starts(
     if quadrature and resample:  # LM stops where the fit is best between the grid's points
         t, y, between = reconstruction(t, y, warp_grid(resample, units, levels), per_point=None)
         judge = None if between is None else (between[0].unsqueeze(-1), between[1])
-    shift = floor = None
+    shift = fractions = None
+    if starts == 1 and floor:
+        if scaled:
+            raise TentnetError("a floored start is tent-warp's; tent-scaled has its own floor")
+        fractions = torch.full((n,), floor, dtype=t.dtype, device=t.device)
     if starts > 1:
         # tent-warp near a zero of f'': the floored starts after the jittered ones
         dips = bool(FLOOR_STARTS) and not scaled and curvature_dips(t, y, FLOOR_STARTS[0])
@@ -364,10 +372,10 @@ def warp_starts(
         shift = torch.cat([drawn, drawn.new_zeros(n, len(floors), units - 1)], 1)
         shift = shift.view(n * total, units - 1).to(t.device)
         if floors:
-            fractions = torch.tensor((0.0,) * starts + floors, dtype=t.dtype, device=t.device)
-            floor = fractions.repeat(n)
+            each = torch.tensor((0.0,) * starts + floors, dtype=t.dtype, device=t.device)
+            fractions = each.repeat(n)
     w = quadrature_weights(t) if quadrature else None
-    layers = warp_layout(t, y, units, levels, w, shift, scaled, floor)
+    layers = warp_layout(t, y, units, levels, w, shift, scaled, fractions)
     x = t.unsqueeze(-1)
     if lm_iterations:
         layers = lm_on_stack(layers, x, y, lm_iterations, weights=w, judge=judge)
