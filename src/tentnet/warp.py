@@ -88,7 +88,7 @@ START_JITTER = 0.05
 # fraction, its knots and the zigzag's swing held at that floor (as tent-scaled's at
 # ZERO_FLOOR), unmoved. The wide first pieces of |f''|^(1/2) leave a cubic term the chain
 # cannot cancel; which floor ends best after LM varies from seed to seed, so the judge picks
-# among them (x^3, seeds 0-4, 4 levels: 1.5x-4.6x lower medians at the weights of depths 8-12;
+# among them (x^3, seeds 0-4, 4 levels: 1.7x-4.6x lower medians at the weights of depths 8-12;
 # benchmarks/README.md).
 FLOOR_STARTS = (0.1, 0.2, 0.4)
 # The reconstruction's grid has at least this many points per network piece, however few the
