@@ -12,7 +12,7 @@ import torch
 
 from .config import Progress, TrainConfig, TrainOutput, holdout_size, holdout_split, shallow_width
 from .cpwl import exact_cpwl
-from .mlp import stack_errors, weight_count
+from .mlp import Stack, stack_errors, weight_count
 from .reconstruct import reconstruction
 from .tentfit import exact_tent
 from .train import train_networks
@@ -304,7 +304,7 @@ def _judge_levels(
         shape = replace(cfg, depth=levels + 1, width=units)
         one = replace(shape, restarts=1)
         out = train_networks(method, t.to(dev), y.to(dev), one, seeds, progress)
-        errors = stack_errors(out.to("cpu").layers, *judge)[0]
+        errors = _errors(out.layers, judge)
         judged: dict[str, Any] = {"method": method, "depth": levels + 1, "width": units}
         if dips and method == "tent-warp":  # and the better of it and one floored start
             used = one.resolved(method)
@@ -318,8 +318,7 @@ def _judge_levels(
                 used.resample,
                 floor=FLOOR_STARTS[1],
             )
-            floored = [(w.cpu(), b.cpu()) for w, b in floored]
-            errors = torch.minimum(errors, stack_errors(floored, *judge)[0])
+            errors = torch.minimum(errors, _errors(floored, judge))
             judged["floored_start"] = FLOOR_STARTS[1]
         judged["reconstruction_mse"] = float(errors.median())
         found.append((method, shape, judged))
@@ -335,6 +334,11 @@ def _judge_levels(
     return method, shape, out, [f[2] for f in found]
 
 
+def _errors(layers: Stack, judge: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    """Each network's MSE on ``judge`` (points ``(t, y)``), on the CPU."""
+    return stack_errors([(w.cpu(), b.cpu()) for w, b in layers], *judge)[0]
+
+
 def _judged(out: TrainOutput, judge: tuple[torch.Tensor, torch.Tensor]) -> float:
     """The median over the networks of ``out`` of their MSE on ``judge`` (points ``(t, y)``)."""
-    return float(stack_errors(out.to("cpu").layers, *judge)[0].median())
+    return float(_errors(out.layers, judge).median())

@@ -340,9 +340,9 @@ def warp_starts(
 ) -> tuple[Stack, Tensor, Tensor]:
     """Every start of :func:`fit_warp` (same arguments), before one is kept per network:
     ``(stack, loss, score)`` with ``S N`` networks, seed-major (``S`` counts the floored
-    starts too); ``score`` is what picks among
-    them: the MSE against the reconstruction halfway between its grid points (the training
-    loss without a reconstruction, or with one start, where there is nothing to pick)."""
+    starts too); ``score`` is what picks among them: the MSE against the reconstruction halfway
+    between its grid points (the training loss without a reconstruction, or with one start,
+    where there is nothing to pick)."""
     check_warp(units, levels, t.shape[1])
     n = t.shape[0]
     starts = 1 if generators is None else len(generators) // n
