@@ -38,6 +38,10 @@ def standardised_samples(target: str, n: int, points: int):
     y = {
         "x**2": t**2,
         "x**3": t**3,
+        "x**4": t**4,
+        "x**5": t**5,
+        "x**11": t**11,
+        "sqrt(x + 0.01)": torch.sqrt(t + 0.01),
         "exp(x)": torch.exp(t),
         "sin": torch.sin(6 * t),
         "abs": (t - 0.3).abs(),

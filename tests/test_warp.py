@@ -23,6 +23,7 @@ from tentnet.warp import (
     WARP_STARTS,
     ZERO_FLOOR,
     check_warp,
+    curvature_dips,
     fit_warp,
     units_within,
     warp_grid,
@@ -327,9 +328,12 @@ def test_a_floor_of_zero_is_the_start_without_one():
     assert bool((first[1] < first[0]).all())
 
 
-@pytest.mark.parametrize(("target", "added"), [("x**3", len(FLOOR_STARTS)), ("exp(x)", 0)])
+@pytest.mark.parametrize(
+    ("target", "added"), [("x**3", len(FLOOR_STARTS)), ("exp(x)", 0), ("x**11", 0)]
+)
 def test_tent_warp_adds_floored_starts_only_near_a_zero_of_f2(target, added):
-    """x^3 has f'' = 0 at 0; exp(x)'s |f''| never falls below 1/e of its largest value.
+    """x^3 has f'' = 0 at 0; exp(x)'s |f''| never falls below 1/e of its largest value;
+    x^11's is below a tenth of it on three quarters of [0, 1] (a decay, not a dip).
     tent-scaled keeps its own floor and adds none."""
     t, y = _data(target)
     gens = init_generators([0, 1], WARP_STARTS)
@@ -340,6 +344,18 @@ def test_tent_warp_adds_floored_starts_only_near_a_zero_of_f2(target, added):
     one = warp_starts(t, y, 6, 2, lm_iterations=0)[1]  # one start: nothing added
     assert one.shape == (2,)
     assert get_method("tent-warp").added_starts == len(FLOOR_STARTS)
+
+
+@pytest.mark.parametrize(
+    ("target", "dips"),
+    [("x**3", True), ("x**4", True), ("x**5", False), ("x**11", False), ("sqrt(x + 0.01)", False)],
+)
+def test_a_dip_is_a_short_stretch_of_low_curvature(target, dips):
+    """Below a tenth of the largest |f''| on 9% (x^3) and 31% (x^4) of [0, 1]: a dip; on 45%
+    (x^5), 75% (x^11), 89% (sqrt(x + 0.01)): a decay, which gets no floored starts."""
+    t, y = _data(target)
+    assert curvature_dips(t, y, FLOOR_STARTS[0]) is dips
+    assert curvature_dips(t, y, FLOOR_STARTS[0], share=1.0) is True  # every one falls that low
 
 
 def test_one_floored_start_is_the_layout_with_that_floor():

@@ -78,7 +78,7 @@ class TrainConfig:
             None means the method's own default (tent+ 16, tent-warp 3 starts with moved
             knots, 1 for the rest); knots is deterministic and always trains one. With more
             than one, tent-warp adds a start per :data:`tentnet.warp.FLOOR_STARTS` fraction
-            where the data's |f''| dips near 0.
+            where the data's |f''| dips near 0 (:func:`tentnet.warp.curvature_dips`).
         lm_iterations: after the gradient steps, this many Levenberg-Marquardt iterations on
             all weights (:mod:`tentnet.optim`); 0 for the published methods.
         select_holdout: with restarts and LM, the fraction of each seed's training points held
