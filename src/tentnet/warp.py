@@ -83,8 +83,8 @@ WARP_LM_ITERATIONS = 300
 # (benchmarks/README.md).
 WARP_STARTS = 3
 START_JITTER = 0.05
-# tent-warp near a zero of f'' (x^3 at 0, an inflection): where the estimated |f''| falls below the
-# first of these fractions of its largest value, every seed trains one more start per
+# tent-warp near a zero of f'' (x^3 at 0, an inflection): where the estimated |f''| falls
+# below the first of these fractions of its largest value, every seed trains one more start per
 # fraction, its knots and the zigzag's swing held at that floor (as tent-scaled's at
 # ZERO_FLOOR), unmoved. The wide first pieces of |f''|^(1/2) leave a cubic term the chain
 # cannot cancel; which floor ends best after LM varies from seed to seed, so the judge picks
@@ -95,10 +95,12 @@ FLOOR_STARTS = (0.1, 0.2, 0.4)
 # share of the domain (estimated on a uniform fine grid), as near an isolated zero (x^3 9%,
 # x^4 31%). Where |f''| is low over most of the domain it decays rather than vanishes (x^5 45%,
 # x^11 75%, sqrt(x + 0.01) 89%): a floor of the largest |f''| then flattens the density over
-# most of it, and the floored starts changed no median by more than 2% (x^5 at the weights of
-# depths 6, 9 and 12, 3-5 levels, seeds 0-4; x^11 and sqrt(x + 0.01) in the twelfth session's
-# measurements) at 2x-3x the time, while on x^4 they lowered it 1.7x-8.4x with 4 and 5 levels
-# (benchmarks/README.md). The share is midway between x^4's and x^5's.
+# most of it. There the floored starts changed no median by more than 2% on x^5 (the weights
+# of depths 6, 9 and 12, 3-5 levels, seeds 0-4), x^11 with 3 levels and sqrt(x + 0.01), and
+# lowered x^11 with 4 and 5 levels 1.15x-1.6x (depths 9 and 12; auto picks neither shape
+# there, its x^11 figures are the same without them), at 2x-3x the time; on x^4 they lowered
+# the median 1.7x-8.4x with 4 and 5 levels (benchmarks/README.md). The share is set midway
+# between x^4's and x^5's.
 DIP_SHARE = 0.375
 # The reconstruction's grid has at least this many points per network piece, however few the
 # samples (the other methods stop at GRID_PER_POINT per sample). With 6 levels and 20 knots
