@@ -358,6 +358,17 @@ def test_a_dip_is_a_short_stretch_of_low_curvature(target, dips):
     assert curvature_dips(t, y, FLOOR_STARTS[0], share=1.0) is True  # every one falls that low
 
 
+@pytest.mark.parametrize(("target", "starts"), [("x**3", 2 + len(FLOOR_STARTS)), ("exp(x)", 2)])
+def test_metrics_count_the_starts_trained(target, starts):
+    """``restarts`` is what was asked; ``starts`` what ran, floored starts included."""
+    config = TrainConfig(depth=3, width=4, lm_iterations=2, restarts=2)
+    [result] = fit(target, method="tent-warp", points=60, config=config, count_regions=False)
+    assert result.metrics()["restarts"] == 2
+    assert result.metrics()["starts"] == starts
+    one = fit(target, method="tent-warp", points=60, config=replace(config, restarts=1))[0]
+    assert one.metrics()["starts"] == 1
+
+
 def test_one_floored_start_is_the_layout_with_that_floor():
     t, y = _data("x**3")
     layers, _ = fit_warp(t, y, 8, 3, lm_iterations=0, quadrature=False, floor=FLOOR_STARTS[1])

@@ -229,6 +229,8 @@ class TrainOutput:
         phase1_layers: the MLPs right after phase 1 (tent methods), else None.
         tent_params: phase-1 tent parameters (``peaks, scales, c0, c1``), tent methods only.
         history: ``(records, N)`` training MSE; ``history_steps`` the step of each record.
+        starts: starts trained per network where the method adds its own to the configured
+            restarts (tent-warp's floored starts), else None (then it is ``restarts``).
     """
 
     layers: Stack
@@ -236,6 +238,7 @@ class TrainOutput:
     tent_params: dict[str, Tensor] | None = None
     history: Tensor | None = None
     history_steps: list[int] = field(default_factory=list)
+    starts: int | None = None
 
     def select(self, index: Tensor) -> TrainOutput:
         """The networks ``index`` (1-D) of this output, in that order."""
@@ -251,6 +254,7 @@ class TrainOutput:
             else {k: v[index] for k, v in self.tent_params.items()},
             history=None if self.history is None else self.history[:, index],
             history_steps=list(self.history_steps),
+            starts=self.starts,
         )
 
     def to(self, device: str | torch.device) -> TrainOutput:
@@ -267,6 +271,7 @@ class TrainOutput:
             else {k: v.to(device) for k, v in self.tent_params.items()},
             history=None if self.history is None else self.history.to(device),
             history_steps=list(self.history_steps),
+            starts=self.starts,
         )
 
 

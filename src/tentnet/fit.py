@@ -360,6 +360,7 @@ def fit(
                 phase1_steps=p1_steps,
                 lm_iterations=used.lm_iterations,
                 restarts=used.restarts,
+                starts=out.starts,
                 seconds=seconds,
                 batch_size=len(row_seeds),
                 train_mse=float(train_mse[i]),

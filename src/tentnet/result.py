@@ -22,6 +22,8 @@ class FitResult:
     a target of several inputs (``width`` is then its channels; regions are not counted, -1).
     ``relative_test_mse`` is the test MSE over the variance of the test targets (scale-free,
     computed without underflow; None for constant targets): 1 means no better than their mean.
+    ``restarts`` is the configured starts per seed, ``starts`` how many were trained (more for
+    ``tent-warp`` where it adds floored starts; None: ``restarts``).
     """
 
     target: str
@@ -50,6 +52,7 @@ class FitResult:
     phase1_linear_regions: int | None = None
     relative_test_mse: float | None = None
     auto: dict[str, Any] | None = None
+    starts: int | None = None
     inputs: int = 1
     history: list[tuple[int, float]] = field(default_factory=list)
     x_train: np.ndarray = field(default_factory=lambda: np.zeros(0))
@@ -72,6 +75,7 @@ class FitResult:
             "phase1_steps": self.phase1_steps,
             "lm_iterations": self.lm_iterations,
             "restarts": self.restarts,
+            "starts": self.restarts if self.starts is None else self.starts,
             "seconds": round(self.seconds, 4),
             "batch_size": self.batch_size,
             "train_mse": self.train_mse,

@@ -111,7 +111,7 @@ def train_networks(
     config = config.resolved(method)
     spec = get_method(method)
     if spec.fitter is not None:
-        layers, loss = spec.fitter(
+        layers, loss, starts = spec.fitter(
             t,
             y,
             config.width_for(method),
@@ -121,7 +121,7 @@ def train_networks(
             config.resample,
             init_generators(seeds, config.restarts),
         )
-        return TrainOutput(layers=layers, history=loss[None], history_steps=[0])
+        return TrainOutput(layers=layers, history=loss[None], history_steps=[0], starts=starts)
     out = _train_starts(method, t, y, config, seeds, progress)
     exact = exact_tent(t, y, config.depth) if spec.exact else None
     if exact is not None:  # the phase-1 networks and history stay what training did

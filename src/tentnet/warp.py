@@ -328,15 +328,35 @@ def fit_warp(
         ``(stack, loss)``: the networks and their training loss ``(N,)`` (weighted with
         ``quadrature``).
     """
+    layers, loss, _ = best_warp_start(
+        t, y, units, levels, lm_iterations, quadrature, resample, generators, scaled, floor
+    )
+    return layers, loss
+
+
+def best_warp_start(
+    t: Tensor,
+    y: Tensor,
+    units: int,
+    levels: int,
+    lm_iterations: int = WARP_LM_ITERATIONS,
+    quadrature: bool = True,
+    resample: int = RESAMPLE_POINTS,
+    generators: list[torch.Generator] | None = None,
+    scaled: bool = False,
+    floor: float = 0.0,
+) -> tuple[Stack, Tensor, int]:
+    """:func:`fit_warp` (same arguments), and how many starts each network chose from (the
+    floored ones included)."""
     n = t.shape[0]
     layers, loss, score = warp_starts(
         t, y, units, levels, lm_iterations, quadrature, resample, generators, scaled, floor
     )
     starts = loss.shape[0] // n
     if starts == 1:
-        return layers, loss
+        return layers, loss, 1
     best = score.view(n, starts).argmin(1) + torch.arange(n, device=loss.device) * starts
-    return [(wt[best], b[best]) for wt, b in layers], loss[best]
+    return [(wt[best], b[best]) for wt, b in layers], loss[best], starts
 
 
 def warp_starts(

@@ -80,6 +80,7 @@ def run_job(job: Job, device: str = "cpu") -> dict:
                 "steps",
                 "lm_iterations",
                 "restarts",
+                "starts",
                 "parameters",
             )
         }
