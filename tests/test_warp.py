@@ -160,8 +160,8 @@ def test_scaled_start_has_fewer_pieces_where_the_zigzag_swings_less():
 
 def test_lm_lowers_the_training_loss():
     t, y = _data("x**3")
-    _, start = fit_warp(t, y, 8, 3, lm_iterations=0)
-    _, loss = fit_warp(t, y, 8, 3)
+    _, start, _ = fit_warp(t, y, 8, 3, lm_iterations=0)
+    _, loss, _ = fit_warp(t, y, 8, 3)
     assert bool((loss < start).all())
 
 
@@ -170,8 +170,8 @@ def test_more_starts_keep_each_seeds_best_between_the_grid_points():
     worse where the starts are judged (halfway between the reconstruction's grid points). In
     a larger batch LM rounds differently, which over 30 iterations stays far inside this."""
     t, y = _data("x**3")
-    one, _ = fit_warp(t, y, 8, 3, lm_iterations=30)
-    three, _ = fit_warp(t, y, 8, 3, lm_iterations=30, generators=init_generators([0, 1], 3))
+    one, _, _ = fit_warp(t, y, 8, 3, lm_iterations=30)
+    three, _, _ = fit_warp(t, y, 8, 3, lm_iterations=30, generators=init_generators([0, 1], 3))
     _, _, (tb, yb) = reconstruction(t, y, RESAMPLE_POINTS)
     judged = [stack_mse(s, tb.unsqueeze(-1), yb) for s in (one, three)]
     assert bool((judged[1] <= judged[0]).all())
@@ -371,7 +371,7 @@ def test_metrics_count_the_starts_trained(target, starts):
 
 def test_one_floored_start_is_the_layout_with_that_floor():
     t, y = _data("x**3")
-    layers, _ = fit_warp(t, y, 8, 3, lm_iterations=0, quadrature=False, floor=FLOOR_STARTS[1])
+    layers, _, _ = fit_warp(t, y, 8, 3, lm_iterations=0, quadrature=False, floor=FLOOR_STARTS[1])
     floor = torch.full((t.shape[0],), FLOOR_STARTS[1], dtype=t.dtype)
     want = warp_layout(t, y, 8, 3, floor=floor)
     assert all(torch.equal(a[0], b[0]) for a, b in zip(layers, want, strict=True))

@@ -308,7 +308,7 @@ def _judge_levels(
         judged: dict[str, Any] = {"method": method, "depth": levels + 1, "width": units}
         if dips and method == "tent-warp":  # and the better of it and one floored start
             used = one.resolved(method)
-            floored, _ = fit_warp(
+            floored, _, _ = fit_warp(
                 t.to(dev),
                 y.to(dev),
                 units,

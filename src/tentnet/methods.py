@@ -31,7 +31,7 @@ from .warp import (
     WARP_LM_ITERATIONS,
     WARP_STARTS,
     WARP_UNITS,
-    best_warp_start,
+    fit_warp,
     warp_grid,
     warp_weight_count,
 )
@@ -52,11 +52,13 @@ KNOTS_WIDTH = 30
 KNOTS_LM_ITERATIONS = 300
 
 Fitter = Callable[
-    [Tensor, Tensor, int, int, int, bool, int, list[torch.Generator]], tuple[Stack, Tensor, int]
+    [Tensor, Tensor, int, int, int, bool, int, list[torch.Generator]],
+    tuple[Stack, Tensor] | tuple[Stack, Tensor, int],
 ]
 """``fitter(t, y, width, depth, lm_iterations, quadrature, resample, generators) -> (stack,
-loss, starts)``; ``generators``: the method's ``restarts`` random streams per network,
-seed-major; ``starts``: how many were trained per network (the fitter may add its own)."""
+loss)``; ``generators``: the method's ``restarts`` random streams per network, seed-major. A
+fitter that trains starts of its own beyond those returns ``(stack, loss, starts)``, with
+``starts`` the number trained per network."""
 
 
 @dataclass(frozen=True)
@@ -158,13 +160,13 @@ def _knots(
     quadrature: bool,
     resample: int,
     generators: list[torch.Generator],
-) -> tuple[Stack, Tensor, int]:  # deterministic: one start, no random streams
+) -> tuple[Stack, Tensor]:  # deterministic: one start, no random streams
     if width + 1 > t.shape[1] // 2:
         raise TentnetError(
             f"method knots with {width} units needs at least {2 * (width + 1)} training "
             f"points (two per piece); got {t.shape[1]}"
         )
-    return (*fit_knots(t, y, width, lm, quadrature=quadrature, resample=resample), 1)
+    return fit_knots(t, y, width, lm, quadrature=quadrature, resample=resample)
 
 
 def _warp_fitter(scaled: bool) -> Fitter:
@@ -180,7 +182,7 @@ def _warp_fitter(scaled: bool) -> Fitter:
         resample: int,
         generators: list[torch.Generator],
     ) -> tuple[Stack, Tensor, int]:
-        return best_warp_start(t, y, width, depth - 1, lm, quadrature, resample, generators, scaled)
+        return fit_warp(t, y, width, depth - 1, lm, quadrature, resample, generators, scaled)
 
     return fitter
 

@@ -111,7 +111,7 @@ def train_networks(
     config = config.resolved(method)
     spec = get_method(method)
     if spec.fitter is not None:
-        layers, loss, starts = spec.fitter(
+        found = spec.fitter(
             t,
             y,
             config.width_for(method),
@@ -121,7 +121,10 @@ def train_networks(
             config.resample,
             init_generators(seeds, config.restarts),
         )
-        return TrainOutput(layers=layers, history=loss[None], history_steps=[0], starts=starts)
+        layers, loss, *starts = found  # (stack, loss) or (stack, loss, starts per network)
+        return TrainOutput(
+            layers=layers, history=loss[None], history_steps=[0], starts=(starts or [None])[0]
+        )
     out = _train_starts(method, t, y, config, seeds, progress)
     exact = exact_tent(t, y, config.depth) if spec.exact else None
     if exact is not None:  # the phase-1 networks and history stay what training did

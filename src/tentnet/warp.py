@@ -91,16 +91,10 @@ START_JITTER = 0.05
 # among them (x^3, seeds 0-4, 4 levels: 1.7x-4.6x lower medians at the weights of depths 8-12;
 # benchmarks/README.md).
 FLOOR_STARTS = (0.1, 0.2, 0.4)
-# ... but only where that low stretch is short: below the first fraction on less than this
-# share of the domain (estimated on a uniform fine grid), as near an isolated zero (x^3 9%,
-# x^4 31%). Where |f''| is low over most of the domain it decays rather than vanishes (x^5 45%,
-# x^11 75%, sqrt(x + 0.01) 89%): a floor of the largest |f''| then flattens the density over
-# most of it. There the floored starts changed no median by more than 2% on x^5 (the weights
-# of depths 6, 9 and 12, 3-5 levels, seeds 0-4), x^11 with 3 levels and sqrt(x + 0.01), and
-# lowered x^11 with 4 and 5 levels 1.15x-1.6x (depths 9 and 12; auto picks neither shape
-# there, its x^11 figures are the same without them), at 2x-3x the time; on x^4 they lowered
-# the median 1.7x-8.4x with 4 and 5 levels (benchmarks/README.md). The share is set midway
-# between x^4's and x^5's.
+# ... but only where that low stretch is short (under this share of the domain), as near an
+# isolated zero (x^3: 9%, x^4: 31%), not where |f''| decays over most of it (x^5 45%, x^11 75%,
+# sqrt(x + 0.01) 89%), where a floor flattens the density and the floored starts paid little
+# or nothing at 2x-3x the time (benchmarks/README.md, thirteenth session).
 DIP_SHARE = 0.375
 # The reconstruction's grid has at least this many points per network piece, however few the
 # samples (the other methods stop at GRID_PER_POINT per sample). With 6 levels and 20 knots
@@ -304,7 +298,7 @@ def fit_warp(
     generators: list[torch.Generator] | None = None,
     scaled: bool = False,
     floor: float = 0.0,
-) -> tuple[Stack, Tensor]:
+) -> tuple[Stack, Tensor, int]:
     """Fit N ``tent-warp`` networks (``scaled``: ``tent-scaled``): least-squares starts, then LM
     on all weights.
 
@@ -325,29 +319,9 @@ def fit_warp(
             largest ``|f''|`` (what ``auto`` judges a level count by near a zero of f'').
 
     Returns:
-        ``(stack, loss)``: the networks and their training loss ``(N,)`` (weighted with
-        ``quadrature``).
+        ``(stack, loss, starts)``: the networks, their training loss ``(N,)`` (weighted with
+        ``quadrature``) and how many starts each was chosen from (the floored ones included).
     """
-    layers, loss, _ = best_warp_start(
-        t, y, units, levels, lm_iterations, quadrature, resample, generators, scaled, floor
-    )
-    return layers, loss
-
-
-def best_warp_start(
-    t: Tensor,
-    y: Tensor,
-    units: int,
-    levels: int,
-    lm_iterations: int = WARP_LM_ITERATIONS,
-    quadrature: bool = True,
-    resample: int = RESAMPLE_POINTS,
-    generators: list[torch.Generator] | None = None,
-    scaled: bool = False,
-    floor: float = 0.0,
-) -> tuple[Stack, Tensor, int]:
-    """:func:`fit_warp` (same arguments), and how many starts each network chose from (the
-    floored ones included)."""
     n = t.shape[0]
     layers, loss, score = warp_starts(
         t, y, units, levels, lm_iterations, quadrature, resample, generators, scaled, floor
