@@ -160,10 +160,12 @@ def choose_by_validation(
         info["tent_warp_levels"] = levels
         judged, shape_cfg = cands[warp[0]]
         finals = [c for c in levels if "all_starts_mse" in c]
+        floored = any("floored_start" in c for c in levels)
         info["why"] += (
             f"; {judged} with {shape_cfg.depth - 1} tent levels fitted the reconstruction of the "
-            "points best between its grid points (median MSE, normalised units; one start, "
-            "tent-warp near a zero of f'' the better of it and a floored one: "
+            "points best between its grid points (median MSE, normalised units; one start"
+            + (", tent-warp's the better of it and a floored one (|f''| dips)" if floored else "")
+            + ": "
             + ", ".join(
                 f"{c['method']} {c['depth'] - 1}: {c['reconstruction_mse']:.3g}" for c in levels
             )
