@@ -121,10 +121,9 @@ def train_networks(
             config.resample,
             init_generators(seeds, config.restarts),
         )
-        layers, loss, *starts = found  # (stack, loss) or (stack, loss, starts per network)
-        return TrainOutput(
-            layers=layers, history=loss[None], history_steps=[0], starts=(starts or [None])[0]
-        )
+        layers, loss = found[:2]
+        starts = found[2] if len(found) == 3 else None  # a fitter that adds starts says so
+        return TrainOutput(layers=layers, history=loss[None], history_steps=[0], starts=starts)
     out = _train_starts(method, t, y, config, seeds, progress)
     exact = exact_tent(t, y, config.depth) if spec.exact else None
     if exact is not None:  # the phase-1 networks and history stay what training did
