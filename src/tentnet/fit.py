@@ -9,17 +9,16 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, replace
 
-import numpy as np
 import torch
 
 from .auto import auto_candidates, choose_by_validation
 from .errors import TentnetError
 from .methods import get_method
-from .mlp import fold_affine, scaled_std, sequential_from_layers, stack_errors
+from .mlp import scaled_std
 from .multi import fit_several
-from .regions import MAX_COUNT_DEPTH, count_linear_regions
 from .resources import check_memory, training_bytes
 from .result import FitResult as FitResult
+from .result import fit_results
 from .targets import (
     Dataset,
     Expression,
@@ -304,82 +303,28 @@ def fit(
 
     dev = resolve_device(device)
     start = time.perf_counter()
-    auto, trained = None, None
+    auto, trained, swap = None, None, None
     if method == "auto":
         shape = curvature(parsed[0], prob.domain) if len(parsed) == 1 else "several targets"
-        method, config, auto, trained = choose_by_validation(
+        method, config, auto, trained, swap = choose_by_validation(
             shape, depth, config, t, y_norm, row_seeds, dev, progress
         )
-        depth = config.depth
     if trained is None:  # auto returns its winner trained when it already is
         trained = train_networks(method, t.to(dev), y_norm.to(dev), config, row_seeds, progress)
     seconds = time.perf_counter() - start
-    out = trained.to("cpu")
-
-    layers = fold_affine(out.layers, lo, hi - lo, y_mean, y_std)
-    train_mse = stack_errors(layers, prob.x_train, prob.y_train)[0]
-    test_mse, max_err, rel_mse = stack_errors(layers, prob.x_test, prob.y_test)
-    bad = ~torch.isfinite(max_err)  # the MSE of a huge target may overflow; the error not
-    if bool(bad.any()):
-        raise TentnetError(
-            f"training produced a non-finite network for seed(s) "
-            f"{[row_seeds[i] for i in torch.nonzero(bad).flatten().tolist()]}"
-        )
-    p1_mse = None
-    p1_layers = None
-    if out.phase1_layers is not None:
-        p1_layers = fold_affine(out.phase1_layers, lo, hi - lo, y_mean, y_std)
-        p1_mse = stack_errors(p1_layers, prob.x_test, prob.y_test)[0]
-    history_scale = (y_std**2).tolist()
-    results = []
-    used = config.resolved(method)
-    p1_steps, _ = used.phase_steps(method)
-    # Beyond MAX_COUNT_DEPTH a tent network has too many pieces to hold (not counted: -1).
-    count_regions = count_regions and depth <= MAX_COUNT_DEPTH
-    for i, seed in enumerate(row_seeds):
-        mlp = sequential_from_layers(layers, i)
-        regions = count_linear_regions(mlp, prob.domain) if count_regions else None
-        p1_regions = None
-        if p1_layers is not None and count_regions:
-            p1_regions = count_linear_regions(sequential_from_layers(p1_layers, i), prob.domain)
-        history = [
-            (step, float(v[i]) * history_scale[i])
-            for step, v in zip(out.history_steps, out.history, strict=True)
+    rows = torch.arange(len(row_seeds))
+    parts = [(method, config, trained, rows)]
+    if swap is not None:  # auto: these rows take another shape's networks
+        other, other_cfg, other_out, taken = swap
+        parts = [
+            (method, config, trained, rows[~taken]),
+            (other, other_cfg, other_out, rows[taken]),
         ]
-        results.append(
-            FitResult(
-                target=prob.names[i],
-                method=method,
-                depth=depth,
-                width=config.width_for(method),
-                points=int(prob.x_train.shape[1]),
-                seed=seed,
-                domain=prob.domain,
-                dtype=str(dtype).removeprefix("torch."),
-                steps=sum(used.phase_steps(method)),
-                phase1_steps=p1_steps,
-                lm_iterations=used.lm_iterations,
-                restarts=used.restarts,
-                starts=out.starts,
-                seconds=seconds,
-                batch_size=len(row_seeds),
-                train_mse=float(train_mse[i]),
-                test_mse=float(test_mse[i]),
-                max_abs_error=float(max_err[i]),
-                test_set=prob.test_set,
-                linear_regions=regions.linear_regions if regions else -1,
-                activation_regions=regions.activation_regions if regions else -1,
-                breakpoints=regions.breakpoints if regions else np.zeros(0),
-                mlp=mlp,
-                phase1_test_mse=float(p1_mse[i]) if p1_mse is not None else None,
-                phase1_linear_regions=p1_regions.linear_regions if p1_regions else None,
-                relative_test_mse=float(rel_mse[i]) if bool(torch.isfinite(rel_mse[i])) else None,
-                auto=auto,
-                history=history,
-                x_train=prob.x_train[i].numpy(),
-                y_train=prob.y_train[i].numpy(),
-                x_test=prob.x_test[i].numpy(),
-                y_test=prob.y_test[i].numpy(),
-            )
+    shared = {"seconds": seconds, "batch_size": len(row_seeds), "auto": auto}
+    done: list[tuple[int, FitResult]] = []
+    for name, cfg, part, idx in parts:
+        part = part.to("cpu").select(idx)
+        done += fit_results(
+            prob, idx, name, cfg, part, y_mean, y_std, row_seeds, count_regions, shared
         )
-    return results
+    return [r for _, r in sorted(done, key=lambda d: d[0])]

@@ -8,9 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from torch import nn
 
+from .config import TrainConfig, TrainOutput
+from .errors import TentnetError
 from .methods import get_method
+from .mlp import fold_affine, sequential_from_layers, stack_errors
+from .regions import MAX_COUNT_DEPTH, count_linear_regions
 
 
 @dataclass
@@ -124,3 +129,88 @@ class FitResult:
             written.append("fit.png")
         atomic_write_text(folder / "metrics.json", json.dumps(metrics, indent=2) + "\n")
         return [*written, "metrics.json"]
+
+
+def fit_results(
+    prob: Any,
+    rows: torch.Tensor,
+    method: str,
+    config: TrainConfig,
+    out: TrainOutput,
+    y_mean: torch.Tensor,
+    y_std: torch.Tensor,
+    row_seeds: list[int],
+    count_regions: bool,
+    shared: dict,
+) -> list[tuple[int, FitResult]]:
+    """The results of the rows ``rows`` (1-D) of a fit's ``prob`` (a
+    :class:`tentnet.fit.Problem`), trained as ``out`` (their networks, in that order) by
+    ``method`` with ``config``, each with its row; ``shared``: the fit's seconds, batch size
+    and ``auto`` record, the same for every row."""
+    lo, hi = prob.domain
+    x_train, y_train = prob.x_train[rows], prob.y_train[rows]
+    x_test, y_test = prob.x_test[rows], prob.y_test[rows]
+    layers = fold_affine(out.layers, lo, hi - lo, y_mean[rows], y_std[rows])
+    train_mse = stack_errors(layers, x_train, y_train)[0]
+    test_mse, max_err, rel_mse = stack_errors(layers, x_test, y_test)
+    bad = ~torch.isfinite(max_err)  # the MSE of a huge target may overflow; the error not
+    if bool(bad.any()):
+        raise TentnetError(
+            f"training produced a non-finite network for seed(s) "
+            f"{[row_seeds[int(rows[i])] for i in torch.nonzero(bad).flatten().tolist()]}"
+        )
+    p1_mse = None
+    p1_layers = None
+    if out.phase1_layers is not None:
+        p1_layers = fold_affine(out.phase1_layers, lo, hi - lo, y_mean[rows], y_std[rows])
+        p1_mse = stack_errors(p1_layers, x_test, y_test)[0]
+    history_scale = (y_std[rows] ** 2).tolist()
+    results = []
+    used = config.resolved(method)
+    p1_steps, _ = used.phase_steps(method)
+    # Beyond MAX_COUNT_DEPTH a tent network has too many pieces to hold (not counted: -1).
+    count_regions = count_regions and config.depth <= MAX_COUNT_DEPTH
+    for i, row in enumerate(rows.tolist()):
+        mlp = sequential_from_layers(layers, i)
+        regions = count_linear_regions(mlp, prob.domain) if count_regions else None
+        p1_regions = None
+        if p1_layers is not None and count_regions:
+            p1_regions = count_linear_regions(sequential_from_layers(p1_layers, i), prob.domain)
+        history = [
+            (step, float(v[i]) * history_scale[i])
+            for step, v in zip(out.history_steps, out.history, strict=True)
+        ]
+        result = FitResult(
+            target=prob.names[row],
+            method=method,
+            depth=config.depth,
+            width=config.width_for(method),
+            points=int(prob.x_train.shape[1]),
+            seed=row_seeds[row],
+            domain=prob.domain,
+            dtype=str(x_train.dtype).removeprefix("torch."),
+            steps=sum(used.phase_steps(method)),
+            phase1_steps=p1_steps,
+            lm_iterations=used.lm_iterations,
+            restarts=used.restarts,
+            starts=out.starts,
+            train_mse=float(train_mse[i]),
+            test_mse=float(test_mse[i]),
+            max_abs_error=float(max_err[i]),
+            test_set=prob.test_set,
+            linear_regions=regions.linear_regions if regions else -1,
+            activation_regions=regions.activation_regions if regions else -1,
+            breakpoints=regions.breakpoints if regions else np.zeros(0),
+            mlp=mlp,
+            phase1_test_mse=float(p1_mse[i]) if p1_mse is not None else None,
+            phase1_linear_regions=p1_regions.linear_regions if p1_regions else None,
+            relative_test_mse=float(rel_mse[i]) if bool(torch.isfinite(rel_mse[i])) else None,
+            history=history,
+            x_train=x_train[i].numpy(),
+            y_train=y_train[i].numpy(),
+            x_test=x_test[i].numpy(),
+            y_test=y_test[i].numpy(),
+            **shared,
+        )
+        results.append((row, result))
+    return results

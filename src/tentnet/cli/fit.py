@@ -279,8 +279,11 @@ def _print_fit(results, summary, out: Path | None, plot: bool) -> None:
     else:
         where = f"[{lo:g}, {hi:g}]"
         shape = f"method {r.method}; {get_method(r.method).shape(r.depth, r.width)}"
+    shapes = {(x.method, x.depth, x.width) for x in results}
+    # auto kept another shape for some seeds: each seed's line names its own
+    mixed = "; some seeds another shape (on their lines)" if len(shapes) > 1 else ""
     print(
-        f"target {r.target} on {where}; {shape} ({params} parameters); {r.points} points; "
+        f"target {r.target} on {where}; {shape} ({params} parameters){mixed}; {r.points} points; "
         f"{r.dtype}; {r.steps} steps"
     )
     print(f"test set: {r.test_set}")
@@ -297,8 +300,9 @@ def _print_fit(results, summary, out: Path | None, plot: bool) -> None:
             counts = "regions not counted (over 2^21 pieces)"
         rel = r.relative_test_mse
         rel = f" (relative {rel:.2e})" if rel is not None else ""
+        own = f" [{r.method} {r.depth} x {r.width}]" if len(shapes) > 1 else ""
         print(
-            f"seed {r.seed}:{p1}  test MSE {r.test_mse:.3e}{rel}  max |err| "
+            f"seed {r.seed}{own}:{p1}  test MSE {r.test_mse:.3e}{rel}  max |err| "
             f"{r.max_abs_error:.2e}  train MSE {r.train_mse:.3e}  {counts}"
         )
     if summary is not None:

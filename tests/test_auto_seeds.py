@@ -1,0 +1,95 @@
+"""``auto`` seed by seed: each seed keeps the finalist closer to its reconstruction."""
+
+import json
+import sys
+
+import numpy as np
+import torch
+
+from tentnet.auto import _other_finalist
+from tentnet.config import TrainOutput
+from tentnet.fit import fit
+from tentnet.train import TrainConfig, train_networks
+
+from .conftest import run
+
+FIT = sys.modules["tentnet.fit"]  # the module (the package exports the function fit)
+
+
+def _line(slopes: list[float]) -> TrainOutput:
+    """One-unit networks ``relu(x) * slope``, one per slope."""
+    n = len(slopes)
+    w1 = torch.ones(n, 1, 1, dtype=torch.float64)
+    b1 = torch.zeros(n, 1, dtype=torch.float64)
+    w2 = torch.tensor(slopes, dtype=torch.float64).view(n, 1, 1)
+    return TrainOutput(layers=[(w1, b1), (w2, torch.zeros(n, 1, dtype=torch.float64))])
+
+
+def test_the_other_finalist_takes_the_seeds_it_fits_closer():
+    t = torch.linspace(0, 1, 9, dtype=torch.float64).expand(3, -1)
+    y = 2 * t  # every seed's reconstruction is 2x
+    judge = (t, y)
+    kept, other = _line([2.0, 1.0, 2.5]), _line([1.0, 1.9, 2.5])
+    cfg = TrainConfig(depth=2)
+    trained = [("tent-warp", cfg, kept, 0.0), ("tent-scaled", cfg, other, 1.0)]
+    method, shape, out, closer = _other_finalist(trained, judge)
+    assert (method, shape, out) == ("tent-scaled", cfg, other)
+    assert closer.tolist() == [False, True, False]  # a tie keeps the kept one
+    assert _other_finalist([trained[1], trained[0]], judge) is not None
+    assert _other_finalist(trained[:1], judge) is None
+    worse = ("tent-scaled", cfg, _line([1.0, 0.5, 3.0]), 1.0)
+    assert _other_finalist([trained[0], worse], judge) is None
+
+
+def _fake_auto(taken: list[bool]):
+    """A stand-in for ``choose_by_validation``: kaiming for every seed, knots for ``taken``."""
+
+    def choose(shape, depth, config, t, y, seeds, dev, progress):
+        deep = TrainConfig(depth=2, width=3, steps=30)
+        shallow = TrainConfig(depth=1, width=5)
+        out = train_networks("kaiming", t, y, deep, seeds)
+        other = train_networks("knots", t, y, shallow, seeds)
+        info = {"chose": "kaiming", "why": "a test", "candidates": []}
+        return "kaiming", deep, info, out, ("knots", shallow, other, torch.tensor(taken))
+
+    return choose
+
+
+def test_fit_gives_each_seed_its_own_shape(monkeypatch):
+    monkeypatch.setattr(FIT, "choose_by_validation", _fake_auto([False, True, False]))
+    runs = fit("x**2", method="auto", seeds=[4, 5, 6])
+    assert [r.seed for r in runs] == [4, 5, 6]
+    assert [(r.method, r.depth, r.width) for r in runs] == [
+        ("kaiming", 2, 3),
+        ("knots", 1, 5),
+        ("kaiming", 2, 3),
+    ]
+    alone = {
+        m: fit("x**2", method=m, seeds=[5], depth=d, config=TrainConfig(width=w, steps=30))[0]
+        for m, d, w in (("knots", 1, 5), ("kaiming", 2, 3))
+    }
+    # seed 5 is the network a knots fit of seed 5 gives (up to rounding), on its own points
+    assert np.array_equal(runs[1].x_train, alone["knots"].x_train)
+    assert np.isclose(runs[1].test_mse, alone["knots"].test_mse, rtol=1e-3)  # batch rounding
+    assert runs[1].linear_regions == 6  # 5 units: 6 pieces
+    assert runs[0].linear_regions <= 4
+    for r in runs:  # each metric is its own network's, on its own seed's points
+        with torch.no_grad():
+            pred = r.mlp(torch.as_tensor(r.x_test)[:, None]).squeeze(-1).numpy()
+        assert np.isclose(np.mean((pred - r.y_test) ** 2), r.test_mse, rtol=1e-9)
+        assert sum(p.numel() for p in r.mlp.parameters()) == {1: 16, 2: 22}[r.depth]
+
+
+def test_the_cli_names_each_seeds_shape_where_they_differ(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(FIT, "choose_by_validation", _fake_auto([True, False]))
+    code, out, _ = run(
+        ["fit", "--seeds", "0-1", "--out", str(tmp_path / "o"), "--no-plot", "--quiet"], capsys
+    )
+    assert code == 0
+    assert "some seeds another shape" in out
+    assert "seed 0 [knots 1 x 5]:" in out and "seed 1 [kaiming 2 x 3]:" in out
+    kept = [json.loads((tmp_path / "o" / f"seed-{s}" / "metrics.json").read_text()) for s in (0, 1)]
+    assert [(m["method"], m["depth"], m["width"]) for m in kept] == [
+        ("knots", 1, 5),
+        ("kaiming", 2, 3),
+    ]
