@@ -1,7 +1,8 @@
 """What `tentnet fit` (method `auto`, the default) gives at the budgets of the depth issue.
 
 For each convex target and weight budget (named by the width-4 network of depth d, 20d - 7
-weights): `auto`'s median test MSE, what it picked (method and shape, per run of all seeds),
+weights): `auto`'s median test MSE, what it picked (method and shape; where seeds took
+different shapes, each with its number of seeds),
 the shallow optimum of no more weights (``optimal_pwl`` with ``shallow_width(d) + 1``
 pieces), the ratio, and the fall of `auto`'s median per two layers of budget.
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from collections import Counter
 
 import torch
 
@@ -24,6 +26,14 @@ from tentnet import fit, optimal_pwl
 from tentnet.train import shallow_width
 
 TARGETS = "x**2,x**3,x**11,exp(x),sqrt(x + 0.01)"
+
+
+def picks(runs) -> str:
+    """The shapes ``auto`` kept, each with its number of seeds where they differ."""
+    shapes = Counter(f"{r.method} {r.depth} x {r.width}" for r in runs)
+    if len(shapes) == 1:
+        return next(iter(shapes))
+    return ", ".join(f"{shape} ({n})" for shape, n in shapes.most_common())
 
 
 def main() -> None:
@@ -48,8 +58,7 @@ def main() -> None:
             seconds = time.perf_counter() - start
             mse = [r.test_mse for r in runs]
             medians[d] = statistics.median(mse)
-            r = runs[0]
-            picked = f"{r.method} {r.depth} x {r.width}"
+            picked = picks(runs)
             best = optimal_pwl(target, shallow_width(d) + 1).mse
             fall = f"{medians[d - 2] / medians[d]:.2g}x" if d - 2 in medians else "-"
             print(

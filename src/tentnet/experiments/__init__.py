@@ -85,7 +85,7 @@ def run_job(job: Job, device: str = "cpu") -> dict:
             )
         }
         | {"phase1_test_mse": r.phase1_test_mse, "phase1_linear_regions": r.phase1_linear_regions}
-        | ({"auto_chose": r.auto["chose"]} if r.auto else {})
+        | ({"auto_chose": r.method} if r.auto else {})  # per seed: auto may swap the shape
         for r in results
     ]
     record = {
