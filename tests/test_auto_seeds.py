@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import torch
 
-from tentnet.auto import _other_finalist
+from tentnet.auto import _other_finalists
 from tentnet.config import TrainOutput
 from tentnet.fit import fit
 from tentnet.train import TrainConfig, train_networks
@@ -32,13 +32,19 @@ def test_the_other_finalist_takes_the_seeds_it_fits_closer():
     kept, other = _line([2.0, 1.0, 2.5]), _line([1.0, 1.9, 2.5])
     cfg = TrainConfig(depth=2)
     trained = [("tent-warp", cfg, kept, 0.0), ("tent-scaled", cfg, other, 1.0)]
-    method, shape, out, closer = _other_finalist(trained, judge)
+    ((method, shape, out, closer),) = _other_finalists(trained, judge)
     assert (method, shape, out) == ("tent-scaled", cfg, other)
     assert closer.tolist() == [False, True, False]  # a tie keeps the kept one
-    assert _other_finalist([trained[1], trained[0]], judge) is not None
-    assert _other_finalist(trained[:1], judge) is None
+    assert _other_finalists(trained[:1], judge) == []
     worse = ("tent-scaled", cfg, _line([1.0, 0.5, 3.0]), 1.0)
-    assert _other_finalist([trained[0], worse], judge) is None
+    assert _other_finalists([trained[0], worse], judge) == []
+    # three: each seed takes the closest; one that is closest nowhere is left out
+    third = ("tent-warp", cfg, _line([2.0, 1.0, 2.1]), 2.0)
+    found = _other_finalists([*trained, third, worse], judge)
+    assert [(f[0], f[3].tolist()) for f in found] == [
+        ("tent-scaled", [False, True, False]),
+        ("tent-warp", [False, False, True]),
+    ]
 
 
 def _fake_auto(taken: list[bool]):
@@ -50,7 +56,7 @@ def _fake_auto(taken: list[bool]):
         out = train_networks("kaiming", t, y, deep, seeds)
         other = train_networks("knots", t, y, shallow, seeds)
         info = {"chose": "kaiming", "why": "a test", "candidates": []}
-        return "kaiming", deep, info, out, ("knots", shallow, other, torch.tensor(taken))
+        return "kaiming", deep, info, out, [("knots", shallow, other, torch.tensor(taken))]
 
     return choose
 

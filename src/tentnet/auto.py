@@ -77,7 +77,7 @@ def choose_by_validation(
     seeds: list[int],
     dev: torch.device,
     progress: Progress | None,
-) -> tuple[str, TrainConfig, dict[str, Any], TrainOutput | None, Swap | None]:
+) -> tuple[str, TrainConfig, dict[str, Any], TrainOutput | None, list[Swap]]:
     """Pick the method for ``auto`` by a validation split of the training points.
 
     Candidates (no more weights than a width-4 ``depth`` network): ``tent+`` at ``depth`` (for
@@ -96,8 +96,8 @@ def choose_by_validation(
     deep method is used. ``shape`` (the target's curvature in words) starts the reason given.
     Returns the method, its configuration, what ``auto`` records, the winner trained on all
     the points if it already is (else None), and, where the winner is the judged finalist of
-    the first-layer-of-knots shapes, the other finalist with the seeds that take it instead
-    (each seed keeps the one closer to the reconstruction; else None).
+    the first-layer-of-knots shapes, the other finalists with the seeds that take them
+    instead (each seed keeps the one closest to the reconstruction; else none).
     """
     cands = auto_candidates(depth, t.shape[1])
 
@@ -108,7 +108,7 @@ def choose_by_validation(
     if len(cands) == 1 or t.shape[1] < MIN_POINTS_TO_VALIDATE:
         method, cfg = cands[0]
         info = {"chose": method, "why": f"{shape}; too few points to validate", "candidates": []}
-        return method, tuned(cfg), info, None, None
+        return method, tuned(cfg), info, None, []
     exact = _exact_candidate(cands, t, y)
     if exact is not None:
         method, cfg, found = exact
@@ -116,8 +116,8 @@ def choose_by_validation(
             f"{shape}; the points of {found} of {len(seeds)} seeds lie on a {method} network "
             "of this size, to rounding (no validation)"
         )
-        return method, tuned(cfg), {"chose": method, "why": why, "candidates": []}, None, None
-    levels, warp_trained, other, used = None, None, None, config.resolved("auto")
+        return method, tuned(cfg), {"chose": method, "why": why, "candidates": []}, None, []
+    levels, warp_trained, others, used = None, None, [], config.resolved("auto")
     # For an expression: the reconstruction of all the points halfway between its grid points,
     # which no candidate is fitted to; it judges the knot methods' level counts and the final
     # check.
@@ -126,7 +126,7 @@ def choose_by_validation(
         judge = reconstruction(t, y, used.resample)[2] or (t, y)
     warp = [i for i, (m, _) in enumerate(cands) if m == "tent-warp"]
     if warp and judge is not None:
-        warp_method, shape_cfg, warp_trained, levels, other = _judge_levels(
+        warp_method, shape_cfg, warp_trained, levels, others = _judge_levels(
             t, y, tuned(cands[warp[0]][1]), depth, seeds, dev, progress, judge
         )
         cands[warp[0]] = (warp_method, shape_cfg)
@@ -224,18 +224,21 @@ def choose_by_validation(
             "deep_mse": found["first_mse"],
             "knots_mse": found["second_mse"],
         }
-    if other is None or trained is not warp_trained:
-        return method, cfg, info, trained, None
-    # Seed by seed, the other finalist where it fitted the reconstruction closer: the same
-    # judge, per network (x^11 at the weights of depth 9: 5.2e-11 -> 4.3e-11; README).
-    swapped = [s for s, closer in zip(seeds, other[3].tolist(), strict=True) if closer]
-    info["seeds_swapped"] = {"method": other[0], "depth": other[1].depth, "width": other[1].width}
-    info["seeds_swapped"]["seeds"] = swapped
-    info["why"] += (
-        f"; seed by seed, {other[0]} {other[1].depth} x {other[1].width} where it fitted the "
-        f"reconstruction closer (seeds {', '.join(map(str, swapped))})"
-    )
-    return method, cfg, info, trained, other
+    if not others or trained is not warp_trained:
+        return method, cfg, info, trained, []
+    # Seed by seed, the finalist that fitted the reconstruction closest: the same judge, per
+    # network (x^11 at the weights of depth 9: 5.2e-11 -> 4.3e-11; benchmarks/README.md).
+    info["seeds_swapped"] = []
+    for m, shape_cfg, _, taken in others:
+        swapped = [s for s, took in zip(seeds, taken.tolist(), strict=True) if took]
+        info["seeds_swapped"].append(
+            {"method": m, "depth": shape_cfg.depth, "width": shape_cfg.width, "seeds": swapped}
+        )
+        info["why"] += (
+            f"; seed by seed, {m} {shape_cfg.depth} x {shape_cfg.width} where it fitted the "
+            f"reconstruction closest (seeds {', '.join(map(str, swapped))})"
+        )
+    return method, cfg, info, trained, others
 
 
 def _check(
@@ -292,7 +295,7 @@ def _judge_levels(
     dev: torch.device,
     progress: Progress | None,
     judge: tuple[torch.Tensor, torch.Tensor],
-) -> tuple[str, TrainConfig, TrainOutput, list[dict], Swap | None]:
+) -> tuple[str, TrainConfig, TrainOutput, list[dict], list[Swap]]:
     """``tent-warp`` and ``tent-scaled`` with the level counts of :data:`WEIGHED_SHAPES` (as
     many knots as the budget leaves), each trained on all the points from one start per seed
     (``tent-warp`` near a zero of f'' also from one floored start, ``floored_start``, and each
@@ -304,8 +307,8 @@ def _judge_levels(
     floored ones; judging every count on all of them made ``auto`` twice as slow), and the one
     closer to the reconstruction then is kept (by the median over seeds). Returns the method,
     its configuration, its networks, every judged shape (the finalists with
-    ``all_starts_mse``) and the other finalist with the seeds it fitted closer
-    (:func:`_other_finalist`).
+    ``all_starts_mse``) and the other finalists with the seeds they fitted closest
+    (:func:`_other_finalists`).
 
     No one count is best everywhere: 3 on x^11, 4-5 on exp(x) (benchmarks/README.md). Judged
     on the 20% held out after training on 80%, 5 levels won on sqrt(x + 0.01) at depth 8 and
@@ -351,20 +354,23 @@ def _judge_levels(
         trained.append((method, shape, out, judged["all_starts_mse"]))
     trained.sort(key=lambda f: f[3])
     method, shape, out, _ = trained[0]
-    return method, shape, out, [f[2] for f in found], _other_finalist(trained, judge)
+    return method, shape, out, [f[2] for f in found], _other_finalists(trained, judge)
 
 
-def _other_finalist(
+def _other_finalists(
     trained: list[tuple[str, TrainConfig, TrainOutput, float]],
     judge: tuple[torch.Tensor, torch.Tensor],
-) -> Swap | None:
-    """The runner-up of the finalists (``trained``, the kept one first) with the seeds it
-    fitted closer to the reconstruction than the kept one did, or None where it did on none."""
-    if len(trained) < 2:
-        return None
-    (_, _, kept, _), (method, shape, out, _) = trained[:2]
-    closer = _errors(out.layers, judge) < _errors(kept.layers, judge)
-    return (method, shape, out, closer) if bool(closer.any()) else None
+) -> list[Swap]:
+    """The finalists after the kept one (``trained``, the kept one first), each with the seeds
+    it fitted closest to the reconstruction (a tie goes to the earlier one); those that fitted
+    no seed closest are left out."""
+    errors = torch.stack([_errors(out.layers, judge) for _, _, out, _ in trained])
+    best = errors.argmin(0)
+    return [
+        (method, shape, out, best == i)
+        for i, (method, shape, out, _) in enumerate(trained)
+        if i and bool((best == i).any())
+    ]
 
 
 def _errors(layers: Stack, judge: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:

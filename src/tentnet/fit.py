@@ -303,23 +303,22 @@ def fit(
 
     dev = resolve_device(device)
     start = time.perf_counter()
-    auto, trained, swap = None, None, None
+    auto, trained, swaps = None, None, []
     if method == "auto":
         shape = curvature(parsed[0], prob.domain) if len(parsed) == 1 else "several targets"
-        method, config, auto, trained, swap = choose_by_validation(
+        method, config, auto, trained, swaps = choose_by_validation(
             shape, depth, config, t, y_norm, row_seeds, dev, progress
         )
     if trained is None:  # auto returns its winner trained when it already is
         trained = train_networks(method, t.to(dev), y_norm.to(dev), config, row_seeds, progress)
     seconds = time.perf_counter() - start
     rows = torch.arange(len(row_seeds))
-    parts = [(method, config, trained, rows)]
-    if swap is not None:  # auto: these rows take another shape's networks
-        other, other_cfg, other_out, taken = swap
-        parts = [
-            (method, config, trained, rows[~taken]),
-            (other, other_cfg, other_out, rows[taken]),
-        ]
+    kept = torch.ones(len(row_seeds), dtype=torch.bool)
+    parts = []
+    for other, other_cfg, other_out, taken in swaps:  # auto: rows that take another shape
+        parts.append((other, other_cfg, other_out, rows[taken]))
+        kept &= ~taken
+    parts.insert(0, (method, config, trained, rows[kept]))
     shared = {"seconds": seconds, "batch_size": len(row_seeds), "auto": auto}
     done: list[tuple[int, FitResult]] = []
     for name, cfg, part, idx in parts:
