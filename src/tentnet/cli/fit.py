@@ -63,7 +63,8 @@ def add_parser(sub) -> None:
         "trains tent+ at --depth, and tent-warp or tent-scaled (from depth 4; for an "
         "expression the one and the level count that fit the reconstruction best) and knots "
         "with no more weights, on 80%% of the training points, keeps the one with the lower "
-        "error on the other 20%%, and trains it on all of them",
+        "error on the other 20%%, and trains it on all of them; with several seeds each seed "
+        "keeps the knot shape (of the two best) that fits its reconstruction closest",
     )
     fit.add_argument(
         "--points",
