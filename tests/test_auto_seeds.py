@@ -86,6 +86,12 @@ def test_fit_gives_each_seed_its_own_shape(monkeypatch):
         assert sum(p.numel() for p in r.mlp.parameters()) == {1: 16, 2: 22}[r.depth]
 
 
+def test_every_seed_may_take_the_other_shape(monkeypatch):
+    monkeypatch.setattr(FIT, "choose_by_validation", _fake_auto([True, True]))
+    runs = fit("x**2", method="auto", seeds=[0, 1])
+    assert [(r.method, r.depth, r.width) for r in runs] == [("knots", 1, 5)] * 2
+
+
 def test_the_cli_names_each_seeds_shape_where_they_differ(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(FIT, "choose_by_validation", _fake_auto([True, False]))
     code, out, _ = run(

@@ -322,6 +322,8 @@ def fit(
     shared = {"seconds": seconds, "batch_size": len(row_seeds), "auto": auto}
     done: list[tuple[int, FitResult]] = []
     for name, cfg, part, idx in parts:
+        if not len(idx):  # every seed took another shape
+            continue
         part = part.to("cpu").select(idx)
         done += fit_results(
             prob, idx, name, cfg, part, y_mean, y_std, row_seeds, count_regions, shared
