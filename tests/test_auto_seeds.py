@@ -36,6 +36,8 @@ def test_the_other_finalist_takes_the_seeds_it_fits_closer():
     assert (method, shape, out) == ("tent-scaled", cfg, other)
     assert closer.tolist() == [False, True, False]  # a tie keeps the kept one
     assert _other_finalists(trained[:1], judge) == []
+    broken = ("tent-scaled", cfg, _line([float("nan"), 2.0, 2.5]), 1.0)
+    assert _other_finalists([trained[0], broken], judge)[0][3].tolist() == [False, True, False]
     worse = ("tent-scaled", cfg, _line([1.0, 0.5, 3.0]), 1.0)
     assert _other_finalists([trained[0], worse], judge) == []
     # three: each seed takes the closest; one that is closest nowhere is left out

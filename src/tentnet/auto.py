@@ -363,9 +363,9 @@ def _other_finalists(
 ) -> list[Swap]:
     """The finalists after the kept one (``trained``, the kept one first), each with the seeds
     it fitted closest to the reconstruction (a tie goes to the earlier one); those that fitted
-    no seed closest are left out."""
+    no seed closest are left out; a non-finite error never counts as closest."""
     errors = torch.stack([_errors(out.layers, judge) for _, _, out, _ in trained])
-    best = errors.argmin(0)
+    best = torch.nan_to_num(errors, nan=torch.inf).argmin(0)
     return [
         (method, shape, out, best == i)
         for i, (method, shape, out, _) in enumerate(trained)
