@@ -9,6 +9,7 @@ import torch
 from tentnet.auto import _other_finalists
 from tentnet.config import TrainOutput
 from tentnet.fit import fit
+from tentnet.mlp import stack_errors
 from tentnet.train import TrainConfig, train_networks
 
 from .conftest import run
@@ -28,21 +29,25 @@ def _line(slopes: list[float]) -> TrainOutput:
 def test_the_other_finalist_takes_the_seeds_it_fits_closer():
     t = torch.linspace(0, 1, 9, dtype=torch.float64).expand(3, -1)
     y = 2 * t  # every seed's reconstruction is 2x
-    judge = (t, y)
-    kept, other = _line([2.0, 1.0, 2.5]), _line([1.0, 1.9, 2.5])
     cfg = TrainConfig(depth=2)
-    trained = [("tent-warp", cfg, kept, 0.0), ("tent-scaled", cfg, other, 1.0)]
-    ((method, shape, out, closer),) = _other_finalists(trained, judge)
-    assert (method, shape, out) == ("tent-scaled", cfg, other)
+
+    def finalist(method: str, slopes: list[float]):
+        out = _line(slopes)
+        return method, cfg, out, stack_errors(out.layers, t, y)[0]  # each network's error
+
+    kept, other = finalist("tent-warp", [2.0, 1.0, 2.5]), finalist("tent-scaled", [1.0, 1.9, 2.5])
+    trained = [kept, other]
+    ((method, shape, out, closer),) = _other_finalists(trained)
+    assert (method, shape, out) == ("tent-scaled", cfg, other[2])
     assert closer.tolist() == [False, True, False]  # a tie keeps the kept one
-    assert _other_finalists(trained[:1], judge) == []
-    broken = ("tent-scaled", cfg, _line([float("nan"), 2.0, 2.5]), 1.0)
-    assert _other_finalists([trained[0], broken], judge)[0][3].tolist() == [False, True, False]
-    worse = ("tent-scaled", cfg, _line([1.0, 0.5, 3.0]), 1.0)
-    assert _other_finalists([trained[0], worse], judge) == []
+    assert _other_finalists(trained[:1]) == []
+    broken = finalist("tent-scaled", [float("nan"), 2.0, 2.5])
+    assert _other_finalists([kept, broken])[0][3].tolist() == [False, True, False]
+    worse = finalist("tent-scaled", [1.0, 0.5, 3.0])
+    assert _other_finalists([kept, worse]) == []
     # three: each seed takes the closest; one that is closest nowhere is left out
-    third = ("tent-warp", cfg, _line([2.0, 1.0, 2.1]), 2.0)
-    found = _other_finalists([*trained, third, worse], judge)
+    third = finalist("tent-warp", [2.0, 1.0, 2.1])
+    found = _other_finalists([*trained, third, worse])
     assert [(f[0], f[3].tolist()) for f in found] == [
         ("tent-scaled", [False, True, False]),
         ("tent-warp", [False, False, True]),

@@ -350,21 +350,22 @@ def _judge_levels(
     trained = []
     for method, shape, judged in finalists:
         out = train_networks(method, t.to(dev), y.to(dev), shape, seeds, progress)
-        judged["all_starts_mse"] = _judged(out, judge)
-        trained.append((method, shape, out, judged["all_starts_mse"]))
-    trained.sort(key=lambda f: f[3])
+        errors = _errors(out.layers, judge)
+        judged["all_starts_mse"] = float(errors.median())
+        trained.append((method, shape, out, errors))
+    trained.sort(key=lambda f: float(f[3].median()))
     method, shape, out, _ = trained[0]
-    return method, shape, out, [f[2] for f in found], _other_finalists(trained, judge)
+    return method, shape, out, [f[2] for f in found], _other_finalists(trained)
 
 
 def _other_finalists(
-    trained: list[tuple[str, TrainConfig, TrainOutput, float]],
-    judge: tuple[torch.Tensor, torch.Tensor],
+    trained: list[tuple[str, TrainConfig, TrainOutput, torch.Tensor]],
 ) -> list[Swap]:
-    """The finalists after the kept one (``trained``, the kept one first), each with the seeds
-    it fitted closest to the reconstruction (a tie goes to the earlier one); those that fitted
-    no seed closest are left out; a non-finite error never counts as closest."""
-    errors = torch.stack([_errors(out.layers, judge) for _, _, out, _ in trained])
+    """The finalists after the kept one (``trained``: method, configuration, networks and each
+    network's error against the reconstruction; the kept one first), each with the seeds it
+    fitted closest (a tie goes to the earlier one); those that fitted no seed closest are left
+    out; a non-finite error never counts as closest."""
+    errors = torch.stack([f[3] for f in trained])
     best = torch.nan_to_num(errors, nan=torch.inf).argmin(0)
     return [
         (method, shape, out, best == i)
