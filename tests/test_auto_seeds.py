@@ -2,19 +2,22 @@
 
 import json
 import sys
+from dataclasses import replace
 
 import numpy as np
 import torch
 
-from tentnet.auto import _other_finalists
+from tentnet.auto import FINALIST_STARTS, _other_finalists
 from tentnet.config import TrainOutput
 from tentnet.fit import fit
 from tentnet.mlp import stack_errors
 from tentnet.train import TrainConfig, train_networks
+from tentnet.warp import FLOOR_STARTS, WARP_STARTS
 
 from .conftest import run
 
 FIT = sys.modules["tentnet.fit"]  # the module (the package exports the function fit)
+AUTO = sys.modules["tentnet.auto"]
 
 
 def _line(slopes: list[float]) -> TrainOutput:
@@ -112,3 +115,30 @@ def test_the_cli_names_each_seeds_shape_where_they_differ(tmp_path, capsys, monk
         ("knots", 1, 5),
         ("kaiming", 2, 3),
     ]
+
+
+def test_the_finalists_train_more_starts_than_a_plain_fit(monkeypatch):
+    """Each knot finalist trains FINALIST_STARTS starts (the floored ones besides), and the
+    result records them; a user's ``restarts`` is kept instead."""
+    calls = []
+    real = AUTO.train_networks
+
+    def spy(method, t, y, cfg, seeds, progress):
+        calls.append((method, cfg.depth, cfg.restarts))
+        return real(method, t, y, cfg, seeds, progress)
+
+    monkeypatch.setattr(AUTO, "train_networks", spy)
+    config = TrainConfig(lm_iterations=20)
+    (r,) = fit("x**3", depth=6, method="auto", seeds=[0], config=config, count_regions=False)
+    finals = [
+        (c["method"], c["depth"]) for c in r.auto["tent_warp_levels"] if "all_starts_mse" in c
+    ]
+    assert len(finals) == 2 and FINALIST_STARTS > WARP_STARTS
+    assert [(m, d) for m, d, s in calls if s == FINALIST_STARTS] == finals
+    assert (r.method, r.depth) == ("tent-warp", 5) and (r.method, r.depth) in finals
+    assert r.metrics()["restarts"] == FINALIST_STARTS
+    assert r.metrics()["starts"] == FINALIST_STARTS + len(FLOOR_STARTS)  # x^3: f'' dips at 0
+    calls.clear()
+    fit("x**3", depth=6, method="auto", config=replace(config, restarts=2), count_regions=False)
+    assert FINALIST_STARTS not in {s for _, _, s in calls}
+    assert [(m, d) for m, d, s in calls if s == 2][:2] == finals

@@ -44,6 +44,12 @@ WEIGHED_SHAPES = (
 # than the runner-up's (x^11 at the weights of depths 6 and 7: 1.4e-9 and 2.7e-10 against
 # 8.1e-10 and 1.4e-10; benchmarks/README.md).
 JUDGED_FINALISTS = 2
+# Starts per seed each finalist trains (where the user set none; a plain tent-warp fit trains
+# WARP_STARTS). LM from the same start ends up to 1,000x apart (x^3 at the weights of depth
+# 10, one seed, 19 starts: 6.1e-13 to 8.4e-10) and the judge picks the closest; 5 instead of
+# 3 lowered the median at depth 10 from 1.8e-12 to 8.8e-13 and left depth 8 at 3.5e-12
+# (seeds 0-4; benchmarks/README.md).
+FINALIST_STARTS = 5
 MIN_POINTS_TO_VALIDATE = 50
 # A method, its configuration and its networks trained on all the points (None: not yet).
 Contender = tuple[str, TrainConfig, TrainOutput | None]
@@ -224,6 +230,8 @@ def choose_by_validation(
             "deep_mse": found["first_mse"],
             "knots_mse": found["second_mse"],
         }
+    if levels and trained is warp_trained:  # the starts it was trained from
+        cfg = replace(cfg, restarts=cands[warp[0]][1].restarts)
     if not others or trained is not warp_trained:
         return method, cfg, info, trained, []
     # Seed by seed, the finalist that fitted the reconstruction closest: the same judge, per
@@ -303,12 +311,12 @@ def _judge_levels(
     and from the unfloored start alone x^3 at depth 12 judged 4 levels 3x worse than 3,
     which from all their starts reach 4.6e-13 and 1.6e-12); the :data:`JUDGED_FINALISTS` whose
     median MSE against the reconstruction of the points halfway between its grid points is
-    lowest are trained from all their starts (:data:`tentnet.warp.WARP_STARTS`, and the
-    floored ones; judging every count on all of them made ``auto`` twice as slow), and the one
-    closer to the reconstruction then is kept (by the median over seeds). Returns the method,
-    its configuration, its networks, every judged shape (the finalists with
-    ``all_starts_mse``) and the other finalists with the seeds they fitted closest
-    (:func:`_other_finalists`).
+    lowest are trained from :data:`FINALIST_STARTS` starts (or the user's ``restarts``; and
+    the floored ones; judging every count on all of them made ``auto`` twice as slow), and the
+    one closer to the reconstruction then is kept (by the median over seeds). Returns the
+    method, its configuration (with those starts), its networks, every judged shape (the
+    finalists with ``all_starts_mse``) and the other finalists with the seeds they fitted
+    closest (:func:`_other_finalists`).
 
     No one count is best everywhere: 3 on x^11, 4-5 on exp(x) (benchmarks/README.md). Judged
     on the 20% held out after training on 80%, 5 levels won on sqrt(x + 0.01) at depth 8 and
@@ -349,6 +357,8 @@ def _judge_levels(
     finalists = sorted(found, key=lambda f: f[2]["reconstruction_mse"])[:JUDGED_FINALISTS]
     trained = []
     for method, shape, judged in finalists:
+        if cfg.restarts is None:
+            shape = replace(shape, restarts=FINALIST_STARTS)
         out = train_networks(method, t.to(dev), y.to(dev), shape, seeds, progress)
         errors = _errors(out.layers, judge)
         judged["all_starts_mse"] = float(errors.median())

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from .auto import auto_candidates, choose_by_validation
+from .auto import FINALIST_STARTS, auto_candidates, choose_by_validation
 from .errors import TentnetError
 from .methods import get_method
 from .mlp import scaled_std
@@ -168,13 +168,22 @@ def _check_resources(
     ``auto``, the largest of the candidates it would train)."""
     if isinstance(parsed[0], Dataset):
         points = test_points = parsed[0].x.shape[0]
-    if method == "auto":
-        shapes = auto_candidates(depth, points)
+    if method == "auto":  # its knot finalists train more starts than tent-warp alone
+        shapes = [
+            (
+                m,
+                replace(
+                    c, restarts=config.restarts or (FINALIST_STARTS if m == "tent-warp" else None)
+                ),
+            )
+            for m, c in auto_candidates(depth, points)
+        ]
     else:
         shapes = [(method, config)]
     need = 0
     for name, cfg in shapes:
-        used = replace(config, depth=cfg.depth, width=cfg.width).resolved(name)
+        used = replace(config, depth=cfg.depth, width=cfg.width, restarts=cfg.restarts)
+        used = used.resolved(name)
         starts = used.restarts + (get_method(name).added_starts if used.restarts > 1 else 0)
         need = max(
             need,
