@@ -45,10 +45,10 @@ WEIGHED_SHAPES = (
 # 8.1e-10 and 1.4e-10; benchmarks/README.md).
 JUDGED_FINALISTS = 2
 # Starts per seed each finalist trains (where the user set none; a plain tent-warp fit trains
-# WARP_STARTS). LM from the same start ends up to 1,000x apart (x^3 at the weights of depth
-# 10, one seed, 19 starts: 6.1e-13 to 8.4e-10) and the judge picks the closest; 5 instead of
-# 3 lowered the median at depth 10 from 1.8e-12 to 8.8e-13 and left depth 8 at 3.5e-12
-# (seeds 0-4; benchmarks/README.md).
+# WARP_STARTS). LM from starts whose knots differ by a few percent of a gap ends up to 1,000x
+# apart (x^3 at the weights of depth 10, one seed, 19 starts: 6.1e-13 to 8.4e-10), and the
+# judge picks the closest; 5 instead of 3 lowered the median at depth 10 from 1.8e-12 to
+# 8.8e-13 and left depth 8 at 3.5e-12 (seeds 0-4; benchmarks/README.md).
 FINALIST_STARTS = 5
 MIN_POINTS_TO_VALIDATE = 50
 # A method, its configuration and its networks trained on all the points (None: not yet).
