@@ -168,21 +168,15 @@ def _check_resources(
     ``auto``, the largest of the candidates it would train)."""
     if isinstance(parsed[0], Dataset):
         points = test_points = parsed[0].x.shape[0]
-    if method == "auto":  # its knot finalists train more starts than tent-warp alone
-        shapes = [
-            (
-                m,
-                replace(
-                    c, restarts=config.restarts or (FINALIST_STARTS if m == "tent-warp" else None)
-                ),
-            )
-            for m, c in auto_candidates(depth, points)
-        ]
+    if method == "auto":
+        shapes = auto_candidates(depth, points)
     else:
         shapes = [(method, config)]
     need = 0
     for name, cfg in shapes:
-        used = replace(config, depth=cfg.depth, width=cfg.width, restarts=cfg.restarts)
+        used = replace(config, depth=cfg.depth, width=cfg.width)
+        if method == "auto" and name == "tent-warp" and config.restarts is None:
+            used = replace(used, restarts=FINALIST_STARTS)  # as its knot finalists train
         used = used.resolved(name)
         starts = used.restarts + (get_method(name).added_starts if used.restarts > 1 else 0)
         need = max(
