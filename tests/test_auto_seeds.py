@@ -10,9 +10,10 @@ import torch
 from tentnet.auto import FINALIST_STARTS, _other_finalists
 from tentnet.config import TrainOutput
 from tentnet.fit import fit
+from tentnet.hops import HOPS
 from tentnet.mlp import stack_errors
 from tentnet.train import TrainConfig, train_networks
-from tentnet.warp import FLOOR_STARTS, WARP_STARTS
+from tentnet.warp import FLOOR_STARTS
 
 from .conftest import run
 
@@ -117,28 +118,35 @@ def test_the_cli_names_each_seeds_shape_where_they_differ(tmp_path, capsys, monk
     ]
 
 
-def test_the_finalists_train_more_starts_than_a_plain_fit(monkeypatch):
-    """Each knot finalist trains FINALIST_STARTS starts (the floored ones besides), and the
-    result records them; a user's ``restarts`` is kept instead."""
-    calls = []
-    real = AUTO.train_networks
+def test_the_finalists_hop_from_their_starts_and_a_set_restarts_stops_that(monkeypatch):
+    """Each knot finalist trains FINALIST_STARTS starts (the floored ones besides), then HOPS
+    basin hops from the network kept; the result records them. A user's ``restarts`` is kept
+    instead, without hops."""
+    calls, hops = [], []
+    real, real_hop = AUTO.train_networks, AUTO.hop_warp
 
     def spy(method, t, y, cfg, seeds, progress):
         calls.append((method, cfg.depth, cfg.restarts))
         return real(method, t, y, cfg, seeds, progress)
 
+    def hop_spy(out, t, y, units, levels, seeds, rounds, *args):
+        hops.append((levels + 1, rounds))
+        return real_hop(out, t, y, units, levels, seeds, rounds, *args)
+
     monkeypatch.setattr(AUTO, "train_networks", spy)
+    monkeypatch.setattr(AUTO, "hop_warp", hop_spy)
     config = TrainConfig(lm_iterations=20)
     (r,) = fit("x**3", depth=6, method="auto", seeds=[0], config=config, count_regions=False)
-    finals = [
-        (c["method"], c["depth"]) for c in r.auto["tent_warp_levels"] if "all_starts_mse" in c
-    ]
-    assert len(finals) == 2 and FINALIST_STARTS > WARP_STARTS
+    judged = [c for c in r.auto["tent_warp_levels"] if "all_starts_mse" in c]
+    finals = [(c["method"], c["depth"]) for c in judged]
+    assert len(finals) == 2 and [c["hops"] for c in judged] == [HOPS, HOPS]
     assert [(m, d) for m, d, s in calls if s == FINALIST_STARTS] == finals
-    assert (r.method, r.depth) == ("tent-warp", 5) and (r.method, r.depth) in finals
+    assert hops == [(d, HOPS) for _, d in finals]
+    assert (r.method, r.depth) in finals
     assert r.metrics()["restarts"] == FINALIST_STARTS
     assert r.metrics()["starts"] == FINALIST_STARTS + len(FLOOR_STARTS)  # x^3: f'' dips at 0
     calls.clear()
+    hops.clear()
     fit("x**3", depth=6, method="auto", config=replace(config, restarts=2), count_regions=False)
-    assert FINALIST_STARTS not in {s for _, _, s in calls}
+    assert FINALIST_STARTS not in {s for _, _, s in calls} and hops == []
     assert [(m, d) for m, d, s in calls if s == 2][:2] == finals

@@ -12,6 +12,7 @@ import torch
 
 from .config import Progress, TrainConfig, TrainOutput, holdout_size, holdout_split, shallow_width
 from .cpwl import exact_cpwl
+from .hops import HOPS, hop_warp
 from .mlp import Stack, stack_errors, weight_count
 from .reconstruct import reconstruction
 from .tentfit import exact_tent
@@ -44,12 +45,13 @@ WEIGHED_SHAPES = (
 # than the runner-up's (x^11 at the weights of depths 6 and 7: 1.4e-9 and 2.7e-10 against
 # 8.1e-10 and 1.4e-10; benchmarks/README.md).
 JUDGED_FINALISTS = 2
-# Starts per seed each finalist trains (where the user set none; a plain tent-warp fit trains
-# WARP_STARTS). LM from starts whose knots differ by a few percent of a gap ends up to 1,000x
-# apart (x^3 at the weights of depth 10, one seed, 19 starts: 6.1e-13 to 8.4e-10), and the
-# judge picks the closest; 5 instead of 3 lowered the median at depth 10 from 1.8e-12 to
-# 8.8e-13 and left depth 8 at 3.5e-12 (seeds 0-4; benchmarks/README.md).
-FINALIST_STARTS = 5
+# Starts per seed each finalist trains, then HOPS basin hops from the one kept (where the user
+# set no restarts; a plain tent-warp fit trains WARP_STARTS and no hops). LM ends up to 1,000x
+# apart from start to start, and 5 starts instead of 3 had lowered x^3's median at depth 10
+# from 1.8e-12 to 8.8e-13; 3 starts and 6 hops cost about as much and reach lower minima,
+# where more starts stopped paying (depth 12: 12 starts 4.8e-13, 3 + 6 hops 2.5e-13; seeds
+# 0-4; tentnet.hops, benchmarks/README.md).
+FINALIST_STARTS = 3
 MIN_POINTS_TO_VALIDATE = 50
 # A method, its configuration and its networks trained on all the points (None: not yet).
 Contender = tuple[str, TrainConfig, TrainOutput | None]
@@ -311,18 +313,17 @@ def _judge_levels(
     and from the unfloored start alone x^3 at depth 12 judged 4 levels 3x worse than 3,
     which from all their starts reach 4.6e-13 and 1.6e-12); the :data:`JUDGED_FINALISTS` whose
     median MSE against the reconstruction of the points halfway between its grid points is
-    lowest are trained from :data:`FINALIST_STARTS` starts (or the user's ``restarts``; and
-    the floored ones; judging every count on all of them made ``auto`` twice as slow), and the
-    one closer to the reconstruction then is kept (by the median over seeds). Returns the
-    method, its configuration (with those starts), its networks, every judged shape (the
-    finalists with ``all_starts_mse``) and the other finalists with the seeds they fitted
-    closest (:func:`_other_finalists`).
+    lowest are trained from :data:`FINALIST_STARTS` starts and the floored ones, then
+    :data:`tentnet.hops.HOPS` basin hops (``hops``; the user's ``restarts`` instead: those
+    starts, no hops; judging every count so made ``auto`` twice as slow), and the one closer to
+    the reconstruction then is kept (by the median over seeds). Returns the method, its
+    configuration (with those starts), its networks, every judged shape (the finalists with
+    ``all_starts_mse``) and the other finalists with the seeds they fitted closest
+    (:func:`_other_finalists`).
 
     No one count is best everywhere: 3 on x^11, 4-5 on exp(x) (benchmarks/README.md). Judged
     on the 20% held out after training on 80%, 5 levels won on sqrt(x + 0.01) at depth 8 and
-    came out 21x worse trained on all the points (LM ends elsewhere); judged after training on
-    all of them, seed by seed, the median test MSE was at or below that of 3 levels on all 32
-    budget cells measured (x^3, x^11, exp(x), sqrt(x + 0.01), depths 5-12, seeds 0-4).
+    came out 21x worse trained on all the points (LM ends elsewhere).
     """
     budget = weight_count(4, depth)
     dips = curvature_dips(t, y, FLOOR_STARTS[0])
@@ -360,6 +361,10 @@ def _judge_levels(
         if cfg.restarts is None:
             shape = replace(shape, restarts=FINALIST_STARTS)
         out = train_networks(method, t.to(dev), y.to(dev), shape, seeds, progress)
+        if cfg.restarts is None:
+            used = shape.resolved(method)
+            args = (shape.width, shape.depth - 1, seeds, HOPS, used.quadrature, used.resample)
+            out, judged["hops"] = hop_warp(out, t.to(dev), y.to(dev), *args), HOPS
         errors = _errors(out.layers, judge)
         judged["all_starts_mse"] = float(errors.median())
         trained.append((method, shape, out, errors))

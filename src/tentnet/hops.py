@@ -1,0 +1,78 @@
+"""Basin hops for ``auto``'s knot finalists: a trained ``tent-warp`` / ``tent-scaled`` network,
+kicked and trained again.
+
+Levenberg-Marquardt on these networks is chaotic: one start on x^3 at the weights of depth 12,
+its points' reconstruction differing only in rounding from seed to seed, ends anywhere from
+2.2e-13 to 2.2e-11, and more starts stop paying (12 instead of 5: median 4.8e-13 against
+4.7e-13). From the network a start ended with, small kicks (every weight times
+``1 + 3e-4 N(0, 1)``) and 100 LM iterations find lower minima nearby, round after round:
+1.8e-12 -> 3.0e-13 median over the 5 seeds after 12 hops; kicks of 1e-2 never helped, 1e-4
+less often (benchmarks/README.md, sixteenth session). A hop costs a third of a start.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .config import TrainOutput
+from .knots import quadrature_weights
+from .mlp import stack_mse
+from .optim import basin_hops
+from .reconstruct import reconstruction
+from .warp import warp_grid
+
+HOPS = 6  # hops per finalist network (with the starts it trains; see auto.FINALIST_STARTS)
+HOP_NOISE = 3e-4  # each weight times 1 + HOP_NOISE N(0, 1)
+HOP_LM_ITERATIONS = 100
+HOP_STREAM = 3  # the random stream of every seed the kicks come from (1: starts, 2: holdout)
+
+
+def hop_generators(seeds: list[int]) -> list[torch.Generator]:
+    """One generator per seed for the kicks, derived from ``(seed, HOP_STREAM)``."""
+    return [
+        torch.Generator().manual_seed(
+            int(np.random.SeedSequence([seed, HOP_STREAM]).generate_state(1)[0])
+        )
+        for seed in seeds
+    ]
+
+
+def hop_warp(
+    out: TrainOutput,
+    t: Tensor,
+    y: Tensor,
+    units: int,
+    levels: int,
+    seeds: list[int],
+    rounds: int = HOPS,
+    quadrature: bool = True,
+    resample: int = 0,
+) -> TrainOutput:
+    """``out`` (``tent-warp`` or ``tent-scaled`` networks of ``units`` knots and ``levels``
+    levels, one per seed, fitted to ``t, y``, ``(N, P)``) after ``rounds`` basin hops on what
+    the fit trained on: the reconstruction of the points on the method's grid (``resample``
+    > 0 with ``quadrature``), judged halfway between its points, else the points themselves.
+    Each network's hop is kept only where it is closer there."""
+    if rounds < 1:
+        return out
+    judge = None
+    if quadrature and resample:
+        t, y, between = reconstruction(t, y, warp_grid(resample, units, levels), per_point=None)
+        judge = None if between is None else (between[0].unsqueeze(-1), between[1])
+    w = quadrature_weights(t) if quadrature else None
+    x = t.unsqueeze(-1)
+    layers = basin_hops(
+        out.layers,
+        x,
+        y,
+        rounds,
+        HOP_LM_ITERATIONS,
+        HOP_NOISE,
+        hop_generators(seeds),
+        weights=w,
+        judge=judge,
+    )
+    loss = stack_mse(layers, x, y, w)
+    return TrainOutput(layers=layers, history=loss[None], history_steps=[0], starts=out.starts)
