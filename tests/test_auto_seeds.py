@@ -129,9 +129,9 @@ def test_the_finalists_hop_from_their_starts_and_a_set_restarts_stops_that(monke
         calls.append((method, cfg.depth, cfg.restarts))
         return real(method, t, y, cfg, seeds, progress)
 
-    def hop_spy(out, t, y, units, levels, seeds, rounds, *args):
+    def hop_spy(out, t, y, units, levels, seeds, rounds, *args, **kwargs):
         hops.append((levels + 1, rounds))
-        return real_hop(out, t, y, units, levels, seeds, rounds, *args)
+        return real_hop(out, t, y, units, levels, seeds, rounds, *args, **kwargs)
 
     monkeypatch.setattr(AUTO, "train_networks", spy)
     monkeypatch.setattr(AUTO, "hop_warp", hop_spy)

@@ -33,7 +33,19 @@ def _same(one, other):
 def test_hops_end_closer_between_the_grid_points_and_are_repeatable():
     t, y, layers = _fitted()
     out = TrainOutput(layers=layers)
-    hopped = hop_warp(out, t, y, 6, 2, [0, 1], rounds=2, resample=RESAMPLE_POINTS)
+    seen = []
+    hopped = hop_warp(
+        out,
+        t,
+        y,
+        6,
+        2,
+        [0, 1],
+        rounds=2,
+        resample=RESAMPLE_POINTS,
+        progress=lambda *a: seen.append(a),
+    )
+    assert [a[:3] for a in seen] == [("hops", 1, 2), ("hops", 2, 2)] and seen[1][3] <= seen[0][3]
     assert bool((_judged(hopped.layers, t, y) < _judged(layers, t, y)).all())
     again = hop_warp(out, t, y, 6, 2, [0, 1], rounds=2, resample=RESAMPLE_POINTS)
     assert _same(hopped.layers, again.layers)

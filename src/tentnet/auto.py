@@ -49,8 +49,8 @@ JUDGED_FINALISTS = 2
 # set no restarts; a plain tent-warp fit trains WARP_STARTS and no hops). LM ends up to 1,000x
 # apart from start to start, and 5 starts instead of 3 had lowered x^3's median at depth 10
 # from 1.8e-12 to 8.8e-13; 3 starts and 6 hops cost about as much and reach lower minima,
-# where more starts stopped paying (depth 12: 12 starts 4.8e-13, 3 + 6 hops 2.5e-13; seeds
-# 0-4; tentnet.hops, benchmarks/README.md).
+# where more starts stopped paying (x^3 at depth 12, seeds 0-4: 4.7e-13 with 5 starts, 2.0e-13
+# with 3 and 6 hops; tent-warp 5 x 24 from 12 starts 4.8e-13; benchmarks/README.md).
 FINALIST_STARTS = 3
 MIN_POINTS_TO_VALIDATE = 50
 # A method, its configuration and its networks trained on all the points (None: not yet).
@@ -181,7 +181,7 @@ def choose_by_validation(
             + ", ".join(
                 f"{c['method']} {c['depth'] - 1}: {c['reconstruction_mse']:.3g}" for c in levels
             )
-            + "; all starts: "
+            + ("; all starts and hops: " if any("hops" in c for c in finals) else "; all starts: ")
             + ", ".join(
                 f"{c['method']} {c['depth'] - 1}: {c['all_starts_mse']:.3g}" for c in finals
             )
@@ -364,7 +364,8 @@ def _judge_levels(
         if cfg.restarts is None:
             used = shape.resolved(method)
             args = (shape.width, shape.depth - 1, seeds, HOPS, used.quadrature, used.resample)
-            out, judged["hops"] = hop_warp(out, t.to(dev), y.to(dev), *args), HOPS
+            out = hop_warp(out, t.to(dev), y.to(dev), *args, progress=progress)
+            judged["hops"] = HOPS
         errors = _errors(out.layers, judge)
         judged["all_starts_mse"] = float(errors.median())
         trained.append((method, shape, out, errors))

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .config import TrainOutput
+from .config import Progress, TrainOutput, per_seed_progress
 from .knots import quadrature_weights
 from .mlp import stack_mse
 from .optim import basin_hops
@@ -49,12 +49,14 @@ def hop_warp(
     rounds: int = HOPS,
     quadrature: bool = True,
     resample: int = 0,
+    progress: Progress | None = None,
 ) -> TrainOutput:
     """``out`` (``tent-warp`` or ``tent-scaled`` networks of ``units`` knots and ``levels``
     levels, one per seed, fitted to ``t, y``, ``(N, P)``) after ``rounds`` basin hops on what
     the fit trained on: the reconstruction of the points on the method's grid (``resample``
     > 0 with ``quadrature``), judged halfway between its points, else the points themselves.
-    Each network's hop is kept only where it is closer there."""
+    Each network's hop is kept only where it is closer there (``progress``: the mean of that
+    measure after every hop, phase ``"hops"``)."""
     if rounds < 1:
         return out
     judge = None
@@ -73,6 +75,7 @@ def hop_warp(
         hop_generators(seeds),
         weights=w,
         judge=judge,
+        progress=per_seed_progress(progress, len(seeds)),
     )
     loss = stack_mse(layers, x, y, w)
     return TrainOutput(layers=layers, history=loss[None], history_steps=[0], starts=out.starts)

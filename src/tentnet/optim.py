@@ -253,13 +253,15 @@ def basin_hops(
     generators: list[torch.Generator],
     weights: Tensor | None = None,
     judge: tuple[Tensor, Tensor] | None = None,
+    progress: NetProgress | None = None,
 ) -> Stack:
     """``rounds`` hops from each network of ``layers``: every weight multiplied by
     ``1 + noise * N(0, 1)`` (drawn from the network's own generator, so a network's hops do not
     depend on the batch), ``iterations`` LM iterations from there, and the hop kept where it
     lowers the network's MSE on ``judge`` (else its training loss). LM from a trained network
     ends in a nearby minimum, often a lower one; the network returned is never worse by that
-    measure. ``x, y, weights, judge`` as for :func:`levenberg_marquardt`."""
+    measure. ``x, y, weights, judge`` as for :func:`levenberg_marquardt`; ``progress`` is
+    called after every hop as ``progress("hops", hop, rounds, measures)``."""
     rows = stack_to_rows(layers)
 
     def unflatten(v: Tensor) -> Stack:
@@ -271,7 +273,7 @@ def basin_hops(
         return (res.square() if w is None else w * res.square()).mean(1)
 
     best = score(rows)
-    for _ in range(rounds):
+    for hop in range(rounds):
         kicks = torch.stack(
             [torch.randn(rows.shape[1], generator=g, dtype=rows.dtype) for g in generators]
         ).to(rows.device)
@@ -282,4 +284,6 @@ def basin_hops(
         keep = torch.isfinite(new) & (new < best)
         rows = torch.where(keep[:, None], trial, rows)
         best = torch.where(keep, new, best)
+        if progress is not None:
+            progress("hops", hop + 1, rounds, best)
     return [(w.clone(), b.clone()) for w, b in unflatten(rows)]
