@@ -8,7 +8,6 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-import numpy as np
 import torch
 from torch import Tensor
 
@@ -16,6 +15,7 @@ from .errors import TentnetError
 from .methods import REGISTRY, get_method
 from .mlp import Stack, weight_count
 from .optim import NetProgress as NetProgress
+from .optim import stream_generator
 from .reconstruct import RESAMPLE_POINTS
 from .tent import DEFAULT_MARGIN, check_depth
 
@@ -292,9 +292,7 @@ def holdout_split(
         [
             torch.randperm(
                 p,
-                generator=torch.Generator().manual_seed(
-                    int(np.random.SeedSequence([seed, stream]).generate_state(1)[0])
-                ),
+                generator=stream_generator(seed, stream),
             )
             for seed in seeds
         ]

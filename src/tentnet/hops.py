@@ -12,16 +12,13 @@ less often (benchmarks/README.md, sixteenth session). A hop costs a third of a s
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import Tensor
 
 from .config import Progress, TrainOutput, per_seed_progress
-from .knots import quadrature_weights
 from .mlp import stack_mse
-from .optim import basin_hops
-from .reconstruct import reconstruction
-from .warp import warp_grid
+from .optim import basin_hops, stream_generator
+from .warp import warp_data
 
 HOPS = 6  # hops per finalist network (with the starts it trains; see auto.FINALIST_STARTS)
 HOP_NOISE = 3e-4  # each weight times 1 + HOP_NOISE N(0, 1)
@@ -31,12 +28,7 @@ HOP_STREAM = 3  # the random stream of every seed the kicks come from (1: starts
 
 def hop_generators(seeds: list[int]) -> list[torch.Generator]:
     """One generator per seed for the kicks, derived from ``(seed, HOP_STREAM)``."""
-    return [
-        torch.Generator().manual_seed(
-            int(np.random.SeedSequence([seed, HOP_STREAM]).generate_state(1)[0])
-        )
-        for seed in seeds
-    ]
+    return [stream_generator(seed, HOP_STREAM) for seed in seeds]
 
 
 def hop_warp(
@@ -59,11 +51,7 @@ def hop_warp(
     measure after every hop, phase ``"hops"``)."""
     if rounds < 1:
         return out
-    judge = None
-    if quadrature and resample:
-        t, y, between = reconstruction(t, y, warp_grid(resample, units, levels), per_point=None)
-        judge = None if between is None else (between[0].unsqueeze(-1), between[1])
-    w = quadrature_weights(t) if quadrature else None
+    t, y, w, judge = warp_data(t, y, units, levels, quadrature, resample)
     x = t.unsqueeze(-1)
     layers = basin_hops(
         out.layers,

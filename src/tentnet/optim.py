@@ -84,17 +84,18 @@ def adam_steps(
             progress(phase, step + 1, steps, per_net)
 
 
+def stream_generator(*key: int) -> torch.Generator:
+    """A random stream of its own for ``key`` (``(seed, stream, ...)``). torch's CPU generator
+    keeps only 32 bits of a seed, so the streams are derived by numpy's SeedSequence."""
+    return torch.Generator().manual_seed(
+        int(np.random.SeedSequence(list(key)).generate_state(1)[0])
+    )
+
+
 def init_generators(seeds: list[int], restarts: int = 1) -> list[torch.Generator]:
     # Independent of the generator that drew the training points (seeded by `seed` itself);
-    # candidate r of a seed (restarts > 1) gets its own stream. torch's CPU generator keeps
-    # only 32 bits of a seed, so the streams are derived by numpy's SeedSequence.
-    return [
-        torch.Generator().manual_seed(
-            int(np.random.SeedSequence([seed, 1, r]).generate_state(1)[0])
-        )
-        for seed in seeds
-        for r in range(restarts)
-    ]
+    # candidate r of a seed (restarts > 1) gets its own stream.
+    return [stream_generator(seed, 1, r) for seed in seeds for r in range(restarts)]
 
 
 def random_peaks(

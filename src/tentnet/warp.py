@@ -147,8 +147,7 @@ def check_warp(units: int, levels: int, points: int) -> None:
     if levels < 1:
         raise TentnetError(
             "methods tent-warp and tent-scaled need depth 2 or more (one hidden layer of knots, "
-            "then at least "
-            f"one tent level); got depth {levels + 1}"
+            f"then at least one tent level); got depth {levels + 1}"
         )
     if units < 2:
         raise TentnetError(
@@ -333,6 +332,19 @@ def fit_warp(
     return [(wt[best], b[best]) for wt, b in layers], loss[best], starts
 
 
+def warp_data(
+    t: Tensor, y: Tensor, units: int, levels: int, quadrature: bool, resample: int
+) -> tuple[Tensor, Tensor, Tensor | None, tuple[Tensor, Tensor] | None]:
+    """``(t, y, w, judge)`` that LM fits: the reconstruction on :func:`warp_grid`'s grid (with
+    ``quadrature`` and ``resample``; else the points), their quadrature weights and the points
+    halfway between the grid's points (each None where there is none)."""
+    judge = None
+    if quadrature and resample:  # LM stops where the fit is best between the grid's points
+        t, y, between = reconstruction(t, y, warp_grid(resample, units, levels), per_point=None)
+        judge = None if between is None else (between[0].unsqueeze(-1), between[1])
+    return t, y, quadrature_weights(t) if quadrature else None, judge
+
+
 def warp_starts(
     t: Tensor,
     y: Tensor,
@@ -355,10 +367,7 @@ def warp_starts(
     starts = 1 if generators is None else len(generators) // n
     if starts < 1 or (generators is not None and len(generators) != starts * n):
         raise TentnetError(f"need a whole number of random streams per network, got {starts}")
-    judge = None
-    if quadrature and resample:  # LM stops where the fit is best between the grid's points
-        t, y, between = reconstruction(t, y, warp_grid(resample, units, levels), per_point=None)
-        judge = None if between is None else (between[0].unsqueeze(-1), between[1])
+    t, y, w, judge = warp_data(t, y, units, levels, quadrature, resample)
     shift = fractions = None
     if starts == 1 and floor:
         if scaled:
@@ -372,6 +381,7 @@ def warp_starts(
         t, y = t.repeat_interleave(total, 0), y.repeat_interleave(total, 0)
         if judge is not None:
             judge = (judge[0].repeat_interleave(total, 0), judge[1].repeat_interleave(total, 0))
+        w = None if w is None else w.repeat_interleave(total, 0)
         drawn = torch.stack(
             [2 * torch.rand(units - 1, generator=g, dtype=t.dtype) - 1 for g in generators]
         ).view(n, starts, units - 1)
@@ -381,7 +391,6 @@ def warp_starts(
         if floors:
             each = torch.tensor((0.0,) * starts + floors, dtype=t.dtype, device=t.device)
             fractions = each.repeat(n)
-    w = quadrature_weights(t) if quadrature else None
     layers = warp_layout(t, y, units, levels, w, shift, scaled, fractions)
     x = t.unsqueeze(-1)
     if lm_iterations:
