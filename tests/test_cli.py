@@ -256,3 +256,16 @@ def test_several_inputs_take_the_dtype(tmp_path, capsys):
         ["fit", "--target", "x0*x1", "--steps", "20", "--dtype", "float32", "--json"], capsys
     )
     assert code == 0 and json.loads(out)["dtype"] == "float32"
+
+
+def test_the_progress_line_names_what_each_phase_measures(capsys):
+    from tentnet.cli.common import ProgressLine
+
+    line = ProgressLine(True)
+    line("LM", 3, 10, 1.5e-9)
+    assert "train loss 1.500e-09" in capsys.readouterr().err
+    line("hops", 2, 6, 2.5e-12)  # a hop is kept by its error between the grid points
+    err = capsys.readouterr().err
+    assert "judged MSE 2.500e-12" in err and "train loss" not in err
+    ProgressLine(False)("LM", 1, 1, 1.0)
+    assert capsys.readouterr().err == ""

@@ -75,6 +75,11 @@ def float_arg(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
 
 
+# What the number on the progress line is, by phase (else the training loss): a basin hop is
+# kept by its error between the reconstruction's grid points, not by its training loss.
+MEASURED = {"hops": "judged MSE"}
+
+
 class ProgressLine:
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
@@ -82,7 +87,8 @@ class ProgressLine:
 
     def __call__(self, phase: str, step: int, steps: int, loss: float) -> None:
         if self.enabled:
-            sys.stderr.write(f"\r{phase:>8}: {step:>7}/{steps}  train loss {loss:.3e}   ")
+            what = MEASURED.get(phase, "train loss")
+            sys.stderr.write(f"\r{phase:>8}: {step:>7}/{steps}  {what} {loss:.3e}   ")
             sys.stderr.flush()
             self.shown = True
 
