@@ -140,8 +140,9 @@ def test_the_finalists_hop_from_their_starts_and_a_set_restarts_stops_that(monke
     judged = [c for c in r.auto["tent_warp_levels"] if "all_starts_mse" in c]
     finals = [(c["method"], c["depth"]) for c in judged]
     assert len(finals) == 2 and [c["hops"] for c in judged] == [HOPS, HOPS]
-    assert [(m, d) for m, d, s in calls if s == FINALIST_STARTS] == finals
-    assert hops == [(d, HOPS) for _, d in finals]
+    # (the finalists train in the order of their one-start judge, recorded in shape order)
+    assert sorted((m, d) for m, d, s in calls if s == FINALIST_STARTS) == sorted(finals)
+    assert sorted(hops) == sorted((d, HOPS) for _, d in finals)
     assert (r.method, r.depth) in finals
     assert r.metrics()["restarts"] == FINALIST_STARTS
     assert r.metrics()["starts"] == FINALIST_STARTS + len(FLOOR_STARTS)  # x^3: f'' dips at 0
@@ -149,4 +150,4 @@ def test_the_finalists_hop_from_their_starts_and_a_set_restarts_stops_that(monke
     hops.clear()
     fit("x**3", depth=6, method="auto", config=replace(config, restarts=2), count_regions=False)
     assert FINALIST_STARTS not in {s for _, _, s in calls} and hops == []
-    assert [(m, d) for m, d, s in calls if s == 2][:2] == finals
+    assert sorted([(m, d) for m, d, s in calls if s == 2][:2]) == sorted(finals)

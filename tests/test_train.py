@@ -402,3 +402,26 @@ def test_solves_do_not_depend_on_the_thread_count():
         assert done.returncode == 0, done.stderr[-2000:]
         out.append([float(v) for v in done.stdout.split()])
     assert out[1] == pytest.approx(out[0], rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    "method,depth,config",
+    [
+        ("tent-warp", 4, TrainConfig(width=8, lm_iterations=20)),
+        ("tent-scaled", 4, TrainConfig(width=8, lm_iterations=20)),
+        ("knots", 1, TrainConfig(width=12)),
+        ("tent+", 4, TrainConfig(steps=60, lm_iterations=20)),
+    ],
+)
+def test_a_seed_fits_the_same_bits_alone_and_in_a_batch(method, depth, config):
+    # LM is chaotic on these networks, so rounding differences (torch.var of a lone row, and
+    # torch.bmm of some matrices of a batch, round unlike the same alone) ended x^3 with
+    # tent-warp 3x apart. Seed 1 sits second in the batch: the place bmm rounded differently.
+    def seed_1(seeds: list[int]):
+        runs = fit("x**3", method=method, depth=depth, seeds=seeds, config=config)
+        return next(r for r in runs if r.seed == 1)
+
+    alone, batch = seed_1([1]), seed_1([0, 1])
+    for a, b in zip(alone.mlp.parameters(), batch.mlp.parameters(), strict=True):
+        assert torch.equal(a, b)
+    assert alone.test_mse == batch.test_mse

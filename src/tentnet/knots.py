@@ -36,7 +36,7 @@ import torch
 from torch import Tensor
 
 from .cpwl import as_stack, exact_cpwl, free_units, hat_basis
-from .mlp import Stack, rows_where, stack_mse
+from .mlp import Stack, gram, rows_where, stack_mse
 from .optim import lm_on_stack, solve_spd
 from .reconstruct import RESAMPLE_POINTS, resampled
 
@@ -53,11 +53,11 @@ def least_squares(basis: Tensor, y: Tensor, w: Tensor | None = None) -> Tensor:
     normal equations with a tiny ridge (hat bases are well conditioned as long as every piece
     holds points)."""
     wb = basis if w is None else w.unsqueeze(-1) * basis
-    gram = wb.transpose(1, 2) @ basis
+    normal = gram(wb, basis)
     rhs = (wb.transpose(1, 2) @ y.unsqueeze(-1)).squeeze(-1)
-    scale = gram.diagonal(dim1=1, dim2=2).mean(1).clamp_min(1e-300)
-    eye = torch.eye(gram.shape[1], dtype=y.dtype, device=y.device)
-    return solve_spd(gram + 1e-12 * scale[:, None, None] * eye, rhs)[0]
+    scale = normal.diagonal(dim1=1, dim2=2).mean(1).clamp_min(1e-300)
+    eye = torch.eye(normal.shape[1], dtype=y.dtype, device=y.device)
+    return solve_spd(normal + 1e-12 * scale[:, None, None] * eye, rhs)[0]
 
 
 def curvature_cdf(
