@@ -353,8 +353,7 @@ def _judge_levels(
             judged["floored_start"] = FLOOR_STARTS[1]
         judged["reconstruction_mse"] = float(errors.median())
         found.append((method, shape, judged))
-    # The finalists train all their starts. The first begins where the judged one began, but
-    # batched with the others its LM run differs in rounding and may end elsewhere.
+    # The finalists train all their starts; the first begins where the judged one began.
     finalists = sorted(found, key=lambda f: f[2]["reconstruction_mse"])[:JUDGED_FINALISTS]
     trained = []
     for method, shape, judged in finalists:
