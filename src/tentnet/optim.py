@@ -109,10 +109,11 @@ def random_peaks(
 
 
 # Systems are padded (an identity block) to a multiple of this many unknowns: the batched
-# cholesky_solve rounds a system differently when its place in memory is not 64-byte aligned
-# (the second of two 97 x 97 systems differed by 1e-17 from the same one alone), and LM on
-# these networks turns such differences into minima 3x apart; with every system a multiple of
-# 8 doubles wide, a network trains to the same bits alone or in any batch (tested).
+# cholesky_solve rounded some systems of a batch differently from the same system alone (the
+# second of two 97 x 97 systems, by 1e-17; not the first, and none once padded to 8-double
+# rows, whose every system then starts 64-byte aligned), and LM on these networks turns such
+# differences into minima 3x apart. A network trains to the same bits alone or in any batch
+# (tested).
 SOLVE_ALIGN = 8
 
 
