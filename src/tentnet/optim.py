@@ -20,7 +20,15 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from .errors import TentnetError
-from .mlp import Stack, gram, rows_to_stack, stack_forward, stack_jacobian, stack_to_rows
+from .mlp import (
+    Stack,
+    gram,
+    rows_to_stack,
+    stack_forward,
+    stack_jacobian,
+    stack_mse,
+    stack_to_rows,
+)
 
 NetProgress = Callable[[str, int, int, Tensor], None]  # (phase, step, steps, per-network losses)
 
@@ -285,9 +293,11 @@ def basin_hops(
         return rows_to_stack(v, layers)
 
     def score(v: Tensor) -> Tensor:
-        xs, ys, w = (x, y, weights) if judge is None else (*judge, None)
-        res = stack_forward(unflatten(v), xs).squeeze(-1) - ys
-        return (res.square() if w is None else w * res.square()).mean(1)
+        return (
+            stack_mse(unflatten(v), x, y, weights)
+            if judge is None
+            else stack_mse(unflatten(v), *judge)
+        )
 
     best = score(rows)
     for hop in range(rounds):
