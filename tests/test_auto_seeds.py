@@ -119,35 +119,31 @@ def test_the_cli_names_each_seeds_shape_where_they_differ(tmp_path, capsys, monk
 
 
 def test_the_finalists_hop_from_their_starts_and_a_set_restarts_stops_that(monkeypatch):
-    """Each knot finalist trains FINALIST_STARTS starts (the floored ones besides), then HOPS
-    basin hops from the network kept; the result records them. A user's ``restarts`` is kept
-    instead, without hops."""
-    calls, hops = [], []
-    real, real_hop = AUTO.train_networks, AUTO.hop_warp
+    """Each knot finalist trains FINALIST_STARTS starts (the floored ones besides; the judged
+    unmoved and floored starts not again), then HOPS basin hops from the network kept; the
+    result records them. A user's ``restarts`` is kept instead, without hops."""
+    calls = []
+    real = AUTO.train_finalist
 
-    def spy(method, t, y, cfg, seeds, progress):
-        calls.append((method, cfg.depth, cfg.restarts))
-        return real(method, t, y, cfg, seeds, progress)
+    def spy(method, shape, t, y, seeds, known, rounds, progress):
+        calls.append((method, shape.depth, shape.restarts, rounds, sorted(known)))
+        return real(method, shape, t, y, seeds, known, rounds, progress)
 
-    def hop_spy(out, t, y, units, levels, seeds, rounds, *args, **kwargs):
-        hops.append((levels + 1, rounds))
-        return real_hop(out, t, y, units, levels, seeds, rounds, *args, **kwargs)
-
-    monkeypatch.setattr(AUTO, "train_networks", spy)
-    monkeypatch.setattr(AUTO, "hop_warp", hop_spy)
+    monkeypatch.setattr(AUTO, "train_finalist", spy)
     config = TrainConfig(lm_iterations=20)
     (r,) = fit("x**3", depth=6, method="auto", seeds=[0], config=config, count_regions=False)
     judged = [c for c in r.auto["tent_warp_levels"] if "all_starts_mse" in c]
     finals = [(c["method"], c["depth"]) for c in judged]
     assert len(finals) == 2 and [c["hops"] for c in judged] == [HOPS, HOPS]
     # (the finalists train in the order of their one-start judge, recorded in shape order)
-    assert sorted((m, d) for m, d, s in calls if s == FINALIST_STARTS) == sorted(finals)
-    assert sorted(hops) == sorted((d, HOPS) for _, d in finals)
+    assert sorted((m, d) for m, d, *_ in calls) == sorted(finals)
+    assert {(s, rounds) for _, _, s, rounds, _ in calls} == {(FINALIST_STARTS, HOPS)}
+    floored = [0.0, FLOOR_STARTS[1]]  # x^3: f'' dips at 0
+    assert all(k == (floored if m == "tent-warp" else [0.0]) for m, *_, k in calls)
     assert (r.method, r.depth) in finals
     assert r.metrics()["restarts"] == FINALIST_STARTS
-    assert r.metrics()["starts"] == FINALIST_STARTS + len(FLOOR_STARTS)  # x^3: f'' dips at 0
+    assert r.metrics()["starts"] == FINALIST_STARTS + len(FLOOR_STARTS)
     calls.clear()
-    hops.clear()
     fit("x**3", depth=6, method="auto", config=replace(config, restarts=2), count_regions=False)
-    assert FINALIST_STARTS not in {s for _, _, s in calls} and hops == []
-    assert sorted([(m, d) for m, d, s in calls if s == 2][:2]) == sorted(finals)
+    assert sorted((m, d) for m, d, *_ in calls) == sorted(finals)
+    assert {(s, rounds) for _, _, s, rounds, _ in calls} == {(2, 0)}

@@ -12,7 +12,7 @@ import torch
 
 from .config import Progress, TrainConfig, TrainOutput, holdout_size, holdout_split, shallow_width
 from .cpwl import exact_cpwl
-from .hops import HOPS, hop_warp
+from .hops import HOPS, train_finalist
 from .mlp import Stack, stack_errors, weight_count
 from .reconstruct import reconstruction
 from .tentfit import exact_tent
@@ -337,6 +337,7 @@ def _judge_levels(
         out = train_networks(method, t.to(dev), y.to(dev), one, seeds, progress)
         errors = _errors(out.layers, judge)
         judged: dict[str, Any] = {"method": method, "depth": levels + 1, "width": units}
+        known = {0.0: out.layers}  # a finalist does not train these starts again
         if dips and method == "tent-warp":  # and the better of it and one floored start
             used = one.resolved(method)
             floored, _, _ = fit_warp(
@@ -351,20 +352,18 @@ def _judge_levels(
             )
             errors = torch.minimum(errors, _errors(floored, judge))
             judged["floored_start"] = FLOOR_STARTS[1]
+            known[FLOOR_STARTS[1]] = floored
         judged["reconstruction_mse"] = float(errors.median())
-        found.append((method, shape, judged))
-    # The finalists train all their starts; the first begins where the judged one began.
+        found.append((method, shape, judged, known))
+    # The finalists train all their starts (the judged ones among them), then hops.
     finalists = sorted(found, key=lambda f: f[2]["reconstruction_mse"])[:JUDGED_FINALISTS]
     trained = []
-    for method, shape, judged in finalists:
-        if cfg.restarts is None:
-            shape = replace(shape, restarts=FINALIST_STARTS)
-        out = train_networks(method, t.to(dev), y.to(dev), shape, seeds, progress)
-        if cfg.restarts is None:
-            used = shape.resolved(method)
-            args = (shape.width, shape.depth - 1, seeds, HOPS, used.quadrature, used.resample)
-            out = hop_warp(out, t.to(dev), y.to(dev), *args, progress=progress)
-            judged["hops"] = HOPS
+    for method, shape, judged, known in finalists:
+        rounds = HOPS if cfg.restarts is None else 0
+        shape = replace(shape, restarts=cfg.restarts or FINALIST_STARTS)
+        out = train_finalist(method, shape, t.to(dev), y.to(dev), seeds, known, rounds, progress)
+        if rounds:
+            judged["hops"] = rounds
         errors = _errors(out.layers, judge)
         judged["all_starts_mse"] = float(errors.median())
         trained.append((method, shape, out, errors))

@@ -15,10 +15,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .config import Progress, TrainOutput, per_seed_progress
-from .mlp import stack_mse
-from .optim import basin_hops, stream_generator
-from .warp import warp_data
+from .config import Progress, TrainConfig, TrainOutput, per_seed_progress
+from .mlp import Stack, stack_mse
+from .optim import basin_hops, init_generators, stream_generator
+from .warp import fit_warp, warp_data
 
 HOPS = 6  # hops per finalist network (with the starts it trains; see auto.FINALIST_STARTS)
 HOP_NOISE = 3e-4  # each weight times 1 + HOP_NOISE N(0, 1)
@@ -67,3 +67,37 @@ def hop_warp(
     )
     loss = stack_mse(layers, x, y, w)
     return TrainOutput(layers=layers, history=loss[None], history_steps=[0], starts=out.starts)
+
+
+def train_finalist(
+    method: str,
+    shape: TrainConfig,
+    t: Tensor,
+    y: Tensor,
+    seeds: list[int],
+    known: dict[float, Stack],
+    rounds: int,
+    progress: Progress | None = None,
+) -> TrainOutput:
+    """One of ``auto``'s knot finalists: ``method`` (``tent-warp`` or ``tent-scaled``) in
+    ``shape`` (its depth, width and starts) trained on ``t, y`` as ``train_networks`` would,
+    but with the starts ``known`` already trained (see :func:`tentnet.warp.fit_warp`: the
+    one-start networks ``auto`` judged the shape by, by their floor) not trained again; then
+    ``rounds`` basin hops (:func:`hop_warp`)."""
+    used = shape.resolved(method)
+    levels = shape.depth - 1
+    layers, loss, starts = fit_warp(
+        t,
+        y,
+        shape.width,
+        levels,
+        used.lm_iterations,
+        used.quadrature,
+        used.resample,
+        init_generators(seeds, used.restarts),
+        scaled=method == "tent-scaled",
+        known=known,
+    )
+    out = TrainOutput(layers=layers, history=loss[None], history_steps=[0], starts=starts)
+    args = (shape.width, levels, seeds, rounds, used.quadrature, used.resample)
+    return hop_warp(out, t, y, *args, progress=progress)

@@ -32,6 +32,8 @@ end near 1e-11, with several knots about the kink and none on it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor
 
@@ -89,6 +91,39 @@ def curvature_cdfs(
     dens = torch.stack([curv.clamp_min(0.0) ** e for e in exponents])  # (E, N, fine)
     dens = dens + 1e-2 * dens.mean(-1, keepdim=True) + 1e-300  # flat parts still get knots
     return list(torch.cat([torch.zeros_like(dens[..., :1]), torch.cumsum(dens * h, -1)], -1))
+
+
+def floored_density(
+    t: Tensor, y: Tensor, fraction: Tensor, exponent: float
+) -> tuple[Tensor, Callable[[Tensor], Tensor]]:
+    """The cumulative ``|f''|^exponent`` knot density of :func:`tentnet.knots.curvature_cdf`,
+    raised to that of ``fraction`` (``(N,)``) times the largest ``|f''|`` where it is below; and
+    the zigzag's swing at given knots, ``sqrt(min(1, |f''| / floor))``, 1 wherever ``|f''|`` is
+    above the floor (and everywhere with a fraction of 0).
+
+    Near a zero of f'' (x^3 and x^11 at 0, any inflection) the density leaves a wide first
+    piece, where f'' changes by much of itself, and for tent-scaled ``B ~ |f''|^(-1/3)`` has no
+    finite value. With the floor the pieces there keep the floor's width (and B its value),
+    and the smaller bump that interpolation leaves (``h^2 |f''|``) comes from the zigzag
+    instead: on a piece where it swings by ``eta`` the chain's parabola is ``eta^2`` times as
+    high. Where ``|f''|`` stays above the floor the density is unchanged, and so is the
+    start."""
+    cum, linear = curvature_cdfs(t, y, (exponent, 1.0))  # one |f''| estimate
+    fine = cum.shape[1] - 1
+    curv = torch.diff(linear, dim=1) * fine  # |f''| per fine piece
+    floor = fraction.unsqueeze(1) * curv.amax(1, keepdim=True)
+    dens = torch.diff(cum, dim=1) * fine
+    low = curv < floor
+    dens = torch.where(low, torch.maximum(dens, floor**exponent), dens)
+    raised = torch.cat([torch.zeros_like(cum[:, :1]), torch.cumsum(dens / fine, 1)], 1)
+    cum = torch.where(low.any(1, keepdim=True), raised, cum)  # the others stay bit for bit
+
+    def swing(knots: Tensor) -> Tensor:
+        idx = (knots * fine).long().clamp(0, fine - 1)
+        ratio = torch.gather(curv, 1, idx) / floor.clamp_min(torch.finfo(curv.dtype).tiny)
+        return ratio.clamp(max=1.0).sqrt()
+
+    return cum, swing
 
 
 def curvature_knots(t: Tensor, cum: Tensor, inner: int) -> Tensor:

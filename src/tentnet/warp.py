@@ -47,8 +47,6 @@ weight count; only the start differs.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 from torch import Tensor
 
@@ -58,6 +56,7 @@ from .knots import (
     curvature_cdf,
     curvature_cdfs,
     curvature_knots,
+    floored_density,
     least_squares,
     quadrature_weights,
 )
@@ -180,9 +179,9 @@ def warp_layout(
     n = t.shape[0]
     if scaled:
         fraction = torch.full((n,), ZERO_FLOOR, dtype=t.dtype, device=t.device)
-        cum, swing = _floored_density(t, y, fraction, SCALED_DENSITY_EXPONENT)
+        cum, swing = floored_density(t, y, fraction, SCALED_DENSITY_EXPONENT)
     elif floor is not None:
-        cum, swing = _floored_density(t, y, floor, WARP_DENSITY_EXPONENT)
+        cum, swing = floored_density(t, y, floor, WARP_DENSITY_EXPONENT)
     else:
         cum, swing = curvature_cdf(t, y, WARP_DENSITY_EXPONENT), None
     knots = curvature_knots(t, cum, units - 1)
@@ -233,39 +232,6 @@ def warp_layout(
     return [first, (w2, b2), *chain[1:-1], (w_out, b_out - lift[:, None])]
 
 
-def _floored_density(
-    t: Tensor, y: Tensor, fraction: Tensor, exponent: float
-) -> tuple[Tensor, Callable[[Tensor], Tensor]]:
-    """The cumulative ``|f''|^exponent`` knot density of :func:`tentnet.knots.curvature_cdf`,
-    raised to that of ``fraction`` (``(N,)``) times the largest ``|f''|`` where it is below; and
-    the zigzag's swing at given knots, ``sqrt(min(1, |f''| / floor))``, 1 wherever ``|f''|`` is
-    above the floor (and everywhere with a fraction of 0).
-
-    Near a zero of f'' (x^3 and x^11 at 0, any inflection) the density leaves a wide first
-    piece, where f'' changes by much of itself, and for tent-scaled ``B ~ |f''|^(-1/3)`` has no
-    finite value. With the floor the pieces there keep the floor's width (and B its value),
-    and the smaller bump that interpolation leaves (``h^2 |f''|``) comes from the zigzag
-    instead: on a piece where it swings by ``eta`` the chain's parabola is ``eta^2`` times as
-    high. Where ``|f''|`` stays above the floor the density is unchanged, and so is the
-    start."""
-    cum, linear = curvature_cdfs(t, y, (exponent, 1.0))  # one |f''| estimate
-    fine = cum.shape[1] - 1
-    curv = torch.diff(linear, dim=1) * fine  # |f''| per fine piece
-    floor = fraction.unsqueeze(1) * curv.amax(1, keepdim=True)
-    dens = torch.diff(cum, dim=1) * fine
-    low = curv < floor
-    dens = torch.where(low, torch.maximum(dens, floor**exponent), dens)
-    raised = torch.cat([torch.zeros_like(cum[:, :1]), torch.cumsum(dens / fine, 1)], 1)
-    cum = torch.where(low.any(1, keepdim=True), raised, cum)  # the others stay bit for bit
-
-    def swing(knots: Tensor) -> Tensor:
-        idx = (knots * fine).long().clamp(0, fine - 1)
-        ratio = torch.gather(curv, 1, idx) / floor.clamp_min(torch.finfo(curv.dtype).tiny)
-        return ratio.clamp(max=1.0).sqrt()
-
-    return cum, swing
-
-
 def curvature_dips(t: Tensor, y: Tensor, fraction: float, share: float = DIP_SHARE) -> bool:
     """Whether the estimated ``|f''|`` of any of the ``(N, P)`` data sets falls below
     ``fraction`` of its largest value somewhere, but on less than ``share`` of the domain (a
@@ -297,6 +263,7 @@ def fit_warp(
     generators: list[torch.Generator] | None = None,
     scaled: bool = False,
     floor: float = 0.0,
+    known: dict[float, Stack] | None = None,
 ) -> tuple[Stack, Tensor, int]:
     """Fit N ``tent-warp`` networks (``scaled``: ``tent-scaled``): least-squares starts, then LM
     on all weights.
@@ -316,6 +283,11 @@ def fit_warp(
             grid points (else the lowest training loss) is kept. None: one start.
         floor: with one start, ``tent-warp``'s knots and zigzag held at this fraction of the
             largest ``|f''|`` (what ``auto`` judges a level count by near a zero of f'').
+        known: starts already trained (N networks each, by the same arguments and one start),
+            by their floor: 0.0 the unmoved, unfloored start, a fraction of
+            :data:`FLOOR_STARTS` that floored start. They take the place of those starts
+            untrained; a network trains to the same bits in any batch, so the result is the
+            same (``auto``'s finalists after its one-start judging).
 
     Returns:
         ``(stack, loss, starts)``: the networks, their training loss ``(N,)`` (weighted with
@@ -323,7 +295,7 @@ def fit_warp(
     """
     n = t.shape[0]
     layers, loss, score = warp_starts(
-        t, y, units, levels, lm_iterations, quadrature, resample, generators, scaled, floor
+        t, y, units, levels, lm_iterations, quadrature, resample, generators, scaled, floor, known
     )
     starts = loss.shape[0] // n
     if starts == 1:
@@ -356,6 +328,7 @@ def warp_starts(
     generators: list[torch.Generator] | None = None,
     scaled: bool = False,
     floor: float = 0.0,
+    known: dict[float, Stack] | None = None,
 ) -> tuple[Stack, Tensor, Tensor]:
     """Every start of :func:`fit_warp` (same arguments), before one is kept per network:
     ``(stack, loss, score)`` with ``S N`` networks, seed-major (``S`` counts the floored
@@ -369,6 +342,7 @@ def warp_starts(
         raise TentnetError(f"need a whole number of random streams per network, got {starts}")
     t, y, w, judge = warp_data(t, y, units, levels, quadrature, resample)
     shift = fractions = None
+    keys: list[float | None] = [floor]  # each start's floor (None: moved knots)
     if starts == 1 and floor:
         if scaled:
             raise TentnetError("a floored start is tent-warp's; tent-scaled has its own floor")
@@ -391,10 +365,32 @@ def warp_starts(
         if floors:
             each = torch.tensor((0.0,) * starts + floors, dtype=t.dtype, device=t.device)
             fractions = each.repeat(n)
+        keys = [0.0] + [None] * (starts - 1) + list(floors)
     layers = warp_layout(t, y, units, levels, w, shift, scaled, fractions)
     x = t.unsqueeze(-1)
-    if lm_iterations:
-        layers = lm_on_stack(layers, x, y, lm_iterations, weights=w, judge=judge)
+    given = [(j, known[k]) for j, k in enumerate(keys) if known and k in known]
+    rows = torch.arange(n * len(keys), device=t.device).view(n, len(keys))
+    done = torch.zeros(n * len(keys), dtype=torch.bool, device=t.device)
+    for j, stack in given:  # the starts trained before, in their rows
+        done[rows[:, j]] = True
+        layers = [
+            (wt.index_copy(0, rows[:, j], a), b.index_copy(0, rows[:, j], c))
+            for (wt, b), (a, c) in zip(layers, stack, strict=True)
+        ]
+    todo = (~done).nonzero()[:, 0]
+    if lm_iterations and len(todo):
+        trained = lm_on_stack(
+            [(wt[todo], b[todo]) for wt, b in layers],
+            x[todo],
+            y[todo],
+            lm_iterations,
+            weights=None if w is None else w[todo],
+            judge=None if judge is None else (judge[0][todo], judge[1][todo]),
+        )
+        layers = [
+            (wt.index_copy(0, todo, a), b.index_copy(0, todo, c))
+            for (wt, b), (a, c) in zip(layers, trained, strict=True)
+        ]
     loss = stack_mse(layers, x, y, w)
     score = loss if judge is None or starts == 1 else stack_mse(layers, *judge)
     return layers, loss, score
