@@ -313,7 +313,8 @@ def _judge_levels(
     and from the unfloored start alone x^3 at depth 12 judged 4 levels 3x worse than 3,
     which from all their starts reach 4.6e-13 and 1.6e-12); the :data:`JUDGED_FINALISTS` whose
     median MSE against the reconstruction of the points halfway between its grid points is
-    lowest are trained from :data:`FINALIST_STARTS` starts and the floored ones, then
+    lowest are trained from :data:`FINALIST_STARTS` starts and the floored ones (the judged
+    ones among them, not trained again: :func:`tentnet.hops.train_finalist`), then
     :data:`tentnet.hops.HOPS` basin hops (``hops``; the user's ``restarts`` instead: those
     starts, no hops; judging every count so made ``auto`` twice as slow), and the one closer to
     the reconstruction then is kept (by the median over seeds). Returns the method, its
@@ -355,7 +356,6 @@ def _judge_levels(
             known[FLOOR_STARTS[1]] = floored
         judged["reconstruction_mse"] = float(errors.median())
         found.append((method, shape, judged, known))
-    # The finalists train all their starts (the judged ones among them), then hops.
     finalists = sorted(found, key=lambda f: f[2]["reconstruction_mse"])[:JUDGED_FINALISTS]
     trained = []
     for method, shape, judged, known in finalists:
