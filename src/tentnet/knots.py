@@ -96,10 +96,11 @@ def curvature_cdfs(
 def floored_density(
     t: Tensor, y: Tensor, fraction: Tensor, exponent: float
 ) -> tuple[Tensor, Callable[[Tensor], Tensor]]:
-    """The cumulative ``|f''|^exponent`` knot density of :func:`tentnet.knots.curvature_cdf`,
-    raised to that of ``fraction`` (``(N,)``) times the largest ``|f''|`` where it is below; and
-    the zigzag's swing at given knots, ``sqrt(min(1, |f''| / floor))``, 1 wherever ``|f''|`` is
-    above the floor (and everywhere with a fraction of 0).
+    """For :mod:`tentnet.warp`'s floored starts and ``tent-scaled``: the cumulative
+    ``|f''|^exponent`` knot density of :func:`curvature_cdf`, raised to that of ``fraction``
+    (``(N,)``) times the largest ``|f''|`` where it is below; and the zigzag's swing at given
+    knots, ``sqrt(min(1, |f''| / floor))``, 1 wherever ``|f''|`` is above the floor (and
+    everywhere with a fraction of 0).
 
     Near a zero of f'' (x^3 and x^11 at 0, any inflection) the density leaves a wide first
     piece, where f'' changes by much of itself, and for tent-scaled ``B ~ |f''|^(-1/3)`` has no
