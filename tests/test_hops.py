@@ -1,5 +1,7 @@
 """Basin hops: kicked weights trained again, kept only where they end closer."""
 
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -94,7 +96,7 @@ def test_known_starts_take_their_rows_untrained_and_change_nothing():
 def test_a_finalist_trains_as_train_networks_then_hops(method):
     t, y = standardised_samples("x**3", 2, 300)
     shape = TrainConfig(depth=3, width=6, lm_iterations=20, restarts=3, resample=RESAMPLE_POINTS)
-    one = train_networks(method, t, y, TrainConfig(**{**vars(shape), "restarts": 1}), [0, 1])
+    one = train_networks(method, t, y, replace(shape, restarts=1), [0, 1])
     found = train_finalist(method, shape, t, y, [0, 1], {0.0: one.layers}, rounds=1)
     again = train_networks(method, t, y, shape, [0, 1])
     want = hop_warp(again, t, y, 6, 2, [0, 1], 1, resample=RESAMPLE_POINTS)
