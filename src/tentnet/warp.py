@@ -368,16 +368,14 @@ def warp_starts(
         keys = [0.0] + [None] * (starts - 1) + list(floors)
     layers = warp_layout(t, y, units, levels, w, shift, scaled, fractions)
     x = t.unsqueeze(-1)
-    given = [(j, known[k]) for j, k in enumerate(keys) if known and k in known]
+    given = {j: known[k] for j, k in enumerate(keys) if known and k in known}
     rows = torch.arange(n * len(keys), device=t.device).view(n, len(keys))
-    done = torch.zeros(n * len(keys), dtype=torch.bool, device=t.device)
-    for j, stack in given:  # the starts trained before, in their rows
-        done[rows[:, j]] = True
+    for j, stack in given.items():  # the starts trained before, in their rows
         layers = [
             (wt.index_copy(0, rows[:, j], a), b.index_copy(0, rows[:, j], c))
             for (wt, b), (a, c) in zip(layers, stack, strict=True)
         ]
-    todo = (~done).nonzero()[:, 0]
+    todo = rows[:, [j for j in range(len(keys)) if j not in given]].flatten()
     if lm_iterations and len(todo):
         trained = lm_on_stack(
             [(wt[todo], b[todo]) for wt, b in layers],
