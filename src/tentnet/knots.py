@@ -98,17 +98,17 @@ def floored_density(
 ) -> tuple[Tensor, Callable[[Tensor], Tensor]]:
     """For :mod:`tentnet.warp`'s floored starts and ``tent-scaled``: the cumulative
     ``|f''|^exponent`` knot density of :func:`curvature_cdf`, raised to that of ``fraction``
-    (``(N,)``) times the largest ``|f''|`` where it is below; and the zigzag's swing at given
-    knots, ``sqrt(min(1, |f''| / floor))``, 1 wherever ``|f''|`` is above the floor (and
-    everywhere with a fraction of 0).
+    (``(N,)``) times the largest ``|f''|`` where it is below; and, at given knots,
+    ``min(1, |f''| / floor)`` (1 wherever ``|f''|`` is above the floor, and everywhere with a
+    fraction of 0), from which :mod:`tentnet.warp` sets the zigzag's swing (and
+    ``tent-scaled``'s tilt).
 
     Near a zero of f'' (x^3 and x^11 at 0, any inflection) the density leaves a wide first
     piece, where f'' changes by much of itself, and for tent-scaled ``B ~ |f''|^(-1/3)`` has no
-    finite value. With the floor the pieces there keep the floor's width (and B its value),
-    and the smaller bump that interpolation leaves (``h^2 |f''|``) comes from the zigzag
-    instead: on a piece where it swings by ``eta`` the chain's parabola is ``eta^2`` times as
-    high. Where ``|f''|`` stays above the floor the density is unchanged, and so is the
-    start."""
+    finite value. With the floor the pieces there keep the floor's width, and the smaller bump
+    that interpolation leaves (``h^2 |f''|``) comes from the zigzag instead: on a piece where
+    it swings by ``eta`` the chain's parabola is ``eta^2`` times as high. Where ``|f''|``
+    stays above the floor the density is unchanged, and so is the start."""
     cum, linear = curvature_cdfs(t, y, (exponent, 1.0))  # one |f''| estimate
     fine = cum.shape[1] - 1
     curv = torch.diff(linear, dim=1) * fine  # |f''| per fine piece
@@ -119,12 +119,12 @@ def floored_density(
     raised = torch.cat([torch.zeros_like(cum[:, :1]), torch.cumsum(dens / fine, 1)], 1)
     cum = torch.where(low.any(1, keepdim=True), raised, cum)  # the others stay bit for bit
 
-    def swing(knots: Tensor) -> Tensor:
+    def below(knots: Tensor) -> Tensor:
         idx = (knots * fine).long().clamp(0, fine - 1)
         ratio = torch.gather(curv, 1, idx) / floor.clamp_min(torch.finfo(curv.dtype).tiny)
-        return ratio.clamp(max=1.0).sqrt()
+        return ratio.clamp(max=1.0)
 
-    return cum, swing
+    return cum, below
 
 
 def curvature_knots(t: Tensor, cum: Tensor, inner: int) -> Tensor:

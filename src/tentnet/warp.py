@@ -68,11 +68,13 @@ from .tent import tent_levels, tent_mlp_layers
 WARP_DENSITY_EXPONENT = 0.5  # |f''|^(1/2): the same interpolation bump on every piece
 SCALED_DENSITY_EXPONENT = 2 / 3  # tent-scaled: |f''|^(2/3), its chain scaled by |f''|^(-1/3)
 # tent-scaled near a zero of f'': below this fraction of the largest |f''| the knot density
-# and B stay at the floor's, and the zigzag's swing on a piece, sqrt(|f''| / floor), gives
-# the smaller amplitude instead (seeds 0-2: x^11 3.5x-12x lower at the weights of depths
-# 8-12, tan(x) 1.3x-5.6x; mixed on x^3; benchmarks/README.md). Where the zigzag swings less,
-# the chain adds fewer than 2^levels pieces to a piece.
-ZERO_FLOOR = 0.05
+# stays at the floor's, B keeps its tilt |f''|^(-1/3) (down to TILT_RATIO of the floor) and the
+# zigzag's swing on a piece, (|f''| / floor)^(2/3), gives the smaller amplitude: eta^2 B ~ h^2
+# |f''| (before: B flat there, swing sqrt(|f''| / floor), floor 5%; one start, 6 levels, 14 and
+# 20 knots, seeds 0-2: x^3 32x-37x lower, x^4 17x-270x, x^11 3.2x-11x, tan(x) 40x-77x;
+# benchmarks/README.md). Where the zigzag swings less, the chain adds fewer pieces.
+ZERO_FLOOR = 0.2
+TILT_RATIO = 0.01
 WARP_UNITS = 16  # the default first-layer width
 WARP_LM_ITERATIONS = 300
 # Starts per seed and how far the knots of starts after the first move, as a fraction of each
@@ -179,11 +181,11 @@ def warp_layout(
     n = t.shape[0]
     if scaled:
         fraction = torch.full((n,), ZERO_FLOOR, dtype=t.dtype, device=t.device)
-        cum, swing = floored_density(t, y, fraction, SCALED_DENSITY_EXPONENT)
+        cum, below = floored_density(t, y, fraction, SCALED_DENSITY_EXPONENT)
     elif floor is not None:
-        cum, swing = floored_density(t, y, floor, WARP_DENSITY_EXPONENT)
+        cum, below = floored_density(t, y, floor, WARP_DENSITY_EXPONENT)
     else:
-        cum, swing = curvature_cdf(t, y, WARP_DENSITY_EXPONENT), None
+        cum, below = curvature_cdf(t, y, WARP_DENSITY_EXPONENT), None
     knots = curvature_knots(t, cum, units - 1)
     if shift is not None:
         gaps = torch.diff(knots, dim=1)
@@ -192,9 +194,12 @@ def warp_layout(
     hats = hat_basis(t, knots)  # (N, P, units + 1)
     parity = torch.arange(units + 1, device=t.device) % 2
     zig = parity.to(t.dtype).expand(n, -1)  # the zigzag's value at every knot
-    if swing is not None:  # swings of eta about 1/2 (0 and 1 where eta = 1)
-        zig = 0.5 - (1.0 - 2.0 * zig) * swing(knots) / 2
-    scale = _chain_scale(knots) if scaled else torch.ones_like(knots)  # B at every knot
+    scale = torch.ones_like(knots)  # B at every knot
+    if below is not None:  # swings of eta about 1/2 (0 and 1 where eta = 1)
+        ratio = below(knots)  # min(1, |f''| / floor)
+        if scaled:  # B keeps its tilt |f''|^(-1/3) below the floor; eta^2 B ~ |f''|
+            scale = _chain_scale(knots, ratio.clamp_min(TILT_RATIO) ** (-1 / 3))
+        zig = 0.5 - (1.0 - 2.0 * zig) * (ratio ** (2 / 3) if scaled else ratio.sqrt()) / 2
     a = (hats * (scale * zig)[:, None, :]).sum(-1)  # the zigzag z when B = 1
     peaks = torch.full((n, levels), 0.5, dtype=t.dtype, device=t.device)
     if scaled:
@@ -242,13 +247,14 @@ def curvature_dips(t: Tensor, y: Tensor, fraction: float, share: float = DIP_SHA
     return bool(((low > 0) & (low < share)).any())
 
 
-def _chain_scale(knots: Tensor) -> Tensor:
+def _chain_scale(knots: Tensor, tilt: Tensor) -> Tensor:
     """``B`` at every knot for ``tent-scaled``: ``|f''|^(-1/3)``, which with knots of density
     ``|f''|^(2/3)`` is the square root of the local gap (the mean of the two gaps at an inner
-    knot, the one gap at an end), normalised to mean 1."""
+    knot, the one gap at an end), times ``tilt`` (``(|f''| / floor)^(-1/3)`` where the gaps
+    keep the floor's width, else 1), normalised to mean 1."""
     gaps = torch.diff(knots, dim=1)
     local = torch.cat([gaps[:, :1], 0.5 * (gaps[:, 1:] + gaps[:, :-1]), gaps[:, -1:]], 1)
-    scale = local.sqrt()
+    scale = local.sqrt() * tilt
     return scale / scale.mean(1, keepdim=True)
 
 
