@@ -26,9 +26,9 @@ LM from nearly the same start lands in very different minima (seeds whose points
 by their draw end up to 20x apart), so every seed trains :data:`WARP_STARTS` starts: the
 equidistributed knots, and copies of them each moved at random by up to
 :data:`START_JITTER` of its nearer gap. Near a zero of f'' ``tent-warp`` adds a start per
-:data:`FLOOR_STARTS` fraction, its density and zigzag held at that floor (as ``tent-scaled``'s
-below). The start with the lowest error against the reconstruction halfway between its grid
-points is kept.
+:data:`FLOOR_STARTS` fraction, its density held at that floor (as ``tent-scaled``'s below)
+and its zigzag swinging by ``sqrt(|f''| / floor)`` there. The start with the lowest error
+against the reconstruction halfway between its grid points is kept.
 
 ``tent-scaled`` (``scaled=True``) gives every piece its own chain amplitude and tilt. The chain
 is positively homogeneous once its constants come from its carried unit, so feeding it
@@ -86,9 +86,9 @@ WARP_STARTS = 3
 START_JITTER = 0.05
 # tent-warp near a zero of f'' (x^3 at 0, an inflection): where the estimated |f''| falls
 # below the first of these fractions of its largest value, every seed trains one more start per
-# fraction, its knots and the zigzag's swing held at that floor (as tent-scaled's at
-# ZERO_FLOOR), unmoved. The wide first pieces of |f''|^(1/2) leave a cubic term the chain
-# cannot cancel; which floor ends best after LM varies from seed to seed, so the judge picks
+# fraction, its knots held at that floor (as tent-scaled's at ZERO_FLOOR), the zigzag swinging
+# by sqrt(|f''| / floor), unmoved. The wide first pieces of |f''|^(1/2) leave a cubic term the
+# chain cannot cancel; which floor ends best after LM varies from seed to seed, so the judge picks
 # among them (x^3, seeds 0-4, 4 levels: 1.7x-4.6x lower medians at the weights of depths 8-12;
 # benchmarks/README.md).
 FLOOR_STARTS = (0.1, 0.2, 0.4)
