@@ -129,20 +129,20 @@ def test_scaled_chain_beats_the_plain_one_where_the_curvature_stays_away_from_ze
     assert scaled < warp / 10
 
 
+def _scaled_mse(target: str, levels: int, units: int) -> float:
+    """Seed 0's test MSE of ``tent-scaled`` with ``units`` knots and ``levels`` levels."""
+    config = TrainConfig(depth=levels + 1, width=units)
+    run = fit(target, method="tent-scaled", depth=levels + 1, config=config, count_regions=False)
+    return run[0].test_mse
+
+
 def test_the_floor_at_a_zero_of_the_curvature_helps_tent_scaled(monkeypatch):
     """A loose sanity bound: on x^11 (f'' = 0 at 0), 14 knots and 5 levels, seed 0, the floor
     and the zigzag's swing took tent-scaled from 3.4e-10 to 1.2e-10 (10x-12x at the budgets of
     depths 10-12 over seeds 0-2, benchmarks/README.md)."""
-    config = TrainConfig(depth=6, width=14)
-
-    def mse() -> float:
-        return fit("x**11", method="tent-scaled", depth=6, config=config, count_regions=False)[
-            0
-        ].test_mse
-
-    floored = mse()
+    floored = _scaled_mse("x**11", 5, 14)
     monkeypatch.setattr("tentnet.warp.ZERO_FLOOR", 0.0)
-    assert floored < mse()
+    assert floored < _scaled_mse("x**11", 5, 14)
 
 
 def test_tent_scaled_keeps_its_tilt_below_the_floor(monkeypatch):
@@ -150,16 +150,9 @@ def test_tent_scaled_keeps_its_tilt_below_the_floor(monkeypatch):
     |f''|^(-1/3) kept below the floor (with the zigzag's swing (|f''| / floor)^(2/3)) ended at
     1.5e-12 against 1.0e-11 with B flat there (seeds 0-2: 1.5e-12-3.7e-12 against
     1.0e-11-3.6e-11)."""
-    config = TrainConfig(depth=6, width=10)
-
-    def mse() -> float:
-        return fit("x**3", method="tent-scaled", depth=6, config=config, count_regions=False)[
-            0
-        ].test_mse
-
-    tilted = mse()
+    tilted = _scaled_mse("x**3", 5, 10)
     monkeypatch.setattr("tentnet.warp.TILT_RATIO", 1.0)  # B flat below the floor
-    assert tilted < mse() / 3
+    assert tilted < _scaled_mse("x**3", 5, 10) / 3
 
 
 @pytest.mark.parametrize("scaled", [False, True])
