@@ -10,7 +10,7 @@ import torch
 from tentnet.auto import FINALIST_STARTS, _other_finalists
 from tentnet.config import TrainOutput
 from tentnet.fit import fit
-from tentnet.hops import HOPS
+from tentnet.hops import DEEP_HOPS_FROM, HOPS, hops_for
 from tentnet.mlp import stack_errors
 from tentnet.train import TrainConfig, train_networks
 from tentnet.warp import FLOOR_STARTS
@@ -148,3 +148,23 @@ def test_the_finalists_hop_from_their_starts_and_a_set_restarts_stops_that(monke
     fit("x**3", depth=6, method="auto", config=replace(config, restarts=2), count_regions=False)
     assert sorted((m, d) for m, d, *_ in calls) == sorted(finals)
     assert {(s, rounds) for _, _, s, rounds, _ in calls} == {(2, 0)}
+
+
+def test_the_finalists_hop_twice_as_often_from_depth_11(monkeypatch):
+    """Above 200 weights (width-4 depth 11 and 12) each finalist makes twice HOPS hops."""
+    assert hops_for(DEEP_HOPS_FROM - 1) == HOPS and hops_for(DEEP_HOPS_FROM) == 2 * HOPS
+    seen = []
+    real = AUTO.train_finalist
+
+    def spy(method, shape, t, y, seeds, known, rounds, progress):
+        seen.append(rounds)  # the hops themselves are tested above; here only how many
+        return real(method, shape, t, y, seeds, known, 0, progress)
+
+    monkeypatch.setattr(AUTO, "train_finalist", spy)
+    config = TrainConfig(lm_iterations=10)
+    (r,) = fit(
+        "x**3", depth=DEEP_HOPS_FROM, method="auto", seeds=[0], config=config, count_regions=False
+    )
+    assert seen == [2 * HOPS, 2 * HOPS]
+    judged = [c for c in r.auto["tent_warp_levels"] if "all_starts_mse" in c]
+    assert [c["hops"] for c in judged] == [2 * HOPS, 2 * HOPS]

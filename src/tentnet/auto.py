@@ -12,7 +12,7 @@ import torch
 
 from .config import Progress, TrainConfig, TrainOutput, holdout_size, holdout_split, shallow_width
 from .cpwl import exact_cpwl
-from .hops import HOPS, train_finalist
+from .hops import hops_for, train_finalist
 from .mlp import Stack, stack_errors, weight_count
 from .reconstruct import reconstruction
 from .tentfit import exact_tent
@@ -45,8 +45,8 @@ WEIGHED_SHAPES = (
 # than the runner-up's (x^11 at the weights of depths 6 and 7: 1.4e-9 and 2.7e-10 against
 # 8.1e-10 and 1.4e-10; benchmarks/README.md).
 JUDGED_FINALISTS = 2
-# Starts per seed each finalist trains, then HOPS basin hops from the one kept (where the user
-# set no restarts; a plain tent-warp fit trains WARP_STARTS and no hops). LM ends up to 1,000x
+# Starts per seed each finalist trains, then hops_for(depth) basin hops from the one kept
+# (without restarts set; a plain tent-warp fit trains WARP_STARTS and no hops). LM ends up to 1,000x
 # apart from start to start, and 5 starts instead of 3 had lowered x^3's median at depth 10
 # from 1.8e-12 to 8.8e-13; 3 starts and 6 hops cost about as much and reach lower minima,
 # where more starts stopped paying (x^3 at depth 12, seeds 0-4: 4.7e-13 with 5 starts, 2.0e-13
@@ -315,7 +315,7 @@ def _judge_levels(
     median MSE against the reconstruction of the points halfway between its grid points is
     lowest are trained from :data:`FINALIST_STARTS` starts and the floored ones (the judged
     ones among them, not trained again: :func:`tentnet.hops.train_finalist`), then
-    :data:`tentnet.hops.HOPS` basin hops (``hops``; the user's ``restarts`` instead: those
+    :func:`tentnet.hops.hops_for` basin hops (``hops``; the user's ``restarts`` instead: those
     starts, no hops; judging every count so made ``auto`` twice as slow), and the one closer to
     the reconstruction then is kept (by the median over seeds). Returns the method, its
     configuration (with those starts), its networks, every judged shape (the finalists with
@@ -359,7 +359,7 @@ def _judge_levels(
     finalists = sorted(found, key=lambda f: f[2]["reconstruction_mse"])[:JUDGED_FINALISTS]
     trained = []
     for method, shape, judged, known in finalists:
-        rounds = HOPS if cfg.restarts is None else 0
+        rounds = hops_for(depth) if cfg.restarts is None else 0
         shape = replace(shape, restarts=cfg.restarts or FINALIST_STARTS)
         out = train_finalist(method, shape, t.to(dev), y.to(dev), seeds, known, rounds, progress)
         if rounds:
