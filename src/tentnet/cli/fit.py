@@ -17,7 +17,7 @@ from .common import EXIT_OK, ProgressLine, count_arg, domain_arg, float_arg, fol
 def add_parser(sub) -> None:
     """Add the command to the subparsers ``sub``."""
     from ..auto import FINALIST_STARTS
-    from ..hops import DEEP_HOPS_FROM, HOPS
+    from ..hops import DEEP_HOPS_FROM, HOPS, hops_for
     from ..methods import (
         METHODS,
         TENT_PLUS_LM_ITERATIONS,
@@ -123,9 +123,9 @@ def add_parser(sub) -> None:
         help="initialisations per seed, keeping the lowest training loss or, on a "
         "reconstruction, the lowest error between its grid points "
         f"(default 1; {TENT_PLUS_RESTARTS} for tent+, {WARP_STARTS} for tent-warp and "
-        f"tent-scaled, {FINALIST_STARTS} and {HOPS} basin hops ({2 * HOPS} from depth "
-        f"{DEEP_HOPS_FROM}) for auto's two knot finalists, where a set value means no hops; "
-        "knots: always 1)",
+        f"tent-scaled, {FINALIST_STARTS} and {HOPS} basin hops "
+        f"({hops_for(DEEP_HOPS_FROM)} from depth {DEEP_HOPS_FROM}) for auto's two knot "
+        "finalists, where a set value means no hops; knots: always 1)",
     )
     fit.add_argument(
         "--holdout",
