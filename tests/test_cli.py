@@ -106,6 +106,7 @@ BAD = [
     (["fit", "--target", "__import__('os')"], "not allowed"),
     (["fit", "--target", "foo(x)"], "not allowed"),
     (["fit", "--target", "log(x)"], "not finite at x = 0"),
+    (["fit", "--target", "1/x", "--domain", "-1,1"], "unbounded near x = 0 "),
     (["fit", "--target", "x**3", "--depth", "0"], "depth"),
     (["fit", "--target", "x**3", "--depth", "99"], "depth"),
     (["fit", "--depth", "-3"], "non-negative"),

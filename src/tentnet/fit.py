@@ -22,6 +22,7 @@ from .result import fit_results
 from .targets import (
     Dataset,
     Expression,
+    check_bounded,
     curvature,
     evaluate_checked,
     sample_points,
@@ -63,6 +64,7 @@ def _expression_problem(
         raise TentnetError(f"target {target.text!r} has {target.n_inputs} inputs; fit is 1-D")
     if not 2 <= points <= 10_000_000:
         raise TentnetError(f"points must be from 2 to 10000000, got {points}")
+    check_bounded(target, dom)
     gens = [torch.Generator().manual_seed(s) for s in seeds]
     x = torch.stack([sample_points(dom, points, g, dtype) for g in gens])
     y = evaluate_checked(target, x.reshape(-1, 1)).reshape(x.shape)

@@ -22,7 +22,7 @@ from torch import Tensor
 
 from .errors import TentnetError
 from .optim import solve_spd
-from .targets import Expression, evaluate_checked, parse_expression, uniform_grid
+from .targets import Expression, check_bounded, evaluate_checked, parse_expression, uniform_grid
 from .tent import check_domain
 
 TEST_POINTS = 10_001
@@ -134,6 +134,7 @@ def optimal_pwl(
     if not 1 <= pieces <= 65_536:
         raise TentnetError(f"pieces must be from 1 to 65536, got {pieces}")
     lo, hi = check_domain(domain)
+    check_bounded(expr, (lo, hi))
     grid = uniform_grid((lo, hi), TEST_POINTS)
     y = evaluate_checked(expr, grid[:, None])
     knots0 = _equidistributed(expr, lo, hi, pieces)

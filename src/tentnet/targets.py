@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 from .errors import TentnetError
+from .poles import POLE_GROWTH, pole_growth
 
 FUNCTIONS: dict[str, Callable[[Tensor], Tensor]] = {
     "exp": torch.exp,
@@ -321,6 +322,19 @@ def evaluate_checked(expr: Expression, x: Tensor) -> Tensor:
         where = ", ".join(f"{v:.6g}" for v in x.reshape(x.shape[0], -1)[i].tolist())
         raise TentnetError(f"target {expr.text!r} is not finite at x = {where}")
     return y
+
+
+def check_bounded(expr: Expression, domain: tuple[float, float]) -> None:
+    """Refuse a 1-D ``expr`` that is unbounded (or not finite) near a point of the checked
+    ``domain`` ``(lo, hi)``, naming the point (:func:`tentnet.poles.pole_growth`)."""
+    growth, x = pole_growth(lambda t: evaluate_checked(expr, t[:, None]), domain)
+    if growth > POLE_GROWTH:
+        near = 0.0 if abs(x) < 1e-9 * (domain[1] - domain[0]) else x
+        raise TentnetError(
+            f"target {expr.text!r} is unbounded near x = {near:.6g} (or spikes there far above "
+            "its values on a grid of the domain): a ReLU network cannot follow it; choose a "
+            "domain that leaves it out"
+        )
 
 
 def uniform_grid(domain: tuple[float, float], points: int = 10_001, dtype=torch.float64) -> Tensor:
