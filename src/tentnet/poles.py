@@ -32,15 +32,13 @@ POLE_GROWTH = 1e4
 # of the largest |f| on the grid: log|x| on [-1, 1] rises 0.5 and 0.56 there; sin(1/x),
 # x sin(1/x), sin(1/x^2), sqrt(|x|), tanh(1000x) and a step rise 0 (to the last bit).
 DRIFT = 1e-3
-GRID_POINTS = 10_001
 
 
-def unbounded_at(f: Callable[[Tensor], Tensor], domain: tuple[float, float]) -> float | None:
-    """A point of ``domain`` ``(lo, hi)`` near which |f| is unbounded, or None where the search
-    finds none. ``f`` maps float64 points ``(P,)`` to values ``(P,)`` and raises where they are
-    not finite (:func:`tentnet.targets.check_bounded` passes ``evaluate_checked``)."""
-    lo, hi = domain
-    grid = torch.linspace(lo, hi, GRID_POINTS, dtype=torch.float64)
+def unbounded_at(f: Callable[[Tensor], Tensor], grid: Tensor) -> float | None:
+    """A point between those of the increasing float64 ``grid (G,)`` near which |f| is
+    unbounded, or None where the search finds none. ``f`` maps points ``(P,)`` to values
+    ``(P,)`` and raises where they are not finite (:func:`tentnet.targets.check_bounded` passes
+    ``evaluate_checked`` and the test grid of the domain)."""
     y = f(grid)
     top = float(y.abs().max()) + 1e-300
     a, b = grid[:-1], grid[1:]

@@ -327,7 +327,7 @@ def evaluate_checked(expr: Expression, x: Tensor) -> Tensor:
 def check_bounded(expr: Expression, domain: tuple[float, float]) -> None:
     """Refuse a 1-D ``expr`` that is unbounded (or not finite) near a point of the checked
     ``domain`` ``(lo, hi)``, naming the point (:func:`tentnet.poles.unbounded_at`)."""
-    x = unbounded_at(lambda t: evaluate_checked(expr, t[:, None]), domain)
+    x = unbounded_at(lambda t: evaluate_checked(expr, t[:, None]), uniform_grid(domain))
     if x is not None:
         near = 0.0 if abs(x) < 1e-9 * (domain[1] - domain[0]) else x
         raise TentnetError(
