@@ -19,6 +19,27 @@ def test_knot_optimisation_only_lowers_and_finds_a_kink():
     assert fit.knots[1] == pytest.approx(0.3, abs=1e-6)
 
 
+def test_optimise_knots_lowers_the_error_keeps_the_ends_and_the_order():
+    import torch
+
+    from tentnet.limit import _hat_basis, _solve_values, optimise_knots
+
+    x = torch.linspace(0.0, 1.0, 2001, dtype=torch.float64)
+    y = torch.sqrt(x + 0.01)  # uniform knots are far from the best for it
+
+    def error(knots):
+        basis = _hat_basis(x, knots)
+        return float(((basis @ _solve_values(basis, y) - y) ** 2).mean())
+
+    start = torch.linspace(0.0, 1.0, 9, dtype=torch.float64)
+    moved = optimise_knots(x, y, start, 50, error(start))
+    assert not moved.requires_grad
+    assert moved[0] == 0.0 and moved[-1] == 1.0
+    assert bool((torch.diff(moved) > 0).all())
+    assert error(moved) < 0.2 * error(start)
+    assert float(moved[1]) < 0.05  # the knots crowd where the curvature is
+
+
 def test_knot_search_survives_a_singular_trial():
     """L-BFGS tries knots that leave a hat with no grid point (Cholesky fails there); the
     fallback solve once wrote into a tensor autograd still needed and raised a RuntimeError."""

@@ -51,16 +51,52 @@ def _hat_basis(x: Tensor, knots: Tensor) -> Tensor:
     idx = torch.searchsorted(knots.detach(), x.detach(), right=True).clamp(1, m) - 1
     left, right = knots[idx], knots[idx + 1]
     w = (x - left) / (right - left)
-    basis = torch.zeros(x.numel(), m + 1, dtype=x.dtype)
-    rows = torch.arange(x.numel())
+    basis = torch.zeros(x.numel(), m + 1, dtype=x.dtype, device=x.device)
+    rows = torch.arange(x.numel(), device=x.device)
     basis = basis.index_put((rows, idx), 1.0 - w)
     return basis.index_put((rows, idx + 1), w, accumulate=True)
 
 
 def _solve_values(basis: Tensor, y: Tensor) -> Tensor:
     gram = basis.T @ basis
-    eye = torch.eye(gram.shape[0], dtype=gram.dtype)
+    eye = torch.eye(gram.shape[0], dtype=gram.dtype, device=gram.device)
     return solve_spd(gram + 1e-14 * gram.diagonal().mean() * eye, basis.T @ y)[0]
+
+
+def optimise_knots(x: Tensor, y: Tensor, knots: Tensor, iterations: int, scale: float) -> Tensor:
+    """The knots ``(m + 1,)`` (ends fixed) of the continuous piecewise-linear least-squares fit
+    of ``y`` at ``x`` (each ``(P,)``), optimised from ``knots`` by ``iterations`` of L-BFGS on
+    the logarithms of the gaps (a softmax keeps them ordered), the values solved by least
+    squares at every trial (variable projection); ``scale``: the start's error, to which the
+    loss is normalised (0: not normalised)."""
+    lo, hi = float(knots[0]), float(knots[-1])
+    logits = torch.log(torch.diff(knots) / (hi - lo)).clone().requires_grad_(True)
+    opt = torch.optim.LBFGS(
+        [logits],
+        lr=1.0,
+        max_iter=iterations,
+        line_search_fn="strong_wolfe",
+        tolerance_grad=1e-16,
+        tolerance_change=1e-22,
+        history_size=20,
+    )
+
+    def knots_of(lg: Tensor) -> Tensor:
+        inner = lo + (hi - lo) * torch.cumsum(torch.softmax(lg, 0), 0)[:-1]
+        return torch.cat([inner.new_tensor([lo]), inner, inner.new_tensor([hi])])
+
+    def closure() -> Tensor:
+        opt.zero_grad()
+        basis = _hat_basis(x, knots_of(logits))
+        loss = ((basis @ _solve_values(basis, y) - y) ** 2).mean()
+        loss = loss / scale if scale > 0 else loss
+        loss.backward()
+        return loss
+
+    with torch.enable_grad():
+        opt.step(closure)
+    with torch.no_grad():
+        return knots_of(logits)
 
 
 def _values_tridiagonal(x: np.ndarray, y: np.ndarray, knots: np.ndarray) -> np.ndarray:
@@ -149,32 +185,8 @@ def optimal_pwl(
     start = float(np.mean((np.interp(gx, knots0.numpy(), values0) - gy) ** 2))
     best = (start, knots0, torch.from_numpy(values0))
     if iterations > 0 and 1 < pieces <= optimise_up_to:
-        gaps = torch.diff(knots0) / (hi - lo)
-        logits = torch.log(gaps).clone().requires_grad_(True)
-        opt = torch.optim.LBFGS(
-            [logits],
-            lr=1.0,
-            max_iter=iterations,
-            line_search_fn="strong_wolfe",
-            tolerance_grad=1e-16,
-            tolerance_change=1e-22,
-            history_size=20,
-        )
-
-        def knots_of(lg: Tensor) -> Tensor:
-            inner = lo + (hi - lo) * torch.cumsum(torch.softmax(lg, 0), 0)[:-1]
-            return torch.cat([inner.new_tensor([lo]), inner, inner.new_tensor([hi])])
-
-        def closure() -> Tensor:
-            opt.zero_grad()
-            loss, _ = mse_for(knots_of(logits))
-            loss = loss / start if start > 0 else loss
-            loss.backward()
-            return loss
-
-        opt.step(closure)
         with torch.no_grad():
-            knots = knots_of(logits)
+            knots = optimise_knots(grid, y, knots0, iterations, start)
             mse, values = mse_for(knots)
         if float(mse) < best[0] and bool(torch.all(torch.diff(knots) > 0)):
             best = (float(mse), knots, values)
