@@ -15,6 +15,7 @@ from tentnet.knots import (
     curvature_cdf,
     curvature_knots,
     fit_knots,
+    projected_knots,
 )
 from tentnet.mlp import sequential_from_layers, stack_forward
 from tentnet.reconstruct import _kinks, reconstruction, resampled
@@ -59,8 +60,9 @@ def test_as_stack_is_the_hinge_sum():
 
 @pytest.mark.parametrize("layout", [_free_layout, _pivot_layout])
 def test_start_layouts_are_the_least_squares_cpwl(layout):
-    """Before LM each layout is exactly the hat-basis least-squares fit on its knots (the
-    pivot layout with its flattest piece forced flat, so its error is no lower)."""
+    """Before LM each layout is exactly the hat-basis least-squares fit on its knots (the free
+    layout's after variable projection; the pivot layout with its flattest piece forced flat,
+    so its error is no lower)."""
     t, y = _data("x**3")
     units = 12
     layers = layout(t, y, curvature_cdf(t, y), units, None)
@@ -68,6 +70,8 @@ def test_start_layouts_are_the_least_squares_cpwl(layout):
     net = stack_forward(layers, t.unsqueeze(-1))[..., 0]
     inner = units - 1 if layout is _free_layout else units
     knots = curvature_knots(t, curvature_cdf(t, y), inner)
+    if layout is _free_layout:
+        knots = projected_knots(t, y, knots)
     basis = hat_basis(t, knots)
     gram = basis.transpose(1, 2) @ basis
     values = torch.linalg.solve(gram, (basis.transpose(1, 2) @ y[..., None]))[..., 0]
@@ -88,6 +92,39 @@ def test_knots_are_ordered_and_every_piece_holds_points():
     for row in range(3):
         counts = np.histogram(t[row].numpy(), bins=knots[row].numpy())[0]
         assert counts.min() >= 2
+
+
+def test_projected_knots_lower_the_error_and_every_piece_holds_points():
+    t, y = _data("sqrt(x + 0.01)", points=2000)  # knots snap to midpoints: many points
+    start = curvature_knots(t, curvature_cdf(t, y), 30)
+    moved = projected_knots(t, y, start)
+    assert moved.shape == start.shape
+    assert bool((torch.diff(moved, dim=1) > 0).all())
+    for row in range(3):
+        counts = np.histogram(t[row].numpy(), bins=moved[row].numpy())[0]
+        assert counts.min() >= 2
+        errors = []
+        for knots in (start, moved):
+            basis = hat_basis(t[row : row + 1], knots[row : row + 1])
+            values = knots_module.least_squares(basis, y[row : row + 1])
+            errors.append(float(((basis @ values[..., None])[0, :, 0] - y[row]).pow(2).mean()))
+        assert errors[1] < errors[0]
+
+
+def test_projection_gets_knots_out_of_a_local_minimum(monkeypatch):
+    """exp(-x^2) sin(6x) on [-2, 2], 30 units, seed 0: LM from the density's knots stopped at
+    1.53x the optimum, from the projected knots at 1.14x (measured)."""
+    gabor = "exp(-x**2)*sin(6*x)"
+    best = optimal_pwl(gabor, 31, domain=(-2, 2)).mse
+    cfg = TrainConfig(width=30)
+
+    def ratio() -> float:
+        (r,) = fit(gabor, method="knots", depth=1, seeds=[0], domain=(-2, 2), config=cfg)
+        return r.test_mse / best
+
+    projected = ratio()
+    monkeypatch.setattr(knots_module, "PROJECTION_ITERATIONS", 0)
+    assert projected < 1.3 < ratio()
 
 
 @pytest.mark.parametrize("target", ["x**3", "exp(x)"])
