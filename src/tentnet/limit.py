@@ -63,12 +63,15 @@ def _solve_values(basis: Tensor, y: Tensor) -> Tensor:
     return solve_spd(gram + 1e-14 * gram.diagonal().mean() * eye, basis.T @ y)[0]
 
 
-def optimise_knots(x: Tensor, y: Tensor, knots: Tensor, iterations: int, scale: float) -> Tensor:
+def optimise_knots(
+    x: Tensor, y: Tensor, knots: Tensor, iterations: int, scale: float, tolerance: float = 1e-22
+) -> Tensor:
     """The knots ``(m + 1,)`` (ends fixed) of the continuous piecewise-linear least-squares fit
-    of ``y`` at ``x`` (each ``(P,)``), optimised from ``knots`` by ``iterations`` of L-BFGS on
-    the logarithms of the gaps (a softmax keeps them ordered), the values solved by least
-    squares at every trial (variable projection); ``scale``: the start's error, to which the
-    loss is normalised (0: not normalised)."""
+    of ``y`` at ``x`` (each ``(P,)``), optimised from ``knots`` by up to ``iterations`` of
+    L-BFGS on the logarithms of the gaps (a softmax keeps them ordered), the values solved by
+    least squares at every trial (variable projection). ``scale``: the start's error, to which
+    the loss is normalised (0: not normalised); ``tolerance``: L-BFGS stops when the loss
+    changes by less (its ``tolerance_change``)."""
     lo, hi = float(knots[0]), float(knots[-1])
     logits = torch.log(torch.diff(knots) / (hi - lo)).clone().requires_grad_(True)
     opt = torch.optim.LBFGS(
@@ -77,7 +80,7 @@ def optimise_knots(x: Tensor, y: Tensor, knots: Tensor, iterations: int, scale: 
         max_iter=iterations,
         line_search_fn="strong_wolfe",
         tolerance_grad=1e-16,
-        tolerance_change=1e-22,
+        tolerance_change=tolerance,
         history_size=20,
     )
 
