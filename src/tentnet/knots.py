@@ -15,7 +15,8 @@ Fitting, for N networks at once (each on its own points, in normalised units ``t
 
 1. curvature from the data: a least-squares CPWL on a fine uniform grid (finer on the
    reconstruction than on raw points), whose slope jumps estimate ``|f''|``;
-2. knots equidistributed by ``|f''|^(2/5)`` (the asymptotically optimal L2 density);
+2. knots equidistributed by ``|f''|^(2/5)`` (the asymptotically optimal L2 density); the
+   free layout's then moved by variable projection (:func:`projected_knots`);
 3. knot values by least squares in the hat basis (well conditioned; the flat piece of the
    second layout is a merged pair of hats), converted exactly to the network's weights;
 4. Levenberg-Marquardt on all ``3k + 1`` weights (:mod:`tentnet.optim`), which moves the knots;
