@@ -186,8 +186,8 @@ def _free_layout(t: Tensor, y: Tensor, cum: Tensor, units: int, w: Tensor | None
 # L-BFGS iterations of variable projection on the free layout's knots (0: none). LM from the
 # density's knots stopped in a local minimum on exp(-x^2) sin(6x) on [-2, 2] at 30 units
 # (seeds 0-2: 2.0e-5-2.37e-5, the optimum 1.55e-5); from the projected knots at 1.77e-5. Of the
-# budget (45) and general (15) experiments' `knots` medians (seeds 0-4), 48 stayed the same to
-# three digits and 10 fell by 0.2%-1.8%; sqrt(|x|), whose error sits between the two points
+# budget (45) and general (15) experiments' `knots` medians (seeds 0-4), 49 stayed the same to
+# three digits and 9 fell by 0.2%-1.8%; sqrt(|x|), whose error sits between the two points
 # around its cusp, rose 1.2x-1.3x at depths 5 and 8 (its median seed; its min and mean hardly
 # moved) (benchmarks/README.md, twenty-second session).
 PROJECTION_ITERATIONS = 100
