@@ -288,6 +288,44 @@ def test_lm_judged_on_other_points_returns_each_networks_best_iterate_there():
     assert bool((judged(best) < judged(last)).any())  # the last iterate over-fits the noise
 
 
+def test_lm_stops_once_every_network_is_stuck_and_records_every_iteration(monkeypatch):
+    """When every network rejects its step at the largest damping, later iterations could only
+    repeat that: LM stops there, the same weights as after more iterations, with the history
+    and progress of all of them."""
+    from tentnet import optim
+    from tentnet.mlp import rows_to_stack, stack_to_rows
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(2, 50, 1, generator=g, dtype=torch.float64)
+    y = x[..., 0] ** 2
+    layers = random_stack("kaiming", [1, 6, 1], [torch.Generator().manual_seed(s) for s in (0, 1)])
+    rows = stack_to_rows(layers)
+    solves = []
+    solve = optim.solve_spd
+    monkeypatch.setattr(optim, "solve_spd", lambda *a: solves.append(1) or solve(*a))
+
+    def run(iterations):
+        records, reports = [], []
+        out = optim.levenberg_marquardt(
+            rows,
+            lambda v: rows_to_stack(v, layers),
+            x,
+            y,
+            iterations,
+            lambda loss: records.append(loss.clone()),
+            lambda *a: reports.append(a[:3]),
+        )
+        return out, records, reports
+
+    solves.clear()
+    short, records, reports = run(400)
+    assert len(solves) < 400  # stopped early
+    assert len(records) == 400 and reports[-1] == ("LM", 400, 400)
+    assert torch.equal(records[-1], records[len(solves)])
+    long, _, _ = run(1000)
+    assert torch.equal(short, long)
+
+
 def test_tent_plus_on_the_reconstruction_keeps_the_exact_x2_network():
     """On x^2 the uniform tent network is at the 2^d limit; fitted to the points, LM bends it
     to them (2^d pieces, few points per piece), while judged on the reconstruction between

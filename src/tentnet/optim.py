@@ -157,6 +157,10 @@ def solve_spd(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
     return x, solved
 
 
+# Levenberg-Marquardt's damping never rises above this (nor falls below 1e-12).
+MAX_DAMPING = 1e12
+
+
 def levenberg_marquardt(
     flat: Tensor,
     unflatten: Callable[[Tensor], Stack],
@@ -235,7 +239,18 @@ def levenberg_marquardt(
                 gain = j_loss < best_loss[idx]
                 best[idx[gain]] = flat[idx[gain]]
                 best_loss[idx[gain]] = j_loss[gain]
-        lam = torch.where(better, (lam / 3).clamp_min(1e-12), (lam * 4).clamp_max(1e12))
+        stuck = not bool(better.any()) and bool((lam >= MAX_DAMPING).all())
+        lam = torch.where(better, (lam / 3).clamp_min(1e-12), (lam * 4).clamp_max(MAX_DAMPING))
+        if stuck:
+            # Every network rejected its step at the largest damping: the next iteration would
+            # solve the same system, reject the same step and leave everything as it is, and so
+            # would every one after it. Stop, with what the remaining iterations would record.
+            if record is not None:
+                for _ in range(it, iterations):
+                    record(loss)
+            if progress is not None:
+                progress("LM", iterations, iterations, loss)
+            break
         if record is not None:
             record(loss)
         if progress is not None and (it % report_every == 0 or it == iterations - 1):
