@@ -150,6 +150,24 @@ def test_general_table_has_every_target_method_and_auto_choice(full_run):
     assert (out / "general.png").exists()
 
 
+def test_general_keeps_to_the_plans_targets():
+    """A plan may name some of the general experiment's targets (the quick plan does): only
+    those are trained and tabulated; a plan that names none takes them all."""
+    from dataclasses import replace
+
+    from tentnet.experiments.general import TARGETS, rows
+    from tentnet.experiments.specs import jobs_for, make_plan
+
+    names = [t for t, _ in TARGETS]
+    quick = make_plan(quick=True, seeds=None)
+    assert quick.general_targets and set(quick.general_targets) < set(names)
+    assert {j.targets[0] for j in jobs_for("general", quick)} == set(quick.general_targets)
+    assert {j.targets[0] for j in jobs_for("general", make_plan(False, None))} == set(names)
+    some = replace(TINY, general_targets=(names[1], names[-1]))
+    table = rows([], some, lambda *args: 1.0)
+    assert [r["target"] for r in table] == [names[1], names[-1]]
+
+
 def test_resume_skips_finished_batches(full_run, monkeypatch):
     """From stored runs alone: nothing trains, the report computes no reference fit, and
     every table comes out byte-identical."""

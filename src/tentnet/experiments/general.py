@@ -32,13 +32,19 @@ METHODS = ("auto", "tent+", "knots", "kaiming", "xavier")
 CURVE_POINTS = 1001  # per stored curve (the first seed's fit), for the figure
 
 
+def targets(plan) -> tuple[tuple[str, tuple[float, float] | None], ...]:
+    """The plan's (target, domain) pairs: ``plan.general_targets`` of :data:`TARGETS`, or all."""
+    wanted = plan.general_targets
+    return TARGETS if wanted is None else tuple(t for t in TARGETS if t[0] in wanted)
+
+
 def jobs(plan, budget) -> list:
     """One batch per (target, method, depth); ``budget(plan, overrides, steps)`` gives the
     config (the plan's caps applied)."""
     from .jobs import Job, reference_jobs
 
     out = []
-    for target, domain in TARGETS:
+    for target, domain in targets(plan):
         holdout = DATA_HOLDOUT if domain is None else 0.0
         for d in plan.general_depths:
             for m in METHODS:
@@ -60,7 +66,7 @@ def jobs(plan, budget) -> list:
                     )
                 )
     pieces = {shallow_width(d) + 1 for d in plan.general_depths}
-    functions = {(t, dom): pieces for t, dom in TARGETS if dom is not None}
+    functions = {(t, dom): pieces for t, dom in targets(plan) if dom is not None}
     return out + reference_jobs("general", functions)
 
 
@@ -72,7 +78,7 @@ def rows(records: list[dict], plan, limit) -> list[dict]:
         for run in rec["runs"]:
             runs[(run["target"], rec["job"]["label"])].append(run)
     out = []
-    for target, domain in TARGETS:
+    for target, domain in targets(plan):
         for d in plan.general_depths:
             k = shallow_width(d)
             row: dict = {"target": target, "depth": d, "weights": weight_count(4, d), "units": k}
@@ -156,9 +162,12 @@ def figure(out: Path, records: list[dict], plan) -> str | None:
         curve = rec.get("curve")
         if curve and rec["job"]["label"].endswith(f" d{d}"):  # labels name the depth budget
             curves[(rec["job"]["targets"][0], rec["job"]["method"])] = curve
-    n = len(TARGETS)
-    fig, axes = plt.subplots(2, n, figsize=(3.2 * n, 5.6), gridspec_kw={"height_ratios": [3, 2]})
-    for col, (target, _) in enumerate(TARGETS):
+    shown = targets(plan)
+    n = len(shown)
+    fig, axes = plt.subplots(
+        2, n, figsize=(3.2 * n, 5.6), gridspec_kw={"height_ratios": [3, 2]}, squeeze=False
+    )
+    for col, (target, _) in enumerate(shown):
         top, bottom = axes[0][col], axes[1][col]
         auto = curves.get((target, "auto"))
         if auto is None:
@@ -200,11 +209,13 @@ def section(out: Path, records: list[dict], plan, limit) -> list[str]:
         f"points; for the data set a random {DATA_HOLDOUT:.0%} of the points is held out per "
         "seed and the test MSE is in its units. Deep methods: width 4, `depth` hidden layers "
         "(`weights` = 20 depth - 7); `knots`: one hidden layer of `units` units (no more "
-        "weights). `auto` is `tentnet fit`'s default: it trains tent+ and knots on 80% of each "
-        "seed's training points, keeps the one with the lower median validation MSE "
-        "(`auto_chose`) and retrains it on all of them. `shallow_optimum` is the best "
-        "continuous piecewise-linear fit with units + 1 free knots fitted to the function "
-        "itself. Goal: `kaiming/auto` at least 30 and `auto/optimum` at most 1.5.",
+        "weights). `auto` is `tentnet fit`'s default: it trains tent+, a knot method (tent-warp or "
+        "tent-scaled: a first layer of knot units, then width-4 tent levels, within the same "
+        "weights) and knots on 80% of each seed's training points, keeps the one with the "
+        "lowest median validation MSE (`auto_chose`) and retrains it on all of them. "
+        "`shallow_optimum` is the best continuous piecewise-linear fit with units + 1 free "
+        "knots fitted to the function itself. Goal: `kaiming/auto` at least 30 and "
+        "`auto/optimum` at most 1.5.",
         "",
     ]
     if fig:

@@ -73,6 +73,7 @@ class Plan:
     budget_seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
     general_depths: tuple[int, ...] = (5, 6, 8)
     general_seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
+    general_targets: tuple[str, ...] | None = None  # None: every target of the experiment
 
 
 def reference_jobs(
