@@ -157,8 +157,9 @@ def solve_spd(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
     return x, solved
 
 
-# Levenberg-Marquardt's damping never rises above this (nor falls below 1e-12).
+# Levenberg-Marquardt's damping never rises above MAX_DAMPING nor falls below MIN_DAMPING.
 MAX_DAMPING = 1e12
+MIN_DAMPING = 1e-12
 
 
 def levenberg_marquardt(
@@ -240,7 +241,9 @@ def levenberg_marquardt(
                 best[idx[gain]] = flat[idx[gain]]
                 best_loss[idx[gain]] = j_loss[gain]
         stuck = not bool(better.any()) and bool((lam >= MAX_DAMPING).all())
-        lam = torch.where(better, (lam / 3).clamp_min(1e-12), (lam * 4).clamp_max(MAX_DAMPING))
+        lam = torch.where(
+            better, (lam / 3).clamp_min(MIN_DAMPING), (lam * 4).clamp_max(MAX_DAMPING)
+        )
         if stuck:
             # Every network rejected its step at the largest damping: the next iteration would
             # solve the same system, reject the same step and leave everything as it is, and so
