@@ -167,6 +167,12 @@ def test_general_keeps_to_the_plans_targets():
     table = rows([], some, lambda *args: 1.0)
     assert [r["target"] for r in table] == [names[1], names[-1]]
 
+    # A folder of the full plan written before the field existed stays resumable.
+    from tentnet.experiments import plan_settings
+
+    assert "general_targets" not in plan_settings(make_plan(False, None))
+    assert '"general_targets": ["sin(3*x)"' in plan_settings(quick)
+
 
 def test_resume_skips_finished_batches(full_run, monkeypatch):
     """From stored runs alone: nothing trains, the report computes no reference fit, and

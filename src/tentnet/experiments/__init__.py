@@ -206,6 +206,17 @@ def reproduce(
 SETTINGS_FILE = "settings.json"
 
 
+def plan_settings(plan: Plan) -> str:
+    """The plan as the JSON text ``settings.json`` records (fields added later are left out
+    while they hold their "not set" value, so folders written before stay resumable)."""
+    import json
+
+    fields = asdict(plan)
+    if fields["general_targets"] is None:
+        del fields["general_targets"]
+    return json.dumps(fields, sort_keys=True)
+
+
 def _prepare_folder(out: Path, plan: Plan, overwrite: bool) -> None:
     """Check ``out`` before any work and record the plan it holds runs of.
 
@@ -213,12 +224,11 @@ def _prepare_folder(out: Path, plan: Plan, overwrite: bool) -> None:
     reused with ``--resume`` and every experiment of it can be added later; a folder with runs
     of another plan, or with other files, is refused unless ``overwrite`` empties it first.
     """
-    import json
     import shutil
 
     from ..io import atomic_write_text
 
-    settings = json.dumps(asdict(plan), sort_keys=True)
+    settings = plan_settings(plan)
     if out.exists() and not out.is_dir():
         raise TentnetError(f"--out {out} exists and is not a folder")
     if inside(Path.cwd().resolve(), out.resolve()) and overwrite:
