@@ -25,7 +25,7 @@ import torch
 
 from tentnet import TrainConfig, fit, optimal_pwl
 from tentnet.knots import RESAMPLED_FINE_PIECES, curvature_cdf, curvature_knots
-from tentnet.limit import _hat_basis, _solve_values, optimise_knots
+from tentnet.limit import least_squares_cpwl, optimise_knots
 from tentnet.reconstruct import RESAMPLE_POINTS, resampled
 from tentnet.targets import parse_expression, sample_points, uniform_grid
 
@@ -65,13 +65,12 @@ def main() -> None:
             cum = curvature_cdf(t_grid, y_rec, fine_pieces=RESAMPLED_FINE_PIECES)
             start = curvature_knots(t_grid, cum, args.units - 1)[0]  # k pieces: k units, free
             began = time.perf_counter()
-            basis = _hat_basis(t_grid[0], start)
-            scale = float(((basis @ _solve_values(basis, y_rec[0]) - y_rec[0]) ** 2).mean())
+            scale = float(least_squares_cpwl(t_grid[0], y_rec[0], start)[0])
             moved = optimise_knots(t_grid[0], y_rec[0], start, 100, scale)
             seconds = time.perf_counter() - began
             row = []
             for knots in (start, moved):
-                values = _solve_values(_hat_basis(t_grid[0], knots), y_rec[0])
+                values = least_squares_cpwl(t_grid[0], y_rec[0], knots)[1]
                 at = np.interp(((grid - lo) / (hi - lo)).numpy(), knots.numpy(), values.numpy())
                 pred = torch.from_numpy(at) * sd + mu
                 row.append(float(((pred - y_grid) ** 2).mean()))

@@ -63,6 +63,15 @@ def _solve_values(basis: Tensor, y: Tensor) -> Tensor:
     return solve_spd(gram + 1e-14 * gram.diagonal().mean() * eye, basis.T @ y)[0]
 
 
+def least_squares_cpwl(x: Tensor, y: Tensor, knots: Tensor) -> tuple[Tensor, Tensor]:
+    """The continuous piecewise-linear least-squares fit of ``y`` at ``x`` (each ``(P,)``) on
+    ``knots``: its mean squared error and its values at the knots (differentiable in the
+    knots)."""
+    basis = _hat_basis(x, knots)
+    values = _solve_values(basis, y)
+    return ((basis @ values - y) ** 2).mean(), values
+
+
 def optimise_knots(
     x: Tensor, y: Tensor, knots: Tensor, iterations: int, scale: float, tolerance: float = 1e-22
 ) -> Tensor:
@@ -90,8 +99,7 @@ def optimise_knots(
 
     def closure() -> Tensor:
         opt.zero_grad()
-        basis = _hat_basis(x, knots_of(logits))
-        loss = ((basis @ _solve_values(basis, y) - y) ** 2).mean()
+        loss = least_squares_cpwl(x, y, knots_of(logits))[0]
         loss = loss / scale if scale > 0 else loss
         loss.backward()
         return loss
@@ -178,11 +186,6 @@ def optimal_pwl(
     y = evaluate_checked(expr, grid[:, None])
     knots0 = _equidistributed(expr, lo, hi, pieces)
 
-    def mse_for(knots: Tensor) -> tuple[Tensor, Tensor]:
-        basis = _hat_basis(grid, knots)
-        values = _solve_values(basis, y)
-        return ((basis @ values - y) ** 2).mean(), values
-
     gx, gy = grid.numpy(), y.numpy()
     values0 = _values_tridiagonal(gx, gy, knots0.numpy())
     start = float(np.mean((np.interp(gx, knots0.numpy(), values0) - gy) ** 2))
@@ -190,7 +193,7 @@ def optimal_pwl(
     if iterations > 0 and 1 < pieces <= optimise_up_to:
         with torch.no_grad():
             knots = optimise_knots(grid, y, knots0, iterations, start)
-            mse, values = mse_for(knots)
+            mse, values = least_squares_cpwl(grid, y, knots)
         if float(mse) < best[0] and bool(torch.all(torch.diff(knots) > 0)):
             best = (float(mse), knots, values)
     mse, knots, values = best
