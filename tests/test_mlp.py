@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from tentnet.mlp import (
+    gram,
     random_stack,
     rows_to_stack,
     stack_forward,
@@ -23,9 +24,10 @@ def test_jacobian_matches_autograd(sizes):
     layers = _stack(sizes)
     n, p = layers[0][0].shape[0], 40
     x = torch.rand(n, p, sizes[0], generator=torch.Generator().manual_seed(9), dtype=torch.float64)
-    out, jac = stack_jacobian(layers, x)
+    out, jac_t = stack_jacobian(layers, x)
     rows = stack_to_rows(layers)
-    assert jac.shape == (n, p, rows.shape[1])
+    assert jac_t.shape == (n, rows.shape[1], p)
+    jac = jac_t.transpose(1, 2)
     for i in range(n):
 
         def f(r, i=i):
@@ -52,3 +54,34 @@ def test_loss_gradient_matches_autograd():
     for got, p in zip(flat, params, strict=True):
         assert torch.allclose(got, p.grad, atol=1e-12, rtol=1e-10)
     assert per_net.shape == (n,)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_gram_is_the_weighted_normal_matrix_the_same_alone_or_in_a_batch(weighted):
+    g = torch.Generator().manual_seed(3)
+    a = torch.randn(3, 37, 300, generator=g, dtype=torch.float64)
+    w = torch.rand(3, 300, generator=g, dtype=torch.float64) * 2 if weighted else None
+    got = gram(a, w)
+    for i in range(3):
+        wi = torch.ones(300, dtype=torch.float64) if w is None else w[i]
+        want = a[i] @ (wi[:, None] * a[i].T)
+        assert torch.allclose(got[i], want, rtol=1e-12, atol=1e-11)
+        assert torch.equal(got[i], got[i].T)  # exactly symmetric: Cholesky and LU see the same
+        alone = gram(a[i : i + 1], None if w is None else w[i : i + 1])[0]
+        assert torch.equal(alone, got[i])  # LM turns last-bit differences into other minima
+    needs_grad = a.clone().requires_grad_()
+    assert torch.allclose(gram(needs_grad, w).detach(), got, rtol=1e-12, atol=1e-11)
+
+
+def test_lm_gradient_is_the_same_alone_in_a_batch_or_anywhere_in_memory():
+    from tentnet.optim import gradient
+
+    g = torch.Generator().manual_seed(4)
+    jac_t = torch.randn(4, 45, 301, generator=g, dtype=torch.float64)
+    r = torch.randn(4, 301, generator=g, dtype=torch.float64)
+    got = gradient(jac_t, r)
+    assert torch.allclose(got, torch.bmm(jac_t, r.unsqueeze(-1)).squeeze(-1), rtol=1e-12)
+    for i in range(4):
+        shifted = torch.empty(45 * 301 + 3, dtype=torch.float64)[3:].view(1, 45, 301)
+        shifted.copy_(jac_t[i : i + 1])  # another address, another alignment
+        assert torch.equal(gradient(shifted, r[i : i + 1])[0], got[i])

@@ -56,9 +56,9 @@ def least_squares(basis: Tensor, y: Tensor, w: Tensor | None = None) -> Tensor:
     """Least squares ``basis (N, P, q) @ c = y (N, P)`` (weighted by ``w (N, P)`` if given) by
     normal equations with a tiny ridge (hat bases are well conditioned as long as every piece
     holds points)."""
-    wb = basis if w is None else w.unsqueeze(-1) * basis
-    normal = gram(wb, basis)
-    rhs = (wb.transpose(1, 2) @ y.unsqueeze(-1)).squeeze(-1)
+    basis_t = basis.transpose(1, 2)
+    normal = gram(basis_t, w)
+    rhs = (basis_t @ (y if w is None else w * y).unsqueeze(-1)).squeeze(-1)
     scale = normal.diagonal(dim1=1, dim2=2).mean(1).clamp_min(1e-300)
     eye = torch.eye(normal.shape[1], dtype=y.dtype, device=y.device)
     return solve_spd(normal + 1e-12 * scale[:, None, None] * eye, rhs)[0]

@@ -157,6 +157,13 @@ def solve_spd(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
     return x, solved
 
 
+def gradient(jac_t: Tensor, r: Tensor) -> Tensor:
+    """``jac_t (N, K, P) @ r (N, P)`` per network, the same in bits whatever the network's place
+    in the batch or in memory (torch.bmm and torch.mv round a network differently alone and in
+    a batch, and LM turns that into other minima; an elementwise product and a sum do not)."""
+    return (jac_t * r.unsqueeze(1)).sum(2)
+
+
 # Levenberg-Marquardt's damping never rises above MAX_DAMPING nor falls below MIN_DAMPING.
 MAX_DAMPING = 1e12
 MIN_DAMPING = 1e-12
@@ -183,29 +190,25 @@ def levenberg_marquardt(
         record: called with the per-network losses after every iteration.
         progress: called now and then as ``progress("LM", it, iterations, losses)`` with the
             per-network losses ``(N,)``.
-        weights: optional ``(N, P)`` point weights with mean 1: the loss is then the weighted
-            mean of the squared errors.
+        weights: optional ``(N, P)`` non-negative point weights with mean 1: the loss is then
+            the weighted mean of the squared errors.
         judge: optional ``(x (N, Q, 1), y (N, Q))`` points not fitted: each network's
             iterate with the lowest MSE there is returned (early stopping), not its last.
     """
     w = weights
 
     def weighted(t: Tensor, rows: Tensor | None = None) -> Tensor:
-        """``t`` scaled by the point weights (of ``rows``), or ``t`` itself without weights."""
-        if w is None:
-            return t
-        ww = w if rows is None else w[rows]
-        return ww.unsqueeze(-1) * t if t.dim() == 3 else ww * t
+        """Residuals ``t (N, P)`` times the point weights (of ``rows``); ``t`` without them."""
+        return t if w is None else (w if rows is None else w[rows]) * t
 
     flat = flat.clone()
     n = flat.shape[0]
     lam = torch.full((n,), damping, dtype=flat.dtype, device=flat.device)
-    out, jac = stack_jacobian(unflatten(flat), x)
+    out, jac_t = stack_jacobian(unflatten(flat), x)
     res = out - y
     loss = (weighted(res) * res).mean(1)
-    wj = weighted(jac)
-    jtj = gram(jac, wj)
-    jtr = torch.bmm(wj.transpose(1, 2), res.unsqueeze(-1)).squeeze(-1)
+    jtj = gram(jac_t, w)
+    jtr = gradient(jac_t, weighted(res))
     eye = torch.eye(flat.shape[1], dtype=flat.dtype, device=flat.device)
     report_every = max(1, iterations // 100)
     if judge is not None:
@@ -232,9 +235,8 @@ def levenberg_marquardt(
             res[idx] = t_res[idx]
             loss[idx] = t_loss[idx]
             _, j_new = stack_jacobian(unflatten(flat[idx]), x[idx])
-            wj = weighted(j_new, idx)
-            jtj[idx] = gram(j_new, wj)
-            jtr[idx] = torch.bmm(wj.transpose(1, 2), res[idx].unsqueeze(-1)).squeeze(-1)
+            jtj[idx] = gram(j_new, None if w is None else w[idx])
+            jtr[idx] = gradient(j_new, weighted(res[idx], idx))
             if judge is not None:
                 j_loss = judged(flat[idx], idx)
                 gain = j_loss < best_loss[idx]
