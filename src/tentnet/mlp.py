@@ -249,10 +249,10 @@ def gram(a: Tensor, w: Tensor | None = None) -> Tensor:
     of the batch (torch.bmm rounds some of a batch's products differently from the same product
     alone, and LM on these networks turns that into minima 3x apart). On the CPU the product is
     numpy's ``m @ m.T``, which its BLAS computes as a symmetric rank-k update (syrk): half the
-    arithmetic of torch's general product, and about 1.9x faster on the Jacobians LM forms,
-    on one BLAS thread so that the bits do not depend on the thread count. Elsewhere (a GPU,
-    other dtypes, a tensor that needs gradients, a numpy without a BLAS whose threads can be
-    set) it is torch's product.
+    arithmetic of torch's general product, and 1.3x-1.7x faster on the Jacobians LM forms
+    (``benchmarks/lm_gram.py``), on one BLAS thread so that the bits do not depend on the
+    thread count. Elsewhere (a GPU, other dtypes, a tensor that needs gradients, a numpy
+    without a BLAS whose threads can be set) it is torch's product.
     """
     if w is not None:
         a = a * w.sqrt().unsqueeze(1)
