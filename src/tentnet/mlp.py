@@ -155,6 +155,7 @@ def stack_loss_and_grad(layers: Stack, x: Tensor, y: Tensor) -> tuple[Tensor, li
     return loss, grads
 
 
+@torch.no_grad()  # written in place (out=), which autograd does not follow
 def stack_jacobian(layers: Stack, x: Tensor) -> tuple[Tensor, Tensor]:
     """Outputs and the Jacobian of every output with respect to every weight, per network,
     transposed: one row per weight.
