@@ -7,6 +7,7 @@ a ReLU between consecutive layers and none after the last (exactly ``nn.Sequenti
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 
@@ -175,7 +176,7 @@ def stack_jacobian(layers: Stack, x: Tensor) -> tuple[Tensor, Tensor]:
     inputs, h = _forward_cached(layers, x)
     last = len(layers) - 1
     n, _, p = h.shape
-    sizes = [t.shape[1] * t.shape[2] if t.dim() == 3 else t.shape[1] for lay in layers for t in lay]
+    sizes = _weight_sizes(layers)
     jac_t = h.new_empty(n, sum(sizes), p)
     rows = torch.split(jac_t, sizes, dim=1)  # views of jac_t, one per weight tensor
     g = torch.ones_like(h)  # (N, 1, P): d out / d z_last
@@ -189,6 +190,11 @@ def stack_jacobian(layers: Stack, x: Tensor) -> tuple[Tensor, Tensor]:
     return h[:, 0, :], jac_t
 
 
+def _weight_sizes(layers: Stack) -> list[int]:
+    """How many weights each tensor of one network holds, in the flat order ``w0, b0, w1, ...``."""
+    return [t[0].numel() for layer in layers for t in layer]
+
+
 def stack_to_rows(layers: Stack) -> Tensor:
     """``(N, K)``: each network's weights in the order ``w0, b0, w1, b1, ...`` (row-major)."""
     n = layers[0][0].shape[0]
@@ -197,7 +203,7 @@ def stack_to_rows(layers: Stack) -> Tensor:
 
 def rows_to_stack(rows: Tensor, like: Stack) -> Stack:
     """Inverse of :func:`stack_to_rows` for a stack shaped like ``like``."""
-    sizes = [p[0].numel() for layer in like for p in layer]
+    sizes = _weight_sizes(like)
     parts = torch.split(rows, sizes, dim=1)
     n = rows.shape[0]
     views = [
@@ -271,20 +277,16 @@ def _syrk(m: Tensor) -> Tensor:
     return torch.from_numpy(v @ v.T)
 
 
-_BLAS: list = []  # [threadpoolctl's controller of numpy's BLAS, or None], found once
-
-
+@functools.cache  # found once
 def _symmetric_blas():
     """The thread controller of numpy's BLAS (None: numpy has none, or threadpoolctl cannot
     set its threads, and :func:`gram` keeps to torch)."""
-    if not _BLAS:
-        import numpy as np
-        from threadpoolctl import ThreadpoolController
+    import numpy as np
+    from threadpoolctl import ThreadpoolController
 
-        np.ones((2, 2)) @ np.ones((2, 2))  # loads numpy's BLAS if it is not loaded yet
-        found = ThreadpoolController().select(user_api="blas")
-        _BLAS.append(found if found.lib_controllers else None)
-    return _BLAS[0]
+    np.ones((2, 2)) @ np.ones((2, 2))  # loads numpy's BLAS if it is not loaded yet
+    found = ThreadpoolController().select(user_api="blas")
+    return found if found.lib_controllers else None
 
 
 def row_variance(y: Tensor) -> Tensor:
