@@ -73,6 +73,47 @@ def test_gram_is_the_weighted_normal_matrix_the_same_alone_or_in_a_batch(weighte
     assert torch.allclose(gram(needs_grad, w).detach(), got, rtol=1e-12, atol=1e-11)
 
 
+def _blas_threads(blas) -> int:
+    return blas.info()[0]["num_threads"]
+
+
+def test_one_blas_thread_while_overlapping_calls_last_and_the_count_restored_after():
+    from threadpoolctl import threadpool_limits
+
+    from tentnet.mlp import _ONE_BLAS_THREAD, _symmetric_blas
+
+    blas = _symmetric_blas()
+    if blas is None:
+        pytest.skip("numpy's BLAS threads cannot be set here; gram keeps to torch")
+    with threadpool_limits(limits=3, user_api="blas"):
+        first, second = _ONE_BLAS_THREAD.held(blas), _ONE_BLAS_THREAD.held(blas)
+        first.__enter__()
+        second.__enter__()
+        assert _blas_threads(blas) == 1
+        first.__exit__(None, None, None)  # the first call leaves while the second computes
+        assert _blas_threads(blas) == 1
+        second.__exit__(None, None, None)
+        assert _blas_threads(blas) == 3
+
+
+def test_gram_from_several_threads_at_once_gives_the_same_bits():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tentnet.mlp import _symmetric_blas
+
+    g = torch.Generator().manual_seed(5)
+    batches = [torch.randn(2, 40, 500, generator=g, dtype=torch.float64) for _ in range(8)]
+    alone = [gram(a) for a in batches]
+    blas = _symmetric_blas()
+    before = None if blas is None else _blas_threads(blas)
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(gram, batches * 4))
+    for i, got in enumerate(together):
+        assert torch.equal(got, alone[i % len(batches)])
+    if blas is not None:
+        assert _blas_threads(blas) == before
+
+
 def test_lm_gradient_is_the_same_alone_in_a_batch_or_anywhere_in_memory():
     from tentnet.optim import gradient
 

@@ -7,9 +7,12 @@ a ReLU between consecutive layers and none after the last (exactly ``nn.Sequenti
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import math
+import threading
+from collections.abc import Iterator
 
 import torch
 from torch import Tensor, nn
@@ -267,7 +270,7 @@ def gram(a: Tensor, w: Tensor | None = None) -> Tensor:
     blas = _symmetric_blas() if on_cpu and not a.requires_grad else None
     if blas is None:
         return torch.stack([ai @ ai.transpose(0, 1) for ai in a])
-    with blas.limit(limits=1):
+    with _ONE_BLAS_THREAD.held(blas):
         return torch.stack([_syrk(ai) for ai in a])
 
 
@@ -275,6 +278,37 @@ def _syrk(m: Tensor) -> Tensor:
     """``m m^T`` by numpy (syrk: numpy recognises a matrix times its own transpose)."""
     v = m.contiguous().numpy()
     return torch.from_numpy(v @ v.T)
+
+
+class _OneBlasThread:
+    """numpy's BLAS on one thread while any thread is inside :meth:`held`: the first to enter
+    sets the limit and the last to leave restores the count that was there. threadpoolctl's
+    limiter, entered per call, is not safe when calls overlap: the first to leave restores
+    the count under the other's product (whose bits then depend on it), and the other, leaving
+    last, restores the 1 it found, for good."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._users = 0
+        self._limiter = None
+
+    @contextlib.contextmanager
+    def held(self, blas) -> Iterator[None]:
+        with self._lock:
+            if self._users == 0:
+                self._limiter = blas.limit(limits=1)
+            self._users += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._users -= 1
+                if self._users == 0:
+                    self._limiter.restore_original_limits()
+                    self._limiter = None
+
+
+_ONE_BLAS_THREAD = _OneBlasThread()
 
 
 @functools.cache  # found once
