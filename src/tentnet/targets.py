@@ -34,6 +34,21 @@ FUNCTIONS: dict[str, Callable[[Tensor], Tensor]] = {
     "sinh": torch.sinh,
     "cosh": torch.cosh,
     "abs": torch.abs,
+    "atan": torch.atan,
+    "asin": torch.asin,
+    "acos": torch.acos,
+    "asinh": torch.asinh,
+    "acosh": torch.acosh,
+    "atanh": torch.atanh,
+    "erf": torch.erf,
+    "erfc": torch.erfc,
+    "expm1": torch.expm1,
+    "sigmoid": torch.sigmoid,
+}
+# Functions of two arguments: the kinks of piecewise targets (max(x, 0), min(1, 2*x)).
+PAIR_FUNCTIONS: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
+    "min": torch.minimum,
+    "max": torch.maximum,
 }
 CONSTANTS = {"pi": math.pi, "e": math.e}
 MAX_EXPRESSION_LENGTH = 1000
@@ -69,20 +84,23 @@ def _check(node: ast.AST, depth: int, names: set[str]) -> None:
         _check(node.operand, depth + 1, names)
     elif isinstance(node, ast.Call):
         fn = node.func.id if isinstance(node.func, ast.Name) else None
-        if fn not in FUNCTIONS or node.keywords or len(node.args) != 1:
+        arity = 1 if fn in FUNCTIONS else 2 if fn in PAIR_FUNCTIONS else None
+        if arity is None or node.keywords or len(node.args) != arity:
             shown = fn if fn else ast.unparse(node.func)[:40]
             raise TentnetError(
-                f"call of {shown!r} is not allowed; functions take one argument and must be "
-                f"one of: {', '.join(sorted(FUNCTIONS))}"
+                f"call of {shown!r} is not allowed; functions must be one of "
+                f"{', '.join(sorted(FUNCTIONS))} (one argument each) or "
+                f"{', '.join(sorted(PAIR_FUNCTIONS))} (two)"
             )
-        _check(node.args[0], depth + 1, names)
+        for arg in node.args:
+            _check(arg, depth + 1, names)
     elif isinstance(node, ast.Name):
         if node.id in CONSTANTS:
             return
         if not _variables_allowed(node.id):
             raise TentnetError(
                 f"unknown name {node.id!r}; use x (or x0, x1, ...), the constants pi and e, "
-                f"and the functions {', '.join(sorted(FUNCTIONS))}"
+                f"and the functions {', '.join(sorted([*FUNCTIONS, *PAIR_FUNCTIONS]))}"
             )
         names.add(node.id)
     elif isinstance(node, ast.Constant):
@@ -129,7 +147,10 @@ def _evaluate(node: ast.AST, env: dict[str, Tensor], like: Tensor) -> Tensor:
         value = _evaluate(node.operand, env, like)
         return -value if isinstance(node.op, ast.USub) else value
     if isinstance(node, ast.Call):
-        return FUNCTIONS[node.func.id](_evaluate(node.args[0], env, like))
+        args = [_evaluate(arg, env, like) for arg in node.args]
+        if node.func.id in PAIR_FUNCTIONS:
+            return PAIR_FUNCTIONS[node.func.id](*args)
+        return FUNCTIONS[node.func.id](*args)
     if isinstance(node, ast.Name):
         if node.id in CONSTANTS:
             return torch.tensor(CONSTANTS[node.id], dtype=like.dtype, device=like.device)
@@ -141,7 +162,8 @@ def parse_expression(text: str) -> Expression:
     """Parse and check a target expression; raises :class:`TentnetError` naming what is wrong.
 
     Allowed: numbers, ``x`` (or ``x0 .. x999`` for several inputs, not mixed with ``x``),
-    ``+ - * / **``, unary minus, the functions in :data:`FUNCTIONS` and the constants ``pi, e``.
+    ``+ - * / **``, unary minus, the functions in :data:`FUNCTIONS` (one argument) and
+    :data:`PAIR_FUNCTIONS` (``min``, ``max``: two) and the constants ``pi, e``.
     """
     if not isinstance(text, str) or not text.strip():
         raise TentnetError("the target expression is empty")
