@@ -34,15 +34,10 @@ FUNCTIONS: dict[str, Callable[[Tensor], Tensor]] = {
     "sinh": torch.sinh,
     "cosh": torch.cosh,
     "abs": torch.abs,
-    "atan": torch.atan,
-    "asin": torch.asin,
-    "acos": torch.acos,
-    "asinh": torch.asinh,
-    "acosh": torch.acosh,
-    "atanh": torch.atanh,
-    "erf": torch.erf,
-    "erfc": torch.erfc,
-    "expm1": torch.expm1,
+    **{
+        name: getattr(torch, name)
+        for name in ("atan", "asin", "acos", "asinh", "acosh", "atanh", "erf", "erfc", "expm1")
+    },
     "sigmoid": torch.sigmoid,
 }
 # Functions of two arguments: the kinks of piecewise targets (max(x, 0), min(1, 2*x)).
