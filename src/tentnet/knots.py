@@ -39,7 +39,7 @@ import torch
 from torch import Tensor
 
 from .cpwl import as_stack, exact_cpwl, free_units, hat_basis
-from .limit import optimise_knots
+from .limit import moved_knots, optimise_knots
 from .mlp import Stack, gram, rows_where, stack_mse
 from .optim import lm_on_stack, solve_spd
 from .reconstruct import RESAMPLE_POINTS, resampled
@@ -201,24 +201,31 @@ def projected_knots(t: Tensor, y: Tensor, knots: Tensor) -> Tensor:
     on them (unweighted) by up to :data:`PROJECTION_ITERATIONS` of variable projection
     (:func:`tentnet.limit.optimise_knots`, as :func:`tentnet.optimal_pwl` does on the
     function; stopped when the error changes by less than :data:`PROJECTION_TOLERANCE` of the
-    start's), then kept apart by ``_spread`` (every piece holds points)."""
+    start's); where knots sit where they are not needed (:func:`tentnet.limit.moved_knots`:
+    a flat stretch, a kink another knot took), they are moved and projected again; then kept
+    apart by ``_spread`` (every piece holds points)."""
     if not PROJECTION_ITERATIONS or knots.shape[1] < 3:
         return knots
     basis = hat_basis(t, knots)
     fitted = (basis @ least_squares(basis, y).unsqueeze(-1)).squeeze(-1)
     start = ((fitted - y) ** 2).mean(1).clamp_min(torch.finfo(y.dtype).tiny)
-    moved = [
-        optimise_knots(
-            t[i], y[i], knots[i], PROJECTION_ITERATIONS, float(start[i]), PROJECTION_TOLERANCE
+
+    def project(i: int, k: Tensor) -> Tensor:
+        return optimise_knots(
+            t[i], y[i], k, PROJECTION_ITERATIONS, float(start[i]), PROJECTION_TOLERANCE
         )
-        for i in range(len(t))
-    ]
-    return _spread(t, torch.stack(moved)[:, 1:-1])
+
+    out = []
+    for i in range(len(t)):
+        k = project(i, knots[i])
+        shifted, moves = moved_knots(*(v.cpu().double().numpy() for v in (t[i], y[i], k)))
+        out.append(project(i, torch.from_numpy(shifted).to(k)) if moves else k)
+    return _spread(t, torch.stack(out)[:, 1:-1])
 
 
 def _pivot_layout(t: Tensor, y: Tensor, cum: Tensor, units: int, w: Tensor | None) -> Stack:
     """``units`` units as a CPWL with ``units + 1`` pieces whose flattest piece has slope 0."""
-    knots = curvature_knots(t, cum, units)
+    knots = projected_knots(t, y, curvature_knots(t, cum, units))
     basis = hat_basis(t, knots)
     free = least_squares(basis, y, w)
     slopes = torch.diff(free, dim=1) / torch.diff(knots, dim=1)  # (N, units + 1)
