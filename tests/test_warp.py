@@ -282,6 +282,17 @@ def test_auto_weighs_tent_warp_from_depth_four_within_the_weights():
     )
 
 
+def test_a_knots_winner_is_weighed_against_the_knot_finalist_on_the_reconstruction():
+    """Where ``knots`` wins the validation (sin(3x) on [0, 3] at depth 5), the knot-method
+    finalist, already trained on all the points, is judged against it on the reconstruction,
+    as a deep winner is against ``knots``."""
+    (r,) = fit("sin(3*x)", depth=5, method="auto", domain=(0, 3), count_regions=False)
+    best = min(r.auto["candidates"], key=lambda c: c["validation_mse"])
+    assert best["method"] == "knots"
+    assert r.auto["shallow_check"]["deep"] in ("tent-warp", "tent-scaled")
+    assert r.method == r.auto["chose"] == after_shallow_check(r.auto, "knots")
+
+
 def test_auto_on_a_data_file_keeps_three_tent_levels(tmp_path):
     """Data may be noisy: no reconstruction, so no level judging and no check against
     ``knots`` on it either."""
