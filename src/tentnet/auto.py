@@ -224,7 +224,7 @@ def choose_by_validation(
         # can end elsewhere: on sin(10x) on [0, 2] at depth 8 tent-warp won the validation
         # (1.65e-5 to 1.79e-5) and came out 1.8x-4.3x the shallow optimum on the test grid,
         # where knots was 1.08x (seeds 0-2); on cos(3x)/(1 + x^2) on [-3, 3] at depth 8 knots
-        # won it (5.35e-6 to tent-scaled's 6.07e-6) and tested 1.7x higher. Where the
+        # won it (5.35e-6 to tent-scaled's 6.07e-6) and tested 1.8x higher. Where the
         # reconstruction is close to the function, this judge follows the test error.
         (method, cfg, trained), found = settle(
             "trained on all the points", deep, ("knots", shallow[0], None)
