@@ -165,10 +165,10 @@ def cases(tmp: Path) -> list[tuple[str, list[str], int]]:
             ["reproduce", "--only", "sparse", "--out", str(tmp / "full")],
         ),
         # Issue 14: sizes checked before work
-        ("100,001 seeds", ["fit", "--seeds", "0-100000", "--method", "tent+", "--quiet"]),
+        ("100,001 seeds", ["fit", "--seeds", "0-100000", "--method", "tent-lm", "--quiet"]),
         (
-            "10 million points, tent+",
-            ["fit", "--points", "10000000", "--method", "tent+", "--quiet"],
+            "10 million points, tent-lm",
+            ["fit", "--points", "10000000", "--method", "tent-lm", "--quiet"],
         ),
         (
             "width 4096 with LM",
@@ -176,7 +176,7 @@ def cases(tmp: Path) -> list[tuple[str, list[str], int]]:
         ),
         (
             "1000 restarts x 100 seeds",
-            ["fit", "--method", "tent+", "--restarts", "1000", "--seeds", "0-99", "--quiet"],
+            ["fit", "--method", "tent-lm", "--restarts", "1000", "--seeds", "0-99", "--quiet"],
         ),
         (
             "many inputs, 10 million points",

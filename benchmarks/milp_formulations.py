@@ -192,8 +192,8 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument(
         "--method",
-        default="tent+",
-        choices=("tent+", "tent-phase1", "knots", "kaiming"),
+        default="tent-lm",
+        choices=("tent-lm", "tent-phase1", "knots", "kaiming"),
         help="how the two networks are trained (tent-phase1: peaks and scales only, so each "
         "network is a tent network with 2^depth pieces)",
     )

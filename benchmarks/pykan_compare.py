@@ -4,8 +4,8 @@ Every model is trained one at a time on one torch thread, in float64, on the sam
 random training points per seed (tentnet's own draw for that seed) and tested on the uniform
 grid of 10,001 points of [0, 1]. Models:
 
-- ``tent d5`` / ``tent+ d5``: tentnet, width 4 x depth 5 (93 weights), default budgets.
-- ``tent d10`` / ``tent+ d10``: width 4 x depth 10 (193 weights).
+- ``tent d5`` / ``tent-lm d5``: tentnet, width 4 x depth 5 (93 weights), default budgets.
+- ``tent d10`` / ``tent-lm d10``: width 4 x depth 10 (193 weights).
 - ``kaiming d5`` / ``kaiming d10``: the same MLPs from PyTorch's default init, 12,000 Adam steps.
 - ``KAN k=1`` (piecewise-linear splines: the function class of a ReLU network) and ``KAN k=3``
   (cubic splines), shapes [1, 1] and [1, 2, 1], the grid size chosen so that the trainable
@@ -153,7 +153,7 @@ def run_kan(
 def models() -> list[tuple[str, dict]]:
     out: list[tuple[str, dict]] = []
     for depth, params in ((5, 93), (10, 193)):
-        for method in ("tent", "tent+", "kaiming"):
+        for method in ("tent", "tent-lm", "kaiming"):
             spec = {"kind": "tentnet", "method": method, "depth": depth}
             out.append((f"{method} d{depth}", spec))
         for k in (1, 3):
@@ -212,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
         help="pykan's default grid updates from the samples (default: fixed uniform grid)",
     )
     ap.add_argument(
-        "--only", default=None, help="model-name prefixes separated by ';' (e.g. 'tent+;KAN k=1')"
+        "--only", default=None, help="model-name prefixes separated by ';' (e.g. 'tent-lm;KAN k=1')"
     )
     ap.add_argument("--out", type=Path, default=Path("results/pykan"))
     args = ap.parse_args(argv)

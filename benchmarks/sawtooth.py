@@ -3,7 +3,7 @@
 The function ``||...|x - 1/2| - 1/4| ...| - 1/2^d|`` on [0, 1] (d nested tents, 2^d linear
 pieces) is a width-4 tent network of depth d with every peak 1/2 (Telgarsky's example). A
 shallow ReLU network of the same weights has (20d - 8) // 3 units, far fewer than 2^d pieces
-from d = 6 on. Per depth: `auto` (and its pick), `tent+` alone, a Kaiming MLP of the same
+from d = 6 on. Per depth: `auto` (and its pick), `tent-lm` alone, a Kaiming MLP of the same
 shape, `knots` of the same weights and the shallow optimum (``optimal_pwl``), on the sawtooth
 and on the sawtooth plus ``0.01 x^2`` (no longer a tent network: what training does when
 the points do not lie on one exactly).
@@ -49,7 +49,7 @@ def main() -> None:
     torch.set_num_threads(1)
     seeds = list(range(args.seeds))
     print(
-        "| target | d (weights) | auto [pick] | tent+ | Kaiming | knots | shallow optimum | "
+        "| target | d (weights) | auto [pick] | tent-lm | Kaiming | knots | shallow optimum | "
         "optimum / auto | s |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
@@ -58,7 +58,7 @@ def main() -> None:
             target = target or f"{sawtooth(d)} + 0.01*x**2"
             start = time.perf_counter()
             auto, pick = _median(target, "auto", d, seeds)
-            plus, _ = _median(target, "tent+", d, seeds)
+            plus, _ = _median(target, "tent-lm", d, seeds)
             kaiming, _ = _median(target, "kaiming", d, seeds)
             knots, _ = _median(target, "knots", d, seeds)
             best = optimal_pwl(target, shallow_width(d) + 1).mse

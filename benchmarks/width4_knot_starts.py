@@ -1,10 +1,10 @@
 """The width-4 depth-d network itself, started from curvature-following knots.
 
 `tent-warp` and `tent-scaled` with 4 knot units and d - 1 tent levels build a plain ReLU MLP
-1 -> 4 -> 4 -> ... -> 4 -> 1 with d hidden layers: the very architecture of `tent+` at depth d
+1 -> 4 -> 4 -> ... -> 4 -> 1 with d hidden layers: the very architecture of `tent-lm` at depth d
 (20d - 7 weights), started differently (a first layer whose 4 units place knots by the
 target's curvature, a zigzag onto every piece, Yarotsky's chain on it; then LM on all
-weights). This script measures both beside `tent+` and the shallow optimum of no more weights,
+weights). This script measures both beside `tent-lm` and the shallow optimum of no more weights,
 in one run: does the width-4 network beat the best shallow one, and does it keep improving
 with depth, when its start follows the curvature?
 
@@ -12,7 +12,7 @@ with depth, when its start follows the curvature?
     python benchmarks/width4_knot_starts.py --targets 'x**4' --depths 5,8 --methods tent-scaled
 
 Setting: 500 uniform random training points on [0, 1] per seed, seeds 0..n-1 in one batch per
-(method, depth) (`tent+`: every target in one batch), test MSE on the uniform grid of 10,001
+(method, depth) (`tent-lm`: every target in one batch), test MSE on the uniform grid of 10,001
 points, float64, one torch thread.
 """
 
@@ -29,7 +29,7 @@ from tentnet.mlp import weight_count
 from tentnet.train import shallow_width
 
 TARGETS = "x**3,x**11,exp(x)"
-METHODS = "tent+,tent-warp,tent-scaled"
+METHODS = "tent-lm,tent-warp,tent-scaled"
 
 
 def main() -> None:
@@ -47,9 +47,9 @@ def main() -> None:
     cells: dict[tuple[str, int, str], tuple[list[float], float]] = {}
     for d in depths:
         for m in methods:
-            batches = [targets] if m == "tent+" else [[t] for t in targets]
+            batches = [targets] if m == "tent-lm" else [[t] for t in targets]
             for batch in batches:
-                cfg = None if m == "tent+" else TrainConfig(depth=d, width=4)
+                cfg = None if m == "tent-lm" else TrainConfig(depth=d, width=4)
                 start = time.perf_counter()
                 runs = fit(batch, depth=d, method=m, seeds=seeds, config=cfg, count_regions=False)
                 seconds = (time.perf_counter() - start) / len(runs)

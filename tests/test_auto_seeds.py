@@ -7,8 +7,8 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from tentnet.auto import FINALIST_STARTS, _other_finalists
 from tentnet.config import TrainOutput
+from tentnet.deep import FINALIST_STARTS, other_finalists
 from tentnet.fit import fit
 from tentnet.hops import DEEP_HOPS_FROM, HOPS, hops_for
 from tentnet.mlp import stack_errors
@@ -18,7 +18,7 @@ from tentnet.warp import FLOOR_STARTS
 from .conftest import run
 
 FIT = sys.modules["tentnet.fit"]  # the module (the package exports the function fit)
-AUTO = sys.modules["tentnet.auto"]
+DEEP = sys.modules["tentnet.deep"]  # where the shapes are judged (for auto and tent+)
 
 
 def _line(slopes: list[float]) -> TrainOutput:
@@ -41,17 +41,17 @@ def test_the_other_finalist_takes_the_seeds_it_fits_closer():
 
     kept, other = finalist("tent-warp", [2.0, 1.0, 2.5]), finalist("tent-scaled", [1.0, 1.9, 2.5])
     trained = [kept, other]
-    ((method, shape, out, closer),) = _other_finalists(trained)
+    ((method, shape, out, closer),) = other_finalists(trained)
     assert (method, shape, out) == ("tent-scaled", cfg, other[2])
     assert closer.tolist() == [False, True, False]  # a tie keeps the kept one
-    assert _other_finalists(trained[:1]) == []
+    assert other_finalists(trained[:1]) == []
     broken = finalist("tent-scaled", [float("nan"), 2.0, 2.5])
-    assert _other_finalists([kept, broken])[0][3].tolist() == [False, True, False]
+    assert other_finalists([kept, broken])[0][3].tolist() == [False, True, False]
     worse = finalist("tent-scaled", [1.0, 0.5, 3.0])
-    assert _other_finalists([kept, worse]) == []
+    assert other_finalists([kept, worse]) == []
     # three: each seed takes the closest; one that is closest nowhere is left out
     third = finalist("tent-warp", [2.0, 1.0, 2.1])
-    found = _other_finalists([*trained, third, worse])
+    found = other_finalists([*trained, third, worse])
     assert [(f[0], f[3].tolist()) for f in found] == [
         ("tent-scaled", [False, True, False]),
         ("tent-warp", [False, False, True]),
@@ -123,13 +123,13 @@ def test_the_finalists_hop_from_their_starts_and_a_set_restarts_stops_that(monke
     unmoved and floored starts not again), then HOPS basin hops from the network kept; the
     result records them. A user's ``restarts`` is kept instead, without hops."""
     calls = []
-    real = AUTO.train_finalist
+    real = DEEP.train_finalist
 
     def spy(method, shape, t, y, seeds, known, rounds, progress):
         calls.append((method, shape.depth, shape.restarts, rounds, sorted(known)))
         return real(method, shape, t, y, seeds, known, rounds, progress)
 
-    monkeypatch.setattr(AUTO, "train_finalist", spy)
+    monkeypatch.setattr(DEEP, "train_finalist", spy)
     config = TrainConfig(lm_iterations=20)
     (r,) = fit("x**3", depth=6, method="auto", seeds=[0], config=config, count_regions=False)
     judged = [c for c in r.auto["tent_warp_levels"] if "all_starts_mse" in c]
@@ -154,13 +154,13 @@ def test_the_finalists_hop_twice_as_often_from_depth_11(monkeypatch):
     """Above 200 weights (width-4 depth 11 and 12) each finalist makes twice HOPS hops."""
     assert hops_for(DEEP_HOPS_FROM - 1) == HOPS and hops_for(DEEP_HOPS_FROM) == 2 * HOPS
     seen = []
-    real = AUTO.train_finalist
+    real = DEEP.train_finalist
 
     def spy(method, shape, t, y, seeds, known, rounds, progress):
         seen.append(rounds)  # the hops themselves are tested above; here only how many
         return real(method, shape, t, y, seeds, known, 0, progress)
 
-    monkeypatch.setattr(AUTO, "train_finalist", spy)
+    monkeypatch.setattr(DEEP, "train_finalist", spy)
     config = TrainConfig(lm_iterations=10)
     (r,) = fit(
         "x**3", depth=DEEP_HOPS_FROM, method="auto", seeds=[0], config=config, count_regions=False

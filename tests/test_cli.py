@@ -159,7 +159,7 @@ def test_cuda_trains_what_the_cpu_trains():
     from tentnet import TrainConfig, fit
 
     kw = dict(depth=4, seeds=[0, 1], points=100, count_regions=False)
-    for method, steps in (("kaiming", 300), ("tent+", 600)):
+    for method, steps in (("kaiming", 300), ("tent-lm", 600)):
         cfg = TrainConfig(depth=4, steps=steps)
         cpu = fit("x**3", method=method, config=cfg, device="cpu", **kw)
         gpu = fit("x**3", method=method, config=cfg, device="cuda", **kw)

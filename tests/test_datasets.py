@@ -79,7 +79,7 @@ def _fit_json(path, capsys, *extra):
 def test_degenerate_data_sets_have_documented_fallbacks(tmp_path, capsys):
     """Constant y: fitted exactly, relative error undefined (null). Conflicting y at the
     same x: the least-squares fit goes through their mean. Two points: the line through
-    them. Fewer than 50 points: auto takes tent+ without a validation split."""
+    them. Fewer than 50 points: auto takes tent-lm without a validation split."""
     xs = np.linspace(0, 1, 80)
     const = _fit_json(_csv(tmp_path / "c.csv", xs, np.full(80, 3.5)), capsys)["runs"][0]
     assert const["test_mse"] < 1e-20 and const["relative_test_mse"] is None
@@ -88,5 +88,5 @@ def test_degenerate_data_sets_have_documented_fallbacks(tmp_path, capsys):
     dup = _fit_json(_csv(tmp_path / "d.csv", x2, y2), capsys, "--method", "knots", "--width", "4")
     assert dup["runs"][0]["train_mse"] == pytest.approx(1.0, rel=1e-6)  # only the noise left
     two = _fit_json(_csv(tmp_path / "t.csv", [0.0, 1.0], [1.0, 3.0]), capsys)["runs"][0]
-    assert two["train_mse"] < 1e-20 and two["method"] == "tent+"
+    assert two["train_mse"] < 1e-20 and two["method"] == "tent-lm"
     assert "too few points to validate" in two["auto"]["why"]

@@ -7,6 +7,8 @@ import pytest
 from tentnet import TentnetError
 from tentnet.experiments import reproduce, run_local
 from tentnet.experiments.specs import Plan
+from tentnet.mlp import weight_count
+from tentnet.warp import warp_weight_count
 
 TINY = Plan(
     seeds=(0, 1),
@@ -94,7 +96,7 @@ def test_report_tables_and_figures(full_run):
         "tent-no-pretrain",
         "tent-free-scales",
         "tent",
-        "tent+",
+        "tent-lm",
     }
     assert all(float(r["min_mse"]) <= float(r["median_mse"]) <= float(r["max_mse"]) for r in dense)
     sparse = _rows(out / "sparse.csv")
@@ -116,8 +118,16 @@ def test_budget_table_compares_equal_weights(full_run):
         d, k = int(r["depth"]), int(r["units"])
         assert int(r["weights"]) == 20 * d - 7
         assert 3 * k + 1 <= int(r["weights"]) < 3 * (k + 1) + 1  # the largest shallow net
-        for col in ("tent+_median", "tent_median", "kaiming_median", "knots_median"):
+        for col in ("tent+_median", "tent-lm_median", "tent_median", "kaiming_median"):
             assert float(r[col]) > 0
+        assert float(r["knots_median"]) > 0
+        # tent+ names the shapes it kept: method depth x width, no more weights than width 4
+        for shape in r["tent+_picked"].split(", "):
+            method, depth, _, width = shape.split(" (")[0].split(" ")
+            assert method in ("tent-lm", "tent-warp", "tent-scaled")
+            d_, w_ = int(depth), int(width)
+            used = weight_count(w_, d_) if method == "tent-lm" else warp_weight_count(w_, d_ - 1)
+            assert used <= int(r["weights"])
         # The optimum with more pieces is lower (a sanity check of the limit columns).
         assert float(r["limit_2^d"]) > 0 and float(r["best_shallow"]) > 0
     text = report.read_text()
@@ -135,7 +145,7 @@ def test_general_table_has_every_target_method_and_auto_choice(full_run):
         assert int(r["weights"]) == 20 * int(r["depth"]) - 7
         for m in METHODS:
             assert float(r[f"{m}_median"]) > 0
-        assert r["auto_chose"] in ("tent+", "knots")
+        assert r["auto_chose"] in ("tent-lm", "knots")
         # The auto run is the chosen candidate trained on all points with the same seeds.
         assert float(r["auto_median"]) == pytest.approx(float(r[f"{r['auto_chose']}_median"]))
         assert float(r["kaiming/auto"]) == pytest.approx(
@@ -315,14 +325,14 @@ def test_longest_batches_are_estimated_longest():
 
     plan = make_plan(quick=False, seeds=None)
     dense = {j.method: estimated_cost(j) for j in jobs_for("dense", plan)}
-    assert dense["tent+"] > dense["tent"]  # eight candidates per seed, then LM
+    assert dense["tent-lm"] > dense["tent"]  # eight candidates per seed, then LM
     depth = [j for j in jobs_for("depth", plan) if j.method == "kaiming"]
     costs = [estimated_cost(j) for j in depth]
     assert costs == sorted(costs)  # deeper is dearer
 
 
 def test_tent_warp_batches_cost_every_start_in_full(monkeypatch):
-    """tent-warp trains all its starts to the end (no successive halving, unlike tent+)."""
+    """tent-warp trains all its starts to the end (no successive halving, unlike tent-lm)."""
     from dataclasses import replace
 
     from tentnet.experiments import estimated_cost
@@ -330,7 +340,9 @@ def test_tent_warp_batches_cost_every_start_in_full(monkeypatch):
     from tentnet.methods import REGISTRY
 
     plan = make_plan(quick=False, seeds=None)
-    job = next(j for j in jobs_for("budget", plan) if j.method == "tent-warp")
+    chain = next(j for j in jobs_for("budget", plan) if j.method == "tent-lm")
+    warp = {"method": "tent-warp", "label": "tent-warp", "depth": 4}
+    job = replace(chain, **warp, config={**chain.config, "width": 20})
     several = estimated_cost(job)
     starts = REGISTRY["tent-warp"].restarts
     monkeypatch.setitem(REGISTRY, "tent-warp", replace(REGISTRY["tent-warp"], restarts=1))
@@ -338,7 +350,7 @@ def test_tent_warp_batches_cost_every_start_in_full(monkeypatch):
 
 
 def test_depth_sweep_shares_its_tent_batches_with_the_budget_experiment():
-    """tent and tent+ at the budget depths are the same networks in both experiments: one batch
+    """tent and tent-lm at the budget depths are the same networks in both experiments: one batch
     (the budget's, whose targets include the sweep's), trained once; kaiming stays separate (the
     sweep also counts its regions at initialisation)."""
     from tentnet.experiments.specs import DEPTH_TARGETS, jobs_for, make_plan
@@ -348,11 +360,11 @@ def test_depth_sweep_shares_its_tent_batches_with_the_budget_experiment():
     depth = [j for j in jobs_for("depth", plan) if j.method != "optimal-pwl"]
     shared = [j for j in depth if j in budget]
     assert {(j.method, j.depth) for j in shared} == {
-        (m, d) for m in ("tent", "tent+") for d in plan.budget_depths
+        (m, d) for m in ("tent", "tent-lm") for d in plan.budget_depths
     }
     assert all(set(DEPTH_TARGETS) <= set(j.targets) for j in shared)
     own = [j for j in depth if j not in budget]
-    assert {j.depth for j in own if j.method == "tent+"} == set(plan.depths) - set(
+    assert {j.depth for j in own if j.method == "tent-lm"} == set(plan.depths) - set(
         plan.budget_depths
     )
     assert all(j.experiment == "depth" for j in own)
@@ -364,11 +376,11 @@ def test_batch_key_changes_when_a_method_default_changes(monkeypatch):
     from tentnet import methods
     from tentnet.experiments.specs import Job
 
-    job = Job("dense", "tent+", "tent+", ("x**3",), 5, (0, 1))
+    job = Job("dense", "tent-lm", "tent-lm", ("x**3",), 5, (0, 1))
     before = job.key
     assert job.key == before  # stable
-    changed = replace(methods.REGISTRY["tent+"], phase1_steps=700)
-    monkeypatch.setitem(methods.REGISTRY, "tent+", changed)
+    changed = replace(methods.REGISTRY["tent-lm"], phase1_steps=700)
+    monkeypatch.setitem(methods.REGISTRY, "tent-lm", changed)
     assert job.key != before  # a stored batch of the old default is not reused
 
 

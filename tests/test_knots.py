@@ -240,7 +240,7 @@ def test_auto_picks_by_validation_and_records_the_candidates():
     (r,) = fit("exp(x)", depth=3, method="auto", seeds=[0], config=TrainConfig(lm_iterations=20))
     info = r.metrics()["auto"]
     methods = [c["method"] for c in info["candidates"]]
-    assert methods == ["tent+", "knots"]
+    assert methods == ["tent-lm", "knots"]
     best = min(info["candidates"], key=lambda c: c["validation_mse"])
     assert r.method == info["chose"] == after_shallow_check(info, best["method"])
     deep, shallow = info["candidates"]
@@ -273,12 +273,12 @@ def test_shallow_check_keeps_the_better_fit_of_all_the_points():
     shallow = TrainConfig(depth=1, width=5, lm_iterations=20)
     knots = ("knots", shallow, None)
     (method, cfg, out), check = _check(
-        ("tent+", TrainConfig(), fine), knots, t, y, seeds, cpu, None, judge
+        ("tent-lm", TrainConfig(), fine), knots, t, y, seeds, cpu, None, judge
     )
-    assert method == "tent+" and out is fine and check["first_mse"] < check["second_mse"]
+    assert method == "tent-lm" and out is fine and check["first_mse"] < check["second_mse"]
     flat = TrainOutput(layers=[(w * 0, b * 0) for w, b in fine.layers])
     (method, cfg, out), check = _check(
-        ("tent+", TrainConfig(), flat), knots, t, y, seeds, cpu, None, judge
+        ("tent-lm", TrainConfig(), flat), knots, t, y, seeds, cpu, None, judge
     )
     assert method == "knots" and cfg is shallow and out.layers[0][0].shape[1] == 5
     assert check["second_mse"] < check["first_mse"]
@@ -295,19 +295,19 @@ def test_check_keeps_the_second_only_if_it_fits_the_reconstruction_better():
     coarse = TrainOutput(layers=fit_knots(t, y, 6, lm_iterations=20)[0])
     cfg = TrainConfig()
     (method, _, out), found = _check(
-        ("tent+", cfg, coarse), ("tent-warp", cfg, fine), t, y, seeds, cpu, None, judge
+        ("tent-lm", cfg, coarse), ("tent-warp", cfg, fine), t, y, seeds, cpu, None, judge
     )
     assert method == "tent-warp" and out is fine
-    assert found["second_mse"] < found["first_mse"] and found["first"] == "tent+"
+    assert found["second_mse"] < found["first_mse"] and found["first"] == "tent-lm"
     (method, _, out), found = _check(
-        ("tent+", cfg, fine), ("tent-warp", cfg, coarse), t, y, seeds, cpu, None, judge
+        ("tent-lm", cfg, fine), ("tent-warp", cfg, coarse), t, y, seeds, cpu, None, judge
     )
-    assert method == "tent+" and out is fine and found["first_mse"] < found["second_mse"]
+    assert method == "tent-lm" and out is fine and found["first_mse"] < found["second_mse"]
 
 
 def test_auto_without_enough_points_uses_the_deep_method():
     (r,) = fit("x**3", depth=2, method="auto", seeds=[0], points=30)
-    assert r.method == "tent+" and r.auto["candidates"] == []
+    assert r.method == "tent-lm" and r.auto["candidates"] == []
 
 
 def test_quadrature_weights_are_the_cells_of_the_points():

@@ -51,11 +51,11 @@ def test_a_new_direct_method_plugs_in_as_one_entry(monkeypatch):
 
 
 def test_a_registry_field_changes_training(monkeypatch):
-    """tent+ without its uniform first start, by changing only its entry."""
+    """tent-lm without its uniform first start, by changing only its entry."""
     t = torch.rand(1, 200, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     y = (t**2 - (t**2).mean()) / (t**2).std()
     cfg = TrainConfig(depth=3, restarts=2, lm_iterations=3, phase1_steps=5)
-    a = train_networks("tent+", t, y, cfg, [0])
-    monkeypatch.setitem(REGISTRY, "tent+", replace(REGISTRY["tent+"], uniform_start=False))
-    b = train_networks("tent+", t, y, cfg, [0])
+    a = train_networks("tent-lm", t, y, cfg, [0])
+    monkeypatch.setitem(REGISTRY, "tent-lm", replace(REGISTRY["tent-lm"], uniform_start=False))
+    b = train_networks("tent-lm", t, y, cfg, [0])
     assert not torch.equal(a.phase1_layers[0][0], b.phase1_layers[0][0])

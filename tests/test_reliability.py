@@ -158,8 +158,8 @@ def test_export_writes_all_or_nothing(tmp_path, capsys, monkeypatch):
 @pytest.mark.parametrize(
     "argv",
     [
-        ["fit", "--seeds", "0-100000", "--method", "tent+"],
-        ["fit", "--points", "10000000", "--method", "tent+"],
+        ["fit", "--seeds", "0-100000", "--method", "tent-lm"],
+        ["fit", "--points", "10000000", "--method", "tent-lm"],
         ["fit", "--method", "kaiming", "--width", "4096", "--lm-iterations", "10"],
         ["fit", "--target", "x0*x1", "--points", "10000000"],
         ["bench", "--models", "10000", "--depth", "60"],

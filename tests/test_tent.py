@@ -222,13 +222,13 @@ def test_exact_tent_recovers_a_tent_network_from_its_points():
 
 
 def test_tent_plus_fits_a_sawtooth_exactly():
-    """2^depth teeth: a tent network with peaks 1/2 and one scale; tent+ trained from random
+    """2^depth teeth: a tent network with peaks 1/2 and one scale; tent-lm trained from random
     peaks ended near the target's own variance (6e-5 at depth 5), now exact."""
     from tentnet.fit import fit
     from tentnet.train import TrainConfig
 
     cfg = TrainConfig(depth=4, lm_iterations=10, restarts=2, phase1_steps=20)
-    (r,) = fit(_sawtooth(4), method="tent+", depth=4, config=cfg)
+    (r,) = fit(_sawtooth(4), method="tent-lm", depth=4, config=cfg)
     assert r.test_mse < 1e-26 and r.linear_regions == 16
 
 
@@ -241,7 +241,7 @@ def test_auto_takes_the_exact_tent_network_without_validation():
 
     cfg = TrainConfig(lm_iterations=10, restarts=2, phase1_steps=20)
     (r,) = fit(_sawtooth(5), method="auto", depth=5, config=cfg)
-    assert r.method == "tent+" and r.test_mse < 1e-26
-    assert "lie on a tent+ network" in r.auto["why"]
+    assert r.method == "tent-lm" and r.test_mse < 1e-26
+    assert "lie on a tent-lm network" in r.auto["why"]
     (r,) = fit(_sawtooth(5), method="auto", depth=4, config=cfg)
     assert "no validation" not in r.auto["why"] and r.test_mse > 1e-12

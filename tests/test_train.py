@@ -71,12 +71,12 @@ def test_same_seed_same_result_and_same_budget(method):
     b = train_networks(method, t, y, config, [4, 9])
     for (wa, ba), (wb, bb) in zip(a.layers, b.layers, strict=True):
         assert torch.equal(wa, wb) and torch.equal(ba, bb)
-    # Every published method spends the same number of gradient steps; tent+ spends its
+    # Every published method spends the same number of gradient steps; tent-lm spends its
     # phase-1 steps plus its Levenberg-Marquardt iterations; knots and tent-warp no gradient
     # steps (LM only), nor do the other direct methods.
     if get_method(method).kind == "direct":
         assert a.history_steps == [0]
-    elif method == "tent+":
+    elif method == "tent-lm":
         used = SMALL.resolved(method)
         assert a.history_steps[-1] == SMALL.phase1 + used.lm_iterations
     else:
@@ -223,7 +223,7 @@ def test_progress_is_called_through_both_phases_and_lm():
     t = torch.rand(2, 50, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     y = (t**3 - (t**3).mean(1, keepdim=True)) / (t**3).std(1, keepdim=True)
     config = TrainConfig(depth=3, steps=30, phase1_steps=10, lm_iterations=50, restarts=4)
-    train_networks("tent+", t, y, config, [0, 1], lambda p, s, n, loss: phases.append((p, loss)))
+    train_networks("tent-lm", t, y, config, [0, 1], lambda p, s, n, loss: phases.append((p, loss)))
     names = {p for p, _ in phases}
     assert {"phase 1", "LM"} <= names
     assert all(math.isfinite(v) and v >= 0 for _, v in phases)
@@ -243,7 +243,7 @@ def test_allocator_setting_is_optional(monkeypatch):
 
 def test_one_restart_means_one():
     """restarts=None is the method's default; any number, 1 included, is taken as asked."""
-    for method, default in (("tent+", 16), ("tent-warp", 3), ("tent", 1)):
+    for method, default in (("tent-lm", 16), ("tent-warp", 3), ("tent", 1)):
         assert TrainConfig().resolved(method).restarts == default
         assert TrainConfig(restarts=1).resolved(method).restarts == 1
         assert TrainConfig(restarts=2).resolved(method).restarts == 2
@@ -251,14 +251,14 @@ def test_one_restart_means_one():
 
 
 def test_tent_plus_defaults():
-    used = TrainConfig().resolved("tent+")
+    used = TrainConfig().resolved("tent-lm")
     assert (used.phase1_steps, used.restarts, used.lm_iterations) == (500, 16, 300)
-    assert TrainConfig(steps=200).resolved("tent+").phase1_steps == 200
-    assert TrainConfig(phase1_steps=50).resolved("tent+").phase1_steps == 50
+    assert TrainConfig(steps=200).resolved("tent-lm").phase1_steps == 200
+    assert TrainConfig(phase1_steps=50).resolved("tent-lm").phase1_steps == 50
     assert TrainConfig().resolved("tent") == TrainConfig(restarts=1)
-    # tent+ fits the reconstruction of an expression's points, unless it holds points out
-    assert used.resample == 1024 and TrainConfig(resample=0).resolved("tent+").resample == 0
-    assert TrainConfig(select_holdout=0.2).resolved("tent+").resample is None
+    # tent-lm fits the reconstruction of an expression's points, unless it holds points out
+    assert used.resample == 1024 and TrainConfig(resample=0).resolved("tent-lm").resample == 0
+    assert TrainConfig(select_holdout=0.2).resolved("tent-lm").resample is None
 
 
 def test_lm_judged_on_other_points_returns_each_networks_best_iterate_there():
@@ -337,7 +337,7 @@ def test_tent_plus_on_the_reconstruction_keeps_the_exact_x2_network():
             r.test_mse
             for r in fit(
                 "x**2",
-                method="tent+",
+                method="tent-lm",
                 depth=7,
                 points=200,
                 seeds=[0, 1, 2],
@@ -358,9 +358,9 @@ def test_tent_plus_first_start_is_the_uniform_tent_network():
 
     t, _ = _data(2, points=200)
     y = (t**2 - (t**2).mean(1, keepdim=True)) / (t**2).std(1, keepdim=True)
-    config = TrainConfig(depth=4, restarts=3, lm_iterations=0).resolved("tent+")
+    config = TrainConfig(depth=4, restarts=3, lm_iterations=0).resolved("tent-lm")
     config = replace(config, lm_iterations=0)
-    out = _train_core("tent+", t, y, config, [5, 6])
+    out = _train_core("tent-lm", t, y, config, [5, 6])
     peaks = out.tent_params["peaks"]
     assert torch.equal(peaks[::3], torch.full_like(peaks[::3], 0.5))
     assert not bool((peaks[1::3] == 0.5).all())
@@ -369,14 +369,14 @@ def test_tent_plus_first_start_is_the_uniform_tent_network():
     assert torch.allclose(out.tent_params["c0"][::3], c0)
     assert torch.allclose(out.tent_params["c1"][::3], c1)
     off = replace(config, uniform_start=False)
-    assert not bool((_train_core("tent+", t, y, off, [5, 6]).tent_params["peaks"] == 0.5).any())
+    assert not bool((_train_core("tent-lm", t, y, off, [5, 6]).tent_params["peaks"] == 0.5).any())
 
 
 def test_held_out_selection_trains_and_refits_on_every_point():
     t, y = _data(2, points=120)
     config = TrainConfig(depth=3, restarts=4, lm_iterations=50, select_holdout=0.25)
-    out = train_networks("tent+", t, y, config, [0, 1])
-    used = config.resolved("tent+")
+    out = train_networks("tent-lm", t, y, config, [0, 1])
+    used = config.resolved("tent-lm")
     assert used.refit_iterations == 100
     # history ends with the loss on all the points after the refit
     with torch.no_grad():
@@ -384,7 +384,7 @@ def test_held_out_selection_trains_and_refits_on_every_point():
     assert torch.allclose(out.history[-1], loss)
     assert out.history_steps[-1] == used.phase1 + used.lm_iterations + used.refit_iterations
     with pytest.raises(TentnetError, match="select_holdout"):
-        TrainConfig(select_holdout=1.5).check("tent+")
+        TrainConfig(select_holdout=1.5).check("tent-lm")
 
 
 def test_import_changes_no_allocator_setting_and_the_cli_applies_it():
@@ -448,7 +448,7 @@ def test_solves_do_not_depend_on_the_thread_count():
         ("tent-warp", 4, TrainConfig(width=8, lm_iterations=20)),
         ("tent-scaled", 4, TrainConfig(width=8, lm_iterations=20)),
         ("knots", 1, TrainConfig(width=12)),
-        ("tent+", 4, TrainConfig(steps=60, lm_iterations=20)),
+        ("tent-lm", 4, TrainConfig(steps=60, lm_iterations=20)),
     ],
 )
 def test_a_seed_fits_the_same_bits_alone_and_in_a_batch(method, depth, config):

@@ -267,12 +267,12 @@ def test_auto_weighs_tent_warp_from_depth_four_within_the_weights():
     floored = [c.get("floored_start") for c in judged]
     assert floored == [FLOOR_STARTS[1], FLOOR_STARTS[1], None]
     kept = min(finalists, key=lambda c: c["all_starts_mse"])
-    assert list(cands) == ["tent+", kept["method"], "knots"]
+    assert list(cands) == ["tent-lm", kept["method"], "knots"]
     assert (cands[kept["method"]]["depth"], cands[kept["method"]]["width"]) == (
         kept["depth"],
         kept["width"],
     )
-    assert cands[kept["method"]]["weights"] <= cands["tent+"]["weights"] == weight_count(4, 5)
+    assert cands[kept["method"]]["weights"] <= cands["tent-lm"]["weights"] == weight_count(4, 5)
     best = min(r.auto["candidates"], key=lambda c: c["validation_mse"])
     won = cands[after_shallow_check(r.auto, best["method"])]
     assert (r.method, r.depth, r.width) == (won["method"], won["depth"], won["width"])

@@ -9,7 +9,7 @@ the heap: 1.9 to 3.4 s over repeated runs on the same (noisy, virtual) machine. 
 Marquardt Jacobians of a batch are larger than any threshold glibc accepts (30 networks of 250
 weights on 2,048 points: 123 MB each), so mmap is switched off altogether (``M_MMAP_MAX`` 0, a
 trim threshold of 1 GB): tent-warp with 30 knots at 5 seeds then took 37 s instead of 43 (9.0 s
-of system time, 1.2 after), tent+ at depth 12 24 s instead of 29, auto at depth 8 106 s instead
+of system time, 1.2 after), tent-lm at depth 12 24 s instead of 29, auto at depth 8 106 s instead
 of 124, for about 10% more peak memory. This is done once per process, on Linux with glibc
 only, unless ``TENTNET_NO_MALLOPT=1``. ``import tentnet`` changes nothing in the host process:
 the ``tentnet`` command and the worker processes of ``tentnet reproduce`` apply it, and a

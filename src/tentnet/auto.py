@@ -12,61 +12,27 @@ import torch
 
 from .config import Progress, TrainConfig, TrainOutput, holdout_size, holdout_split, shallow_width
 from .cpwl import exact_cpwl
-from .hops import hops_for, train_finalist
-from .mlp import Stack, stack_errors, weight_count
+from .deep import Swap, judge_shapes, median_on, other_finalists
+from .mlp import stack_errors
 from .reconstruct import reconstruction
 from .tentfit import exact_tent
 from .train import train_networks
-from .warp import (
-    BUDGET_LEVELS,
-    FLOOR_STARTS,
-    curvature_dips,
-    fit_warp,
-    units_within,
-    warp_fits,
-    warp_units,
-)
+from .warp import BUDGET_LEVELS, units_within, warp_fits
 
 VALIDATION_FRACTION = 0.2
-# The first-layer-of-knots methods and level counts judged before the validation (each with
-# as many knots as fit): tent-scaled's levels pay where f'' keeps away from 0 (6 were best on
-# exp(x), 1/(1 + x), log(1 + 4x) from depth 8), tent-warp's on x^11 and near x^2.
-WEIGHED_SHAPES = (
-    ("tent-warp", BUDGET_LEVELS),
-    ("tent-warp", BUDGET_LEVELS + 1),
-    ("tent-warp", BUDGET_LEVELS + 2),
-    ("tent-scaled", BUDGET_LEVELS + 1),
-    ("tent-scaled", BUDGET_LEVELS + 2),
-    ("tent-scaled", BUDGET_LEVELS + 3),
-    ("tent-scaled", BUDGET_LEVELS + 4),
-)
-# The shapes with the lowest one-start judged error that train all their starts; the better
-# of them is kept. With one, the one-start judge picked shapes whose starts then ended higher
-# than the runner-up's (x^11 at the weights of depths 6 and 7: 1.4e-9 and 2.7e-10 against
-# 8.1e-10 and 1.4e-10; benchmarks/README.md).
-JUDGED_FINALISTS = 2
-# Starts per seed each finalist trains, then hops_for(depth) basin hops from the one kept
-# (without restarts set; a plain tent-warp fit trains WARP_STARTS and no hops). LM ends up to 1,000x
-# apart from start to start, and 5 starts instead of 3 had lowered x^3's median at depth 10
-# from 1.8e-12 to 8.8e-13; 3 starts and 6 hops cost about as much and reach lower minima,
-# where more starts stopped paying (x^3 at depth 12, seeds 0-4: 4.7e-13 with 5 starts, 2.0e-13
-# with 3 and 6 hops; tent-warp 5 x 24 from 12 starts 4.8e-13; benchmarks/README.md).
-FINALIST_STARTS = 3
 MIN_POINTS_TO_VALIDATE = 50
 # A method, its configuration and its networks trained on all the points (None: not yet).
 Contender = tuple[str, TrainConfig, TrainOutput | None]
-# Another method and configuration, its networks (one per seed) and which seeds take them.
-Swap = tuple[str, TrainConfig, TrainOutput, torch.Tensor]
 
 
 def auto_candidates(depth: int, points: int) -> list[tuple[str, TrainConfig]]:
     """The methods ``auto`` weighs, each with its configuration."""
     units = shallow_width(depth)
     fitted = points - holdout_size(points, VALIDATION_FRACTION)
-    # tent+ for every shape: on non-convex targets it was 2.9x-4,450x more accurate than
+    # tent-lm for every shape: on non-convex targets it was 2.9x-4,450x more accurate than
     # tent-dc (benchmarks/general_limits.py), and the validation split decides anyway.
-    found = [("tent+", TrainConfig(depth=depth))]
-    # tent-warp within the same weights: ahead of tent+ wherever the curvature varies
+    found = [("tent-lm", TrainConfig(depth=depth))]
+    # tent-warp within the same weights: ahead of tent-lm wherever the curvature varies
     # (x^3, x^11, exp(x) in the budget experiment), behind it on x^2 from depth 9.
     knots_units = units_within(depth)
     if warp_fits(knots_units, fitted):
@@ -88,14 +54,14 @@ def choose_by_validation(
 ) -> tuple[str, TrainConfig, dict[str, Any], TrainOutput | None, list[Swap]]:
     """Pick the method for ``auto`` by a validation split of the training points.
 
-    Candidates (no more weights than a width-4 ``depth`` network): ``tent+`` at ``depth`` (for
+    Candidates (no more weights than a width-4 ``depth`` network): ``tent-lm`` at ``depth`` (for
     every shape), ``tent-warp`` (a first layer of knots, then 3 tent levels; from depth 4) and
-    ``knots``, the best shallow network. For an expression, the first-layer-of-knots method and
-    its level count are chosen first (:func:`_judge_levels`: ``tent-warp`` with 3, 4 or 5
-    levels, ``tent-scaled`` with 4 to 7, trained on all the points). Each seed keeps a
-    random 20% of its training points out; every candidate trains on the rest; the candidate
-    with the lowest median validation MSE over seeds wins and is then trained on all the
-    points (the judged one is already). For an expression, the deep winner (where ``knots``
+    ``knots``, the best shallow network. For an expression, the first-layer-of-knots method
+    and its level count are chosen first (:func:`tentnet.deep.judge_shapes`: ``tent-warp``
+    with 3, 4 or 5 levels, ``tent-scaled`` with 4 to 7, trained on all the points). Each seed
+    keeps a random 20% of its training points out; every candidate trains on the rest; the
+    candidate with the lowest median validation MSE over seeds wins and is then trained on all
+    the points (the judged one is already). For an expression, the deep winner (where ``knots``
     won, the knot-method finalist) and ``knots``, both trained on all the points, are then
     judged on the reconstruction (:func:`_check`), where it can tell. tent-warp is weighed with
     all its starts: with one start per seed it lost the validation of sin(3x) on [0, 3] at
@@ -133,9 +99,11 @@ def choose_by_validation(
         judge = reconstruction(t, y, used.resample)[2] or (t, y)
     warp = [i for i, (m, _) in enumerate(cands) if m == "tent-warp"]
     if warp and judge is not None:
-        warp_method, shape_cfg, warp_trained, levels, others = _judge_levels(
+        levels, finalists = judge_shapes(
             t, y, tuned(cands[warp[0]][1]), depth, seeds, dev, progress, judge
         )
+        warp_method, shape_cfg, warp_trained, _ = finalists[0]
+        others = other_finalists(finalists)
         cands[warp[0]] = (warp_method, shape_cfg)
     # A stream of its own per seed (not the one that drew the points or split off the test set).
     t_fit, y_fit, t_val, y_val = holdout_split(t, y, seeds, VALIDATION_FRACTION, stream=3)
@@ -207,8 +175,9 @@ def choose_by_validation(
     if runner and "knots" not in (method, runner[0]) and judge is not None:
         # Two deep methods ahead: the held-out points can miss what the reconstruction
         # between its grid points sees (x^2 at depth 11: tent-scaled with 7 levels won the
-        # validation 1.3e-15 to tent+'s 7.5e-15, and on all the points left narrow spikes,
-        # 1.4e-13 there against 7e-15, and a 17x higher test MSE than tent+; benchmarks/README.md).
+        # validation 1.3e-15 to tent-lm's 7.5e-15, and on all the points left narrow
+        # spikes, 1.4e-13 there against 7e-15, and a 17x higher test MSE than tent-lm;
+        # benchmarks/README.md).
         second = (runner[0], tuned(runner[1]), trained_on_all(runner[0]))
         (method, cfg, trained), found = settle(
             "the two best trained on all the points", (method, cfg, trained), second
@@ -272,7 +241,7 @@ def _check(
         if out is None:
             out = train_networks(method, t.to(dev), y.to(dev), cfg, seeds, progress)
         done.append((method, cfg, out))
-    mse = [_judged(out, judge) for _, _, out in done]
+    mse = [median_on(out, judge) for _, _, out in done]
     found = {"first": first[0], "first_mse": mse[0], "second": second[0], "second_mse": mse[1]}
     return (done[1] if mse[1] < mse[0] else done[0]), found
 
@@ -280,13 +249,13 @@ def _check(
 def _exact_candidate(
     cands: list[tuple[str, TrainConfig]], t: torch.Tensor, y: torch.Tensor
 ) -> tuple[str, TrainConfig, int] | None:
-    """``knots``, else ``tent+``, if its networks fit the points of more than half the seeds
+    """``knots``, else ``tent-lm``, if its networks fit the points of more than half the seeds
     exactly (:func:`tentnet.cpwl.exact_cpwl`, :func:`tentnet.tentfit.exact_tent`), with how
     many: its median error is rounding, which no validation can beat (the shallow network
     first: the simpler of two exact ones, and closer to rounding, 6e-32 against 2e-31 on
     |x - 0.3|). Checked on all the points: held out, some would no longer show every piece."""
     for method, cfg in sorted(cands, key=lambda c: c[0] != "knots"):
-        if method == "tent+":
+        if method == "tent-lm":
             exact = exact_tent(t, y, cfg.depth)
         elif method == "knots":
             exact = exact_cpwl(t, y, cfg.width_for(method))
@@ -296,105 +265,3 @@ def _exact_candidate(
         if 2 * found > t.shape[0]:
             return method, cfg, found
     return None
-
-
-def _judge_levels(
-    t: torch.Tensor,
-    y: torch.Tensor,
-    cfg: TrainConfig,
-    depth: int,
-    seeds: list[int],
-    dev: torch.device,
-    progress: Progress | None,
-    judge: tuple[torch.Tensor, torch.Tensor],
-) -> tuple[str, TrainConfig, TrainOutput, list[dict], list[Swap]]:
-    """``tent-warp`` and ``tent-scaled`` with the level counts of :data:`WEIGHED_SHAPES` (as
-    many knots as the budget leaves), each trained on all the points from one start per seed
-    (``tent-warp`` near a zero of f'' also from one floored start, ``floored_start``, and each
-    seed's better one counts: the floored starts it trains as a finalist can end far lower,
-    and from the unfloored start alone x^3 at depth 12 judged 4 levels 3x worse than 3,
-    which from all their starts reach 4.6e-13 and 1.6e-12); the :data:`JUDGED_FINALISTS` whose
-    median MSE against the reconstruction of the points halfway between its grid points is
-    lowest are trained from :data:`FINALIST_STARTS` starts and the floored ones (the judged
-    ones among them, not trained again: :func:`tentnet.hops.train_finalist`), then
-    :func:`tentnet.hops.hops_for` basin hops (``hops``; the user's ``restarts`` instead: those
-    starts, no hops; judging every count so made ``auto`` twice as slow), and the one closer to
-    the reconstruction then is kept (by the median over seeds). Returns the method, its
-    configuration (with those starts), its networks, every judged shape (the finalists with
-    ``all_starts_mse``) and the other finalists with the seeds they fitted closest
-    (:func:`_other_finalists`).
-
-    No one count is best everywhere: 3 on x^11, 4-5 on exp(x) (benchmarks/README.md). Judged
-    on the 20% held out after training on 80%, 5 levels won on sqrt(x + 0.01) at depth 8 and
-    came out 21x worse trained on all the points (LM ends elsewhere).
-    """
-    budget = weight_count(4, depth)
-    dips = curvature_dips(t, y, FLOOR_STARTS[0])
-    found = []
-    for method, levels in WEIGHED_SHAPES:
-        units = warp_units(budget, levels)
-        if not warp_fits(units, t.shape[1]):
-            continue
-        shape = replace(cfg, depth=levels + 1, width=units)
-        one = replace(shape, restarts=1)
-        out = train_networks(method, t.to(dev), y.to(dev), one, seeds, progress)
-        errors = _errors(out.layers, judge)
-        judged: dict[str, Any] = {"method": method, "depth": levels + 1, "width": units}
-        known = {0.0: out.layers}  # a finalist does not train these starts again
-        if dips and method == "tent-warp":  # and the better of it and one floored start
-            used = one.resolved(method)
-            floored, _, _ = fit_warp(
-                t.to(dev),
-                y.to(dev),
-                units,
-                levels,
-                used.lm_iterations,
-                used.quadrature,
-                used.resample,
-                floor=FLOOR_STARTS[1],
-            )
-            errors = torch.minimum(errors, _errors(floored, judge))
-            judged["floored_start"] = FLOOR_STARTS[1]
-            known[FLOOR_STARTS[1]] = floored
-        judged["reconstruction_mse"] = float(errors.median())
-        found.append((method, shape, judged, known))
-    finalists = sorted(found, key=lambda f: f[2]["reconstruction_mse"])[:JUDGED_FINALISTS]
-    trained = []
-    for method, shape, judged, known in finalists:
-        rounds = hops_for(depth) if cfg.restarts is None else 0
-        shape = replace(shape, restarts=cfg.restarts or FINALIST_STARTS)
-        out = train_finalist(method, shape, t.to(dev), y.to(dev), seeds, known, rounds, progress)
-        if rounds:
-            judged["hops"] = rounds
-        errors = _errors(out.layers, judge)
-        judged["all_starts_mse"] = float(errors.median())
-        trained.append((method, shape, out, errors))
-    trained.sort(key=lambda f: float(f[3].median()))
-    method, shape, out, _ = trained[0]
-    return method, shape, out, [f[2] for f in found], _other_finalists(trained)
-
-
-def _other_finalists(
-    trained: list[tuple[str, TrainConfig, TrainOutput, torch.Tensor]],
-) -> list[Swap]:
-    """The finalists after the kept one (``trained``: method, configuration, networks and each
-    network's error against the reconstruction; the kept one first), each with the seeds it
-    fitted closest (a tie goes to the earlier one); those that fitted no seed closest are left
-    out; a non-finite error never counts as closest."""
-    errors = torch.stack([f[3] for f in trained])
-    best = torch.nan_to_num(errors, nan=torch.inf).argmin(0)
-    return [
-        (method, shape, out, best == i)
-        for i, (method, shape, out, _) in enumerate(trained)
-        if i and bool((best == i).any())
-    ]
-
-
-def _errors(layers: Stack, judge: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
-    """Each network's MSE on ``judge`` (points ``(t, y)``), on the CPU."""
-    return stack_errors([(w.cpu(), b.cpu()) for w, b in layers], *judge)[0]
-
-
-def _judged(out: TrainOutput, judge: tuple[torch.Tensor, torch.Tensor]) -> float:
-    """The median over the networks of ``out`` of their MSE on ``judge`` (points ``(t, y)``)."""
-    return float(_errors(out.layers, judge).median())

@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 
 from .errors import TentnetError
-from .methods import REGISTRY, get_method
+from .methods import REGISTRY, SELECTORS, get_method
 from .mlp import Stack, weight_count
 from .optim import NetProgress as NetProgress
 from .optim import stream_generator
@@ -20,7 +20,7 @@ from .reconstruct import RESAMPLE_POINTS
 from .tent import DEFAULT_MARGIN, check_depth
 
 LM_SCREEN_ITERATIONS = 40  # with restarts: LM iterations every candidate gets before the cut
-TENT_PLUS_REFIT_ITERATIONS = 100
+TENT_LM_REFIT_ITERATIONS = 100
 MIN_SELECT_POINTS = 50  # fewer training points per seed: judge candidates by training loss
 
 
@@ -75,18 +75,18 @@ class TrainConfig:
         restarts: candidates per seed, each from its own initialisation on the seed's data; the
             one with the lowest final training loss (or, with the reconstruction, the lowest
             error halfway between its grid points) is kept; selection never sees test data.
-            None means the method's own default (tent+ 16, tent-warp 3 starts with moved
+            None means the method's own default (tent-lm 16, tent-warp 3 starts with moved
             knots, 1 for the rest); knots is deterministic and always trains one. With more
             than one, tent-warp adds a start per :data:`tentnet.warp.FLOOR_STARTS` fraction
             where the data's |f''| dips near 0 (:func:`tentnet.warp.curvature_dips`).
         lm_iterations: after the gradient steps, this many Levenberg-Marquardt iterations on
             all weights (:mod:`tentnet.optim`); 0 for the published methods.
         select_holdout: with restarts and LM, the fraction of each seed's training points held
-            out to judge the candidates (never the test data; tent+ then fits the points, not
+            out to judge the candidates (never the test data; tent-lm then fits the points, not
             their reconstruction); 0 judges by the training loss or the reconstruction.
         refit_iterations: LM iterations on all the points for the winner after a selection on
-            held-out points (tent+: 100 when ``select_holdout`` is set).
-        uniform_start: tent+ with restarts: the first candidate of every seed is the tent
+            held-out points (tent-lm: 100 when ``select_holdout`` is set).
+        uniform_start: tent-lm with restarts: the first candidate of every seed is the tent
             network with all peaks 1/2 (linear part by least squares) instead of random peaks.
         quadrature: knots and tent-warp: weight each training point by the length of the
             domain nearest to it, so the loss measures the error over the whole domain rather
@@ -94,16 +94,16 @@ class TrainConfig:
             (measured: 2%-18% lower test MSE on the grid on all 24 target and width pairs
             tried; benchmarks/knots_quadrature.py). :func:`tentnet.fit.fit` turns it off for
             data files, whose test points follow the data's own distribution.
-        resample: tent+, knots and tent-warp, with ``quadrature``: fit the local-cubic
+        resample: tent-lm, knots and tent-warp, with ``quadrature``: fit the local-cubic
             reconstruction of the training points on a uniform grid of this many points instead
             of the points themselves (:func:`tentnet.reconstruct.resampled`; None: 2,048 for knots,
-            tent-warp and ``auto``, 1,024 for tent+, which fits 16 starts; 0: off; the warp
+            tent-warp and ``auto``, 1,024 for tent-lm, which fits 16 starts; 0: off; the warp
             methods take 4 points per piece if that is more, :func:`tentnet.warp.warp_grid`,
             however few the training points; the others never more than 8 per training
-            point). tent+
+            point). tent-lm
             judges its candidates, and stops LM, on the reconstruction halfway between the
             grid's points. Measured in the budget experiment: knots within 1.00x-1.23x of the
-            free-knot optimum at every target and budget, instead of up to 28x; tent+ 4x-130x
+            free-knot optimum at every target and budget, instead of up to 28x; tent-lm 4x-130x
             lower test MSE on x^2 and exp(x) at depths 8-12 (benchmarks/README.md).
     """
 
@@ -194,10 +194,11 @@ class TrainConfig:
         """The configuration ``method`` really trains with (the method's defaults fill in a
         zero ``lm_iterations``, unset ``restarts`` and ``phase1_steps``, and for the direct
         methods and ``auto`` an unset ``resample``); ``auto``, which picks a method per fit,
-        otherwise resolves to the configuration itself (its candidates resolve their own)."""
-        if method not in REGISTRY:  # auto: its candidates include the direct methods
+        otherwise resolves to the configuration itself (its candidates resolve their own), as
+        does ``tent+``."""
+        if method not in REGISTRY:  # auto, tent+: their candidates include direct methods
             resample = RESAMPLE_POINTS if self.resample is None else self.resample
-            return replace(self, resample=resample) if method == "auto" else self
+            return replace(self, resample=resample) if method in SELECTORS else self
         spec = REGISTRY[method]
         resample = (spec.reconstruct or None) if self.resample is None else self.resample
         if spec.kind == "direct":  # knots is deterministic: one start
@@ -216,7 +217,7 @@ class TrainConfig:
             lm_iterations=self.lm_iterations or spec.lm_iterations,
             restarts=self._starts(spec.restarts),
             refit_iterations=self.refit_iterations
-            or (TENT_PLUS_REFIT_ITERATIONS if self.select_holdout else 0),
+            or (TENT_LM_REFIT_ITERATIONS if self.select_holdout else 0),
         )
 
 

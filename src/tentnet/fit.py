@@ -11,7 +11,8 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from .auto import FINALIST_STARTS, auto_candidates, choose_by_validation
+from .auto import auto_candidates, choose_by_validation
+from .deep import DEEP, FINALIST_STARTS, choose_deep
 from .errors import TentnetError
 from .methods import get_method
 from .mlp import scaled_std
@@ -167,17 +168,19 @@ def _check_resources(
     dtype: torch.dtype,
 ) -> None:
     """Refuse, before any work, a fit whose estimated memory exceeds what is available (for
-    ``auto``, the largest of the candidates it would train)."""
+    ``auto`` and ``tent+``, the largest of the candidates they would train)."""
     if isinstance(parsed[0], Dataset):
         points = test_points = parsed[0].x.shape[0]
     if method == "auto":
         shapes = auto_candidates(depth, points)
+    elif method == DEEP:
+        shapes = [c for c in auto_candidates(depth, points) if c[0] != "knots"]
     else:
         shapes = [(method, config)]
     need = 0
     for name, cfg in shapes:
         used = replace(config, depth=cfg.depth, width=cfg.width)
-        if method == "auto" and name == "tent-warp" and config.restarts is None:
+        if method in ("auto", DEEP) and name == "tent-warp" and config.restarts is None:
             used = replace(used, restarts=FINALIST_STARTS)  # as its knot finalists train
         used = used.resolved(name)
         starts = used.restarts + (get_method(name).added_starts if used.restarts > 1 else 0)
@@ -240,7 +243,10 @@ def fit(
         method: one of :data:`tentnet.train.METHODS`, or ``"auto"``: choose between the deep
             tent method for the target's shape and ``knots`` (the best shallow network of no
             more weights) by a validation split of the training points, then train the winner
-            on all of them (see :mod:`tentnet.auto`; ``FitResult.auto`` records the candidates).
+            on all of them (see :mod:`tentnet.auto`; ``FitResult.auto`` records the candidates),
+            or ``"tent+"``: the best deep network of the weights of a width-4 ``depth`` one,
+            judged on the reconstruction of the points (see :mod:`tentnet.deep`; recorded the
+            same way).
         seeds: one network per seed; seed s draws the training points (expressions) or the
             held-out split (data) and, independently, the initialisation.
         points: training points per seed, uniform random in the domain (expressions only).
@@ -285,14 +291,15 @@ def fit(
             dtype=dtype,
             device=device,
         )
-    if method != "auto":
+    if method not in ("auto", DEEP):
         config.check(method)
     else:
         check_depth(depth)
         if config.width is not None:
             raise TentnetError(
-                "--width does not apply to --method auto (it weighs a width-4 deep network "
-                "against a shallow one of no more weights); name a method to set the width"
+                f"--width does not apply to --method {method} (it weighs networks of the "
+                "weights of a width-4 one of --depth); name a method to set the width (tent-lm: "
+                "the width-4 tent chain)"
             )
     if isinstance(parsed[0], Dataset):  # tested on points drawn like the training points
         config = replace(config, quadrature=False, resample=0)
@@ -313,6 +320,10 @@ def fit(
         shape = curvature(parsed[0], prob.domain) if len(parsed) == 1 else "several targets"
         method, config, auto, trained, swaps = choose_by_validation(
             shape, depth, config, t, y_norm, row_seeds, dev, progress
+        )
+    elif method == DEEP:
+        method, config, auto, trained, swaps = choose_deep(
+            depth, config, t, y_norm, row_seeds, dev, progress
         )
     if trained is None:  # auto returns its winner trained when it already is
         trained = train_networks(method, t.to(dev), y_norm.to(dev), config, row_seeds, progress)

@@ -36,17 +36,17 @@ from .warp import (
     warp_weight_count,
 )
 
-TENT_PLUS_LM_ITERATIONS = 300
-TENT_PLUS_RESTARTS = 16
-# A short phase 1 for tent+: measured on x^3 (seeds 0-9, 16 starts) the LM finish reaches a
+TENT_LM_LM_ITERATIONS = 300
+TENT_LM_RESTARTS = 16
+# A short phase 1 for tent-lm: measured on x^3 (seeds 0-9, 16 starts) the LM finish reaches a
 # mean test MSE of 2.9e-8 after 500 phase-1 steps against 4.6e-8 after 1,000 (and 5.8e-8 after
 # 2,000 with 8 starts); long phase-1 runs settle every start into similar tent local minima.
-TENT_PLUS_PHASE1_STEPS = 500
-# tent+ fits its 16 starts to a reconstruction grid of 1,024 points, half of knots' 2,048 (LM's
+TENT_LM_PHASE1_STEPS = 500
+# tent-lm fits its 16 starts to a reconstruction grid of 1,024 points, half of knots' 2,048 (LM's
 # cost grows with the points): measured at depths 10 and 12 (seeds 0-4) against 2,048, x^2
 # 1.0e-14 against 6.0e-15 (limit 5.1e-15) and 4.0e-17 alike, exp(x) 2.8e-12 against 2.0e-12
 # and 3.2e-12 against 2.7e-12, x^11 2.4e-8 against 2.6e-8, in about half the time.
-TENT_PLUS_RESAMPLE = 1024
+TENT_LM_RESAMPLE = 1024
 # knots: 30 units (91 weights), about the weight count of a width-4 depth-5 network (93).
 KNOTS_WIDTH = 30
 KNOTS_LM_ITERATIONS = 300
@@ -77,7 +77,7 @@ class Method:
         smooth: phase 1 with the smoothness condition (else free per-level scales).
         parts: tent networks summed side by side (2 for tent-dc).
         uniform_start: with restarts, the first start of every seed has all peaks 1/2.
-        adam_phase2: phase 2 spends the remaining steps with Adam (tent+: LM only).
+        adam_phase2: phase 2 spends the remaining steps with Adam (tent-lm: LM only).
         lm_iterations, restarts, phase1_steps: defaults that replace the config's zero, None
             and None.
         fitter: the ``direct`` kind's fitter.
@@ -211,14 +211,14 @@ REGISTRY: dict[str, Method] = {
         Method("kaiming", kind="random", summary="PyTorch's default init"),
         Method("xavier", kind="random", summary="Glorot-uniform weights, zero biases"),
         Method(
-            "tent+",
+            "tent-lm",
             summary="short phase 1, then Levenberg-Marquardt from 16 starts (uniform first)",
             uniform_start=True,
             adam_phase2=False,
-            lm_iterations=TENT_PLUS_LM_ITERATIONS,
-            restarts=TENT_PLUS_RESTARTS,
-            phase1_steps=TENT_PLUS_PHASE1_STEPS,
-            reconstruct=TENT_PLUS_RESAMPLE,
+            lm_iterations=TENT_LM_LM_ITERATIONS,
+            restarts=TENT_LM_RESTARTS,
+            phase1_steps=TENT_LM_PHASE1_STEPS,
+            reconstruct=TENT_LM_RESAMPLE,
             exact=True,
             **_TENT,
         ),
@@ -268,6 +268,8 @@ REGISTRY: dict[str, Method] = {
     )
 }
 METHODS = tuple(REGISTRY)
+# Not trained as such: each picks among the methods above, per fit (tentnet.auto, tentnet.deep).
+SELECTORS = ("auto", "tent+")
 
 
 def get_method(name: str) -> Method:

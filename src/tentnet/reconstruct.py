@@ -1,6 +1,6 @@
 """The reconstruction: a smooth function read from its samples, on a uniform grid.
 
-The fitters that reconstruct (``knots``, ``tent-warp``, ``tent-scaled``, ``tent+`` on an
+The fitters that reconstruct (``knots``, ``tent-warp``, ``tent-scaled``, ``tent-lm`` on an
 expression) fit local cubics through the samples on a grid (:func:`reconstruction`), and judge
 their fits halfway between its points. Next to a kink or cusp the cubics come from the
 smoothest stencil (ENO) and the interval the kink lies in is cut where the cubics from either

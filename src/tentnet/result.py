@@ -97,8 +97,8 @@ class FitResult:
         elif get_method(self.method).is_tent:
             out["phase1_test_mse"] = self.phase1_test_mse
             out["phase1_linear_regions"] = self.phase1_linear_regions
-        if self.auto is not None:
-            out["auto"] = self.auto
+        if self.auto is not None:  # what auto or tent+ weighed and chose
+            out[self.auto.get("selector", "auto")] = self.auto
         return out
 
     def save(self, folder: str | Path, plot: bool = True) -> list[str]:

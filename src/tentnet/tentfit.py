@@ -1,7 +1,7 @@
 """Least-squares parts of tent networks: for fixed peaks the output is linear in the scales
-and the linear part, so those are solved exactly (the start of phase 1 and tent+'s uniform
+and the linear part, so those are solved exactly (the start of phase 1 and tent-lm's uniform
 start); the curvature that makes a target convex (tent-dc's split); and the tent network that
-points lie on exactly, if they lie on one (tent+ then takes it)."""
+points lie on exactly, if they lie on one (tent-lm then takes it)."""
 
 from __future__ import annotations
 
@@ -105,7 +105,7 @@ def exact_tent(t: Tensor, y: Tensor, depth: int) -> tuple[Stack, Tensor] | None:
     i's first knot is where ``W_{i-1}`` reaches ``a_i`` on its first (rising) piece, and the
     knots sorted put it at index ``2^(k-i) - 1``. The scales and the linear part are then a
     least-squares fit, the levels beyond k get peak 1/2 and scale 0, and the network must pass
-    through every point to rounding. (A sawtooth of 2^depth teeth is such a function; tent+'s
+    through every point to rounding. (A sawtooth of 2^depth teeth is such a function; tent-lm's
     training from random peaks ends near the target's own variance on it.)"""
     ts, order = torch.sort(t, 1)
     ys = torch.gather(y, 1, order)

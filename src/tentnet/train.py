@@ -20,9 +20,10 @@ Beyond the paper:
   with their own peaks and scales (a difference of convex parts when the scales differ in
   sign), phase 1 on both, then phase 2 on the width-8 plain MLP (two width-4 blocks side by
   side).
-- ``tent+``: a short phase 1 (``phase1_steps``, default 500), then phase 2 as nonlinear least
-  squares: Levenberg-Marquardt on all weights (``lm_iterations``, default 300) instead of Adam,
-  from ``restarts`` (default 16) initialisations per seed with successive halving. The first
+- ``tent-lm`` (the width-4 tent chain; called ``tent+`` until the twenty-sixth session): a
+  short phase 1 (``phase1_steps``, default 500), then phase 2 as nonlinear least squares:
+  Levenberg-Marquardt on all weights (``lm_iterations``, default 300) instead of Adam, from
+  ``restarts`` (default 16) initialisations per seed with successive halving. The first
   initialisation of every seed has all peaks 1/2 (a uniform grid: Yarotsky's construction,
   exact for x^2 up to the grid), the others random peaks. For an expression it fits the
   local-cubic reconstruction of the points on a uniform grid (``resample``) and judges its
@@ -33,6 +34,9 @@ Beyond the paper:
 - ``knots`` (the best shallow network; depth 1) and ``tent-warp`` (a first layer of knots,
   then ``depth - 1`` tent levels on its zigzag): built by least squares, then LM on all
   weights (:mod:`tentnet.knots`, :mod:`tentnet.warp`).
+
+``tent+`` and ``auto`` are not trained here: they pick among these per fit
+(:mod:`tentnet.deep`, :mod:`tentnet.auto`).
 """
 
 from __future__ import annotations
@@ -187,7 +191,7 @@ def _halving(
     points better and the function worse (x^2, depth 8, 500 points: training MSE 3e-13 with
     test MSE 1e-11 to 2e-10, against 1.1e-12 and 1.6e-12 for the uniform start), but holding
     20% out measured worse overall (x^2, exp(x), x^3 at depths 8 and 10, seeds 0-4: better on
-    x^2 at depth 8, 3x-10x worse on exp(x) at depth 8), so tent+ judges by training loss.
+    x^2 at depth 8, 3x-10x worse on exp(x) at depth 8), so tent-lm judges by training loss.
     """
     n, r = len(seeds), config.restarts
     holdout = config.select_holdout if t.shape[1] >= MIN_SELECT_POINTS else 0.0

@@ -2,7 +2,7 @@
 
 The tent cascade splits every piece of a level at the same fraction (mirrored on falling
 pieces), so its 2^d breakpoints cannot follow a curvature that changes along the domain: on
-x^3 or x^11 the error of ``tent+`` stops falling with depth. Here the first hidden layer places
+x^3 or x^11 the error of ``tent-lm`` stops falling with depth. Here the first hidden layer places
 the pieces and the tent chain refines all of them at once:
 
 1. ``k`` knots (``k`` pieces) equidistributed by ``|f''|^(1/2)`` estimated from the data. With

@@ -10,19 +10,20 @@ import statistics
 import sys
 from pathlib import Path
 
-from ..methods import get_method
+from ..methods import SELECTORS, get_method
 from .common import EXIT_OK, ProgressLine, count_arg, domain_arg, float_arg, folder_arg, seeds_arg
 
 
 def add_parser(sub) -> None:
     """Add the command to the subparsers ``sub``."""
-    from ..auto import FINALIST_STARTS
+    from ..deep import FINALIST_STARTS
     from ..hops import DEEP_HOPS_FROM, HOPS, hops_for
     from ..methods import (
         METHODS,
-        TENT_PLUS_LM_ITERATIONS,
-        TENT_PLUS_PHASE1_STEPS,
-        TENT_PLUS_RESTARTS,
+        SELECTORS,
+        TENT_LM_LM_ITERATIONS,
+        TENT_LM_PHASE1_STEPS,
+        TENT_LM_RESTARTS,
     )
     from ..train import TrainConfig
     from ..warp import WARP_STARTS
@@ -56,17 +57,21 @@ def add_parser(sub) -> None:
     fit.add_argument(
         "--method",
         default="auto",
-        choices=("auto", *METHODS),
+        choices=(*SELECTORS, *METHODS),
         metavar="METHOD",
-        help=f"auto or one of {', '.join(METHODS)}; knots is the best shallow network (one "
+        help=f"auto, tent+ or one of {', '.join(METHODS)}; knots is the best shallow network (one "
         "hidden layer of --width units, free knots); tent-warp is --width knot units, then "
         "depth - 1 tent levels; tent-scaled is tent-warp with its chain scaled per knot (knots "
         "by |f''|^(2/3)), for targets whose curvature stays away from 0. auto (default) "
-        "trains tent+ at --depth, and tent-warp or tent-scaled (from depth 4; for an "
+        "trains tent-lm at --depth, and tent-warp or tent-scaled (from depth 4; for an "
         "expression the one and the level count that fit the reconstruction best) and knots "
         "with no more weights, on 80%% of the training points, keeps the one with the lower "
         "error on the other 20%%, and trains it on all of them; with several seeds each seed "
-        "keeps the knot shape (of the two best) that fits its reconstruction closest",
+        "keeps the knot shape (of the two best) that fits its reconstruction closest. tent+ "
+        "is the best deep network of the weights of a width-4 --depth one: tent-lm (the "
+        "width-4 tent chain) and the judged tent-warp and tent-scaled shapes, all trained on "
+        "all the points; each seed keeps the one that fits its reconstruction closest (a data "
+        "file: tent-lm)",
     )
     fit.add_argument(
         "--points",
@@ -100,7 +105,7 @@ def add_parser(sub) -> None:
         type=count_arg,
         default=None,
         help="of those, phase-1 steps for tent methods (default steps // 6; "
-        f"{TENT_PLUS_PHASE1_STEPS} for tent+)",
+        f"{TENT_LM_PHASE1_STEPS} for tent-lm)",
     )
     fit.add_argument(
         "--lr",
@@ -114,7 +119,7 @@ def add_parser(sub) -> None:
         type=count_arg,
         default=None,
         help="Levenberg-Marquardt iterations on all weights after the gradient steps "
-        f"(default 0; {TENT_PLUS_LM_ITERATIONS} for tent+)",
+        f"(default 0; {TENT_LM_LM_ITERATIONS} for tent-lm)",
     )
     fit.add_argument(
         "--restarts",
@@ -122,10 +127,10 @@ def add_parser(sub) -> None:
         default=None,
         help="initialisations per seed, keeping the lowest training loss or, on a "
         "reconstruction, the lowest error between its grid points "
-        f"(default 1; {TENT_PLUS_RESTARTS} for tent+, {WARP_STARTS} for tent-warp and "
+        f"(default 1; {TENT_LM_RESTARTS} for tent-lm, {WARP_STARTS} for tent-warp and "
         f"tent-scaled, {FINALIST_STARTS} and {HOPS} basin hops "
-        f"({hops_for(DEEP_HOPS_FROM)} from depth {DEEP_HOPS_FROM}) for auto's two knot "
-        "finalists, where a set value means no hops; knots: always 1)",
+        f"({hops_for(DEEP_HOPS_FROM)} from depth {DEEP_HOPS_FROM}) for the two knot "
+        "finalists of auto and tent+, where a set value means no hops; knots: always 1)",
     )
     fit.add_argument(
         "--holdout",
@@ -165,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
     from ..targets import looks_like_file, parse_expression
 
     if args.depth is None:
-        args.depth = 5 if args.method == "auto" else get_method(args.method).default_depth
+        args.depth = 5 if args.method in SELECTORS else get_method(args.method).default_depth
     expr = None if looks_like_file(args.target) else parse_expression(args.target)
     outset = None
     if args.out is not None:
@@ -237,7 +242,10 @@ def _fit(args: argparse.Namespace, target, outset) -> int:
     metrics = [r.metrics() for r in results]
     summary = _summary(metrics) if len(results) > 1 else None
     auto = results[0].auto
-    note = f"method auto: {auto['why']}; using {auto['chose']}" if auto else None
+    if auto:
+        note = f"method {auto.get('selector', 'auto')}: {auto['why']}; using {auto['chose']}"
+    else:
+        note = None
     if outset is not None:
         for r in results:
             folder = "" if len(results) == 1 else f"seed-{r.seed}/"
@@ -284,7 +292,7 @@ def _print_fit(results, summary, out: Path | None, plot: bool) -> None:
         where = f"[{lo:g}, {hi:g}]"
         shape = f"method {r.method}; {get_method(r.method).shape(r.depth, r.width)}"
     shapes = {(x.method, x.depth, x.width) for x in results}
-    # auto kept another shape for some seeds: each seed's line names its own
+    # auto or tent+ kept another shape for some seeds: each seed's line names its own
     mixed = "; some seeds another shape (on their lines)" if len(shapes) > 1 else ""
     print(
         f"target {r.target} on {where}; {shape} ({params} parameters){mixed}; {r.points} points; "

@@ -20,7 +20,7 @@ def add_parser(sub) -> None:
         "reproduce",
         help="rerun the paper's experiments and write a report",
         description="Rerun the paper's experiments (dense, sparse, depth, regions) and the "
-        "tent+ ablation; writes report.md, CSVs and figures.",
+        "tent-lm ablation; writes report.md, CSVs and figures.",
     )
     rep.add_argument(
         "--quick",

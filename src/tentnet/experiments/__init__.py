@@ -1,4 +1,4 @@
-"""``tentnet reproduce``: the paper's experiments, the reference limit, and tent+ (beyond it).
+"""``tentnet reproduce``: the paper's experiments, the reference limit, and what goes beyond it.
 
 Experiments are data (:mod:`.specs`), finished batches are kept on disk (:mod:`.store`), and
 the report is rebuilt from them (:mod:`.report`). Only the public API is used.
@@ -85,7 +85,8 @@ def run_job(job: Job, device: str = "cpu") -> dict:
             )
         }
         | {"phase1_test_mse": r.phase1_test_mse, "phase1_linear_regions": r.phase1_linear_regions}
-        | ({"auto_chose": r.method} if r.auto else {})  # per seed: auto may swap the shape
+        # per seed: auto and tent+ may swap the shape
+        | ({"auto_chose": r.method, "chose": f"{r.method} {r.depth} x {r.width}"} if r.auto else {})
         for r in results
     ]
     record = {
@@ -269,8 +270,10 @@ def estimated_cost(job: Job) -> float:
         return 50.0 * job.config["steps"] * 10
     if job.method == REFERENCE:  # optimal_pwl: seconds for a hundred pieces
         return 1e6 * sum(job.config["pieces"])
-    if job.method == "auto":  # tent+ on 80% of the points, then the winner (often tent+)
-        return 2 * estimated_cost(replace(job, method="tent+"))
+    if job.method == "auto":  # tent-lm on 80% of the points, then the winner (often tent-lm)
+        return 2 * estimated_cost(replace(job, method="tent-lm"))
+    if job.method == "tent+":  # tent-lm, and the judged shapes: about 4 times as much
+        return 4 * estimated_cost(replace(job, method="tent-lm"))
     config = TrainConfig(**job.config).resolved(job.method)
     spec = get_method(job.method)
     nets = len(job.seeds) * max(1, len(job.targets)) * config.restarts

@@ -5,31 +5,25 @@ methods train one hidden layer of ``shallow_width(d)`` units, the largest with n
 Side by side, per target: the deep methods, the best shallow network we can fit (``knots``), a
 shallow Kaiming MLP, the best shallow optimum itself (``optimal_pwl`` with k + 1 pieces, fitted
 to the function, which no k-unit network trained on the points can beat by much), and the 2^d
-limit of the deep network. ``tent-warp`` (a first layer of knots, then ``BUDGET_LEVELS`` width-4
-tent levels) spends the same budget differently: as many first-layer units as fit.
+limit of the deep network. ``tent+`` (the project's deep method) keeps, per seed, the best of
+the width-4 tent chain (``tent-lm``) and the first-layer-of-knots shapes within the same
+weights (``tentnet.deep``), so its networks need not be width 4; they never have more weights.
 """
 
 from __future__ import annotations
 
 import statistics
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 from ..mlp import weight_count
 from ..train import shallow_width
-from ..warp import BUDGET_LEVELS, units_within, warp_weight_count
 from .tables import ratio
 
 TARGETS = ("x**2", "x**3", "x**11", "exp(x)", "sqrt(x + 0.01)")
-DEEP = ("tent+", "tent", "kaiming")
+PLUS = "tent+"  # one batch per target (the heaviest of the experiment)
+DEEP = ("tent-lm", "tent", "kaiming")  # width 4, one batch for all the targets
 SHALLOW = (("knots", "knots"), ("kaiming (shallow)", "kaiming"))
-
-
-def warp_shape(depth: int) -> tuple[int, int]:
-    """``(units, weights)`` of the tent-warp network within the budget of a width-4 ``depth``
-    network (units 0: none fits)."""
-    k = units_within(depth)
-    return k, warp_weight_count(k, BUDGET_LEVELS)
 
 
 def jobs(plan, budget) -> list:
@@ -44,21 +38,11 @@ def jobs(plan, budget) -> list:
         for m in DEEP:
             cfg = budget(plan, None, plan.depth_steps)
             out.append(Job("budget", m, m, TARGETS, d, plan.budget_seeds, config=cfg))
-        units = warp_shape(d)[0]
-        if units >= 2:  # one batch per target: each seed trains WARP_STARTS networks
-            cfg = budget(plan, {"width": units}, plan.depth_steps)
-            out.extend(
-                Job(
-                    "budget",
-                    "tent-warp",
-                    "tent-warp",
-                    (target,),
-                    BUDGET_LEVELS + 1,
-                    plan.budget_seeds,
-                    config=cfg,
-                )
-                for target in TARGETS
-            )
+        cfg = budget(plan, None, plan.depth_steps)
+        out.extend(
+            Job("budget", PLUS, PLUS, (target,), d, plan.budget_seeds, config=cfg)
+            for target in TARGETS
+        )
         k = shallow_width(d)
         for label, m in SHALLOW:
             cfg = budget(plan, {"width": k}, plan.depth_steps)
@@ -68,18 +52,30 @@ def jobs(plan, budget) -> list:
 
 
 def _groups(records: list[dict]) -> dict[tuple, list[dict]]:
+    """The runs by (target, label, weights); tent+'s by (target, label, depth of the budget):
+    its networks differ in shape and weights from seed to seed."""
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for rec in records:
         job = rec["job"]
         for run in rec["runs"]:
-            groups[(run["target"], job["label"], run["parameters"])].append(run)
+            size = job["depth"] if job["label"] == PLUS else run["parameters"]
+            groups[(run["target"], job["label"], size)].append(run)
     return groups
 
 
-def _median_min(groups, target: str, label: str, weights: int) -> tuple:
-    """Median and min test MSE of the runs of ``label`` with ``weights`` (None, None: none)."""
-    mse = [r["test_mse"] for r in groups.get((target, label, weights), [])]
+def _median_min(runs: list[dict]) -> tuple:
+    """Median and min test MSE of ``runs`` (None, None: none)."""
+    mse = [r["test_mse"] for r in runs]
     return (statistics.median(mse), min(mse)) if mse else (None, None)
+
+
+def picked(runs: list[dict]) -> str | None:
+    """The shapes ``tent+`` kept (method depth x width), each with its number of seeds where
+    they differ."""
+    shapes = Counter(r["chose"] for r in runs if r.get("chose"))
+    if len(shapes) < 2:
+        return next(iter(shapes), None)
+    return ", ".join(f"{shape} ({n})" for shape, n in shapes.most_common())
 
 
 def rows(records: list[dict], plan, limit) -> list[dict]:
@@ -95,20 +91,20 @@ def rows(records: list[dict], plan, limit) -> list[dict]:
             deep_w, shallow_w = weight_count(4, d), weight_count(k, 1)
             row: dict = {"target": target, "depth": d, "weights": deep_w, "units": k}
             row["shallow_weights"] = shallow_w
+            plus = groups.get((target, PLUS, d), [])
+            row[f"{PLUS}_median"], row[f"{PLUS}_min"] = _median_min(plus)
+            row[f"{PLUS}_picked"] = picked(plus)
             for m in DEEP:
-                row[f"{m}_median"], row[f"{m}_min"] = _median_min(groups, target, m, deep_w)
-            units, warp_w = warp_shape(d)
-            row["warp_units"], row["warp_weights"] = units, warp_w
-            median_min = _median_min(groups, target, "tent-warp", warp_w)
-            row["tent-warp_median"], row["tent-warp_min"] = median_min
+                runs = groups.get((target, m, deep_w), [])
+                row[f"{m}_median"], row[f"{m}_min"] = _median_min(runs)
             for label, _ in SHALLOW:
                 mse = [r["test_mse"] for r in groups.get((target, label, shallow_w), [])]
                 row[f"{label}_median"] = statistics.median(mse) if mse else None
             row["best_shallow"] = limit(target, k + 1)
             row["limit_2^d"] = limit(target, 2**d)
-            for m in ("tent+", "tent-warp"):
+            for m in (PLUS, "tent-lm"):
                 row[f"shallow_over_{m}"] = ratio(row["knots_median"], row[f"{m}_median"])
-            row["optimum_over_tent-warp"] = ratio(row["best_shallow"], row["tent-warp_median"])
+            row[f"optimum_over_{PLUS}"] = ratio(row["best_shallow"], row[f"{PLUS}_median"])
             out.append(row)
     return out
 
@@ -119,28 +115,28 @@ COLUMNS = [
     "weights",
     "tent+_median",
     "tent+_min",
+    "tent+_picked",
+    "tent-lm_median",
+    "tent-lm_min",
     "tent_median",
     "kaiming_median",
-    "warp_units",
-    "tent-warp_median",
-    "tent-warp_min",
     "units",
     "knots_median",
     "kaiming (shallow)_median",
     "best_shallow",
     "limit_2^d",
     "shallow_over_tent+",
-    "shallow_over_tent-warp",
-    "optimum_over_tent-warp",
+    "shallow_over_tent-lm",
+    "optimum_over_tent+",
 ]
 
 
 def verdict(table: list[dict]) -> list[str]:
     """Where depth pays: per target and deep method, the budgets (named by the width-4 depth)
-    at which it beats the best shallow fit, and for tent-warp the shallow optimum too."""
+    at which it beats the best shallow fit, and for tent+ the shallow optimum too."""
     lines = []
     for target in TARGETS:
-        for m in ("tent+", "tent-warp"):
+        for m in (PLUS, "tent-lm"):
             key = f"shallow_over_{m}"
             sel = [r for r in table if r["target"] == target and r[key]]
             if not sel:
@@ -152,8 +148,8 @@ def verdict(table: list[dict]) -> list[str]:
                 f"{', '.join(map(str, wins)) or 'none'}; best ratio {best[key]:.2g}x at depth "
                 f"{best['depth']}"
             )
-            if m == "tent-warp":
-                opt = [r["depth"] for r in sel if (r["optimum_over_tent-warp"] or 0) > 1]
+            if m == PLUS:
+                opt = [r["depth"] for r in sel if (r[f"optimum_over_{PLUS}"] or 0) > 1]
                 line += f"; below the shallow optimum at {', '.join(map(str, opt)) or 'none'}"
             lines.append(line + ".")
     return lines
@@ -168,8 +164,8 @@ def figure(out: Path, table: list[dict]) -> str | None:
         return None
     fig, axes = plt.subplots(1, len(TARGETS), figsize=(3.6 * len(TARGETS), 3.4), sharey=False)
     series = (
-        [(f"{m}_median", m, "weights", "o-") for m in DEEP]
-        + [("tent-warp_median", "tent-warp", "warp_weights", "^-")]
+        [(f"{PLUS}_median", PLUS, "weights", "^-")]
+        + [(f"{m}_median", m, "weights", "o-") for m in DEEP]
         + [(f"{label}_median", label, "shallow_weights", "s-") for label, _ in SHALLOW]
     )
     for ax, target in zip(axes, TARGETS, strict=True):
@@ -210,10 +206,12 @@ def section(out: Path, records: list[dict], plan, limit) -> list[str]:
         "`best_shallow` is the best continuous piecewise-linear fit with units + 1 free knots "
         "fitted to the function itself (a lower bound for any network of that size trained on "
         "the points, up to the data); `limit_2^d` the same with 2^depth pieces. "
-        f"`tent-warp`: a first hidden layer of `warp_units` units, then {BUDGET_LEVELS} width-4 "
-        "tent levels (6 units + 20 levels - 11 weights, never more than the deep network's). "
-        "`shallow_over_<method>` above 1 means depth pays; `optimum_over_tent-warp` above 1 "
-        "means tent-warp beats every shallow network of its weights.",
+        "`tent+` is the project's deep method: per seed, the best on the reconstruction of its "
+        "points of the width-4 tent chain (`tent-lm`) and the first-layer-of-knots networks "
+        "(`tent-warp`, `tent-scaled`: a first hidden layer of knots, then width-4 tent levels) "
+        "of no more weights; `tent+_picked` names the shapes kept (method depth x width, seeds "
+        "per shape). `shallow_over_<method>` above 1 means depth pays; `optimum_over_tent+` "
+        "above 1 means tent+ beats every shallow network of its weights.",
         "",
     ]
     if fig:

@@ -57,13 +57,13 @@ def depth_section(out: Path, records: list[dict], limits: Limits, plan: Plan) ->
     plus = {
         r["depth"]: r["median_test_mse"]
         for r in rows
-        if r["target"] == "x**3" and r["method"] == "tent+"
+        if r["target"] == "x**3" and r["method"] == "tent-lm"
     }
     pairs = [(d, plus[d] / plus[d + 1]) for d in range(3, 10) if d in plus and d + 1 in plus]
     if pairs:
         worst = min(f for _, f in pairs)
         lines += [
-            "tent+ on x^3, factor per added layer from depth 3 to 10: "
+            "tent-lm on x^3, factor per added layer from depth 3 to 10: "
             + ", ".join(f"{d}->{d + 1}: {f:.1f}x" for d, f in pairs)
             + f" (goal at least 3x each: {'met' if worst >= 3 else 'NOT met'}).",
             "",

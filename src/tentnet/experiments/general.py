@@ -2,7 +2,7 @@
 real data set, at equal weights.
 
 At each depth d: ``auto`` (what ``tentnet fit`` does by default), each of its candidates
-(``tent+`` at width 4 and depth d; ``knots``, one hidden layer of ``shallow_width(d)`` units),
+(``tent-lm`` at width 4 and depth d; ``knots``, one hidden layer of ``shallow_width(d)`` units),
 Kaiming and Xavier MLPs of width 4 and depth d, and the best shallow optimum (``optimal_pwl``
 with units + 1 free knots, fitted to the function itself; not defined for data). The goal:
 auto at least 30x below Kaiming and within 1.5x of the shallow optimum.
@@ -28,7 +28,7 @@ TARGETS: tuple[tuple[str, tuple[float, float] | None], ...] = (
     ("data:sunspots", None),
 )
 DATA_HOLDOUT = 0.2
-METHODS = ("auto", "tent+", "knots", "kaiming", "xavier")
+METHODS = ("auto", "tent-lm", "knots", "kaiming", "xavier")
 CURVE_POINTS = 1001  # per stored curve (the first seed's fit), for the figure
 
 
@@ -105,7 +105,7 @@ COLUMNS = [
     "auto_min",
     "auto_mean",
     "auto_chose",
-    "tent+_median",
+    "tent-lm_median",
     "units",
     "knots_median",
     "kaiming_median",
@@ -209,7 +209,8 @@ def section(out: Path, records: list[dict], plan, limit) -> list[str]:
         f"points; for the data set a random {DATA_HOLDOUT:.0%} of the points is held out per "
         "seed and the test MSE is in its units. Deep methods: width 4, `depth` hidden layers "
         "(`weights` = 20 depth - 7); `knots`: one hidden layer of `units` units (no more "
-        "weights). `auto` is `tentnet fit`'s default: it trains tent+, a knot method (tent-warp or "
+        "weights). `auto` is `tentnet fit`'s default: it trains tent-lm, a knot method "
+        "(tent-warp or "
         "tent-scaled: a first layer of knot units, then width-4 tent levels, within the same "
         "weights) and knots on 80% of each seed's training points, keeps the one with the "
         "lowest median validation MSE (`auto_chose`) and retrains it on all of them. "

@@ -56,7 +56,7 @@ class Plan:
     """Sizes of a reproduce run.
 
     ``steps`` (None: the default 12,000) is the gradient-step budget of the dense, sparse and
-    ablation runs; ``depth_steps`` that of the depth sweep; ``lm_iterations`` (None: tent+'s
+    ablation runs; ``depth_steps`` that of the depth sweep; ``lm_iterations`` (None: tent-lm's
     default) caps the Levenberg-Marquardt iterations everywhere.
     """
 

@@ -1,4 +1,4 @@
-"""Non-convex targets: tent-dc, tent+ and Kaiming side by side."""
+"""Non-convex targets: tent-dc, tent-lm and Kaiming side by side."""
 
 from __future__ import annotations
 

@@ -49,7 +49,7 @@ def write_report(out: Path, names: list[str], plan: Plan, records: list[dict], l
         sections += ablation_section(out, by_exp["ablation"], limits)
     if "sparse" in names:
         sections += sparse_section(out, by_exp["sparse"])
-    # The depth sweep's tent and tent+ runs at the budget depths live in the budget batches.
+    # The depth sweep's tent and tent-lm runs at the budget depths live in the budget batches.
     sweep = by_exp["depth"] + [
         r for r in by_exp["budget"] if r["job"]["label"] in SHARED_WITH_BUDGET
     ]

@@ -21,12 +21,12 @@ EXPERIMENTS = (
     "diabetes",
 )
 DENSE_TARGETS = ("x**3", "x**11")
-DENSE_METHODS = ("kaiming", "xavier", "tent-no-pretrain", "tent-free-scales", "tent", "tent+")
+DENSE_METHODS = ("kaiming", "xavier", "tent-no-pretrain", "tent-free-scales", "tent", "tent-lm")
 SPARSE_TARGETS = ("x**3", "x**11", "sin(x)", "tanh(3*x)")
-SPARSE_METHODS = ("kaiming", "tent", "tent+")
+SPARSE_METHODS = ("kaiming", "tent", "tent-lm")
 DEPTH_TARGETS = ("x**3", "x**11", "exp(x)")
-DEPTH_METHODS = ("kaiming", "tent", "tent+")
-SHARED_WITH_BUDGET = ("tent", "tent+")  # sweep methods whose runs the budget batches hold
+DEPTH_METHODS = ("kaiming", "tent", "tent-lm")
+SHARED_WITH_BUDGET = ("tent", "tent-lm")  # sweep methods whose runs the budget batches hold
 
 NONCONVEX_TARGETS = (
     ("x**3 - x", (-1.0, 1.0)),
@@ -62,7 +62,7 @@ PUBLISHED_SPARSE = {  # min test MSE over runs
     ("tanh(3*x)", "tent"): 5.09e-6,
 }
 
-# Ablation of tent+: each idea alone and together (config overrides on top of the budget).
+# Ablation of tent-lm: each idea alone and together (config overrides on top of the budget).
 ABLATION = (
     ("tent (Adam phase 2)", "tent", {}),
     ("tent, LM phase 2", "tent", {"steps": 2000, "phase1_steps": 2000, "lm_iterations": 300}),
@@ -74,15 +74,15 @@ ABLATION = (
         {"steps": 500, "phase1_steps": 500, "lm_iterations": 300},
     ),
     (
-        "tent+ v1 (2,000 phase-1 steps, LM, best of 8)",
-        "tent+",
+        "tent-lm v1 (2,000 phase-1 steps, LM, best of 8)",
+        "tent-lm",
         {"phase1_steps": 2000, "restarts": 8},
     ),
-    ("500 phase-1 steps, LM, best of 8", "tent+", {"phase1_steps": 500, "restarts": 8}),
-    ("tent+ without the uniform start", "tent+", {"uniform_start": False}),
-    ("tent+, candidates judged on 20% held out", "tent+", {"select_holdout": 0.2}),
-    ("tent+ on the points, not their reconstruction", "tent+", {"resample": 0}),
-    ("tent+ (500 phase-1 steps, LM, best of 16, uniform start)", "tent+", {}),
+    ("500 phase-1 steps, LM, best of 8", "tent-lm", {"phase1_steps": 500, "restarts": 8}),
+    ("tent-lm without the uniform start", "tent-lm", {"uniform_start": False}),
+    ("tent-lm, candidates judged on 20% held out", "tent-lm", {"select_holdout": 0.2}),
+    ("tent-lm on the points, not their reconstruction", "tent-lm", {"resample": 0}),
+    ("tent-lm (500 phase-1 steps, LM, best of 16, uniform start)", "tent-lm", {}),
     ("kaiming, Adam then LM", "kaiming", {"lm_iterations": 300}),
 )
 
