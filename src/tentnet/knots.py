@@ -40,7 +40,7 @@ from torch import Tensor
 
 from .cpwl import as_stack, exact_cpwl, free_units, hat_basis
 from .limit import moved_knots, optimise_knots
-from .mlp import Stack, gram, rows_where, stack_mse
+from .mlp import Stack, gram, matvec, rows_where, stack_mse
 from .optim import lm_on_stack, solve_spd
 from .reconstruct import RESAMPLE_POINTS, resampled
 
@@ -58,7 +58,7 @@ def least_squares(basis: Tensor, y: Tensor, w: Tensor | None = None) -> Tensor:
     holds points)."""
     basis_t = basis.transpose(1, 2)
     normal = gram(basis_t, w)
-    rhs = (basis_t @ (y if w is None else w * y).unsqueeze(-1)).squeeze(-1)
+    rhs = matvec(basis_t, y if w is None else w * y)
     scale = normal.diagonal(dim1=1, dim2=2).mean(1).clamp_min(1e-300)
     eye = torch.eye(normal.shape[1], dtype=y.dtype, device=y.device)
     return solve_spd(normal + 1e-12 * scale[:, None, None] * eye, rhs)[0]
@@ -207,7 +207,7 @@ def projected_knots(t: Tensor, y: Tensor, knots: Tensor) -> Tensor:
     if not PROJECTION_ITERATIONS or knots.shape[1] < 3:
         return knots
     basis = hat_basis(t, knots)
-    fitted = (basis @ least_squares(basis, y).unsqueeze(-1)).squeeze(-1)
+    fitted = matvec(basis, least_squares(basis, y))
     start = ((fitted - y) ** 2).mean(1).clamp_min(torch.finfo(y.dtype).tiny)
 
     def project(i: int, k: Tensor) -> Tensor:
@@ -237,7 +237,7 @@ def _pivot_layout(t: Tensor, y: Tensor, cum: Tensor, units: int, w: Tensor | Non
     src = cols[None, :] + (cols[None, :] > pivot[:, None]).long()  # hat index per column
     merge.scatter_(1, src.unsqueeze(1), 1.0)
     merge[torch.arange(t.shape[0]), pivot + 1, pivot] = 1.0
-    values = (merge @ least_squares(basis @ merge, y, w).unsqueeze(-1)).squeeze(-1)
+    values = matvec(merge, least_squares(basis @ merge, y, w))
     slopes = torch.diff(values, dim=1) / torch.diff(knots, dim=1)
     v = torch.diff(slopes, dim=1)  # (N, units): the slope jump at every inner knot
     kappa = knots[:, 1:-1]

@@ -32,6 +32,15 @@ def rows_where(take: Tensor, a: Stack, b: Stack) -> Stack:
     ]
 
 
+def matvec(a: Tensor, v: Tensor) -> Tensor:
+    """``a (N, M, K) @ v (N, K)`` for every entry of the batch, as an elementwise product and
+    a sum: the same bits whatever the entry's place in the batch. Batched BLAS rounds a
+    matrix-vector product (and a product with one inner column) differently alone and in a
+    batch on some CPUs (seen with torch 2.13's MKL on an AVX-512 Xeon), and LM turns that into
+    other minima."""
+    return (a * v.unsqueeze(-2)).sum(-1)
+
+
 def stack_forward(layers: Stack, x: Tensor) -> Tensor:
     """Evaluate N networks: ``x`` ``(N, P, in)`` -> ``(N, P, out)``.
 
@@ -119,7 +128,10 @@ def _forward_cached(layers: Stack, x: Tensor) -> tuple[list[Tensor], Tensor]:
     h = inputs[0]
     last = len(layers) - 1
     for k, (w, b) in enumerate(layers):
-        h = torch.baddbmm(b.unsqueeze(-1), w, h)
+        if w.shape[2] == 1:  # one input: an outer product, elementwise (see matvec)
+            h = w * h + b.unsqueeze(-1)
+        else:
+            h = torch.baddbmm(b.unsqueeze(-1), w, h)
         if k < last:
             h = torch.relu_(h)
             inputs.append(h)
@@ -152,7 +164,10 @@ def stack_loss_and_grad(layers: Stack, x: Tensor, y: Tensor) -> tuple[Tensor, li
     g = err.mul_(2.0 / count)
     grads: list[Tensor] = [torch.empty(0)] * (2 * len(layers))
     for k in range(last, -1, -1):
-        grads[2 * k] = torch.bmm(g, inputs[k].transpose(1, 2))
+        if inputs[k].shape[1] == 1:  # a matrix-vector product: elementwise (see matvec)
+            grads[2 * k] = (g * inputs[k]).sum(2, keepdim=True)
+        else:
+            grads[2 * k] = torch.bmm(g, inputs[k].transpose(1, 2))
         grads[2 * k + 1] = g.sum(2)
         if k > 0:
             g = _relu_backward(torch.bmm(layers[k][0].transpose(1, 2), g), inputs[k])

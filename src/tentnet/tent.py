@@ -22,7 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from .errors import TentnetError
-from .mlp import sequential_from_layers
+from .mlp import matvec, sequential_from_layers
 
 DEFAULT_MARGIN = 0.05
 """Peaks live in [margin, 1 - margin] (the smoothness result assumes they stay away from 0, 1)."""
@@ -326,7 +326,7 @@ def _backward(g: Tensor, lv: Tensor, slopes: list[Tensor], scales: Tensor) -> tu
     """Gradients with respect to peaks and scales, given ``g = dL/dF`` of shape ``(N, P)``."""
     d = scales.shape[1]
     s_col = scales.t().unsqueeze(-1).unbind(0)
-    grad_scales = torch.bmm(g.unsqueeze(1), lv).squeeze(1)
+    grad_scales = (lv * g.unsqueeze(-1)).sum(1)  # g @ lv per network (see mlp.matvec)
     totals = [g] * d  # dL/dW_i, accumulated from the deeper levels
     total = torch.zeros_like(g)
     for i in range(d - 1, -1, -1):
@@ -369,7 +369,7 @@ def tent_loss_and_grad(
     parts = []
     for p, s in zip(peak_list, scale_list, strict=True):
         lv, slopes = _levels_and_slopes(t, p[:, : s.shape[1]])
-        out = torch.baddbmm(out, lv, s.unsqueeze(-1))
+        out = out + matvec(lv, s).unsqueeze(-1)
         parts.append((lv, slopes, s))
     err = out.squeeze(-1) - y
     count = t.shape[1]
