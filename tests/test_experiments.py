@@ -22,6 +22,7 @@ TINY = Plan(
     extra_steps_scale=0.01,
     budget_depths=(2, 3),
     budget_seeds=(0,),
+    budget_plus_seeds=(0,),
     general_depths=(2,),
     general_seeds=(0,),
 )

@@ -40,7 +40,7 @@ def jobs(plan, budget) -> list:
             out.append(Job("budget", m, m, TARGETS, d, plan.budget_seeds, config=cfg))
         cfg = budget(plan, None, plan.depth_steps)
         out.extend(
-            Job("budget", PLUS, PLUS, (target,), d, plan.budget_seeds, config=cfg)
+            Job("budget", PLUS, PLUS, (target,), d, plan.budget_plus_seeds, config=cfg)
             for target in TARGETS
         )
         k = shallow_width(d)
@@ -199,7 +199,8 @@ def section(out: Path, records: list[dict], plan, limit) -> list[str]:
     lines = [
         "## Deep against shallow at equal weights (budget)",
         "",
-        f"Median test MSE over {len(plan.budget_seeds)} seeds ({', '.join(TARGETS)} on [0, 1], "
+        f"Median test MSE over {len(plan.budget_seeds)} seeds ({len(plan.budget_plus_seeds)} "
+        f"for tent+; {', '.join(TARGETS)} on [0, 1], "
         "500 training points per seed). Deep: width 4, `depth` hidden layers, `weights` = "
         "20 depth - 7. Shallow: one hidden layer of `units` units (3 units + 1 weights, never "
         f"more than the deep network's). Adam methods train for {plan.depth_steps} steps. "
