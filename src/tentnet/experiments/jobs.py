@@ -71,9 +71,6 @@ class Plan:
     extra_steps_scale: float = 1.0
     budget_depths: tuple[int, ...] = tuple(range(4, 13))
     budget_seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
-    # tent+ judges seven shapes, trains three finalists and hops per fit: 3 seeds keep the
-    # full run under 30 minutes on 2 cores (with 5 it took 45; benchmarks/README.md).
-    budget_plus_seeds: tuple[int, ...] = (0, 1, 2)
     general_depths: tuple[int, ...] = (5, 6, 8)
     general_seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
     general_targets: tuple[str, ...] | None = None  # None: every target of the experiment

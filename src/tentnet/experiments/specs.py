@@ -102,7 +102,6 @@ def make_plan(quick: bool, seeds: int | None) -> Plan:
             extra_steps_scale=0.1,
             budget_depths=(4, 6),
             budget_seeds=tuple(range(min(n, 2))),
-            budget_plus_seeds=tuple(range(min(n, 2))),
             general_depths=(6,),
             general_seeds=tuple(range(min(n, 2))),
             # at depth 6 the full run gives sin(3x) to a knot method, tanh(5x) to knots
@@ -117,7 +116,6 @@ def make_plan(quick: bool, seeds: int | None) -> Plan:
         tuple(range(min(n, 10))),
         nonconvex_seeds=tuple(range(min(n, 5))),
         budget_seeds=tuple(range(min(n, 5))),
-        budget_plus_seeds=tuple(range(min(n, 3))),
         general_seeds=tuple(range(min(n, 5))),
     )
 
