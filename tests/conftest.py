@@ -64,3 +64,14 @@ def after_shallow_check(info: dict, winner: str) -> str:
     assert check["deep"] == winner or (winner == "knots" and check["deep"] != "knots")
     assert "against the reconstruction halfway" in info["why"]
     return "knots" if check["knots_mse"] < check["deep_mse"] else check["deep"]
+
+
+def line_networks(slopes: list[float]):
+    """One-unit networks ``relu(x) * slope``, one per slope (a ``TrainOutput``)."""
+    from tentnet.config import TrainOutput
+
+    n = len(slopes)
+    w1 = torch.ones(n, 1, 1, dtype=torch.float64)
+    b1 = torch.zeros(n, 1, dtype=torch.float64)
+    w2 = torch.tensor(slopes, dtype=torch.float64).view(n, 1, 1)
+    return TrainOutput(layers=[(w1, b1), (w2, torch.zeros(n, 1, dtype=torch.float64))])

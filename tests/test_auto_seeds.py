@@ -7,7 +7,6 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from tentnet.config import TrainOutput
 from tentnet.deep import FINALIST_STARTS, other_finalists
 from tentnet.fit import fit
 from tentnet.hops import DEEP_HOPS_FROM, HOPS, hops_for
@@ -15,19 +14,10 @@ from tentnet.mlp import stack_errors
 from tentnet.train import TrainConfig, train_networks
 from tentnet.warp import FLOOR_STARTS
 
-from .conftest import run
+from .conftest import line_networks, run
 
 FIT = sys.modules["tentnet.fit"]  # the module (the package exports the function fit)
 DEEP = sys.modules["tentnet.deep"]  # where the shapes are judged (for auto and tent+)
-
-
-def _line(slopes: list[float]) -> TrainOutput:
-    """One-unit networks ``relu(x) * slope``, one per slope."""
-    n = len(slopes)
-    w1 = torch.ones(n, 1, 1, dtype=torch.float64)
-    b1 = torch.zeros(n, 1, dtype=torch.float64)
-    w2 = torch.tensor(slopes, dtype=torch.float64).view(n, 1, 1)
-    return TrainOutput(layers=[(w1, b1), (w2, torch.zeros(n, 1, dtype=torch.float64))])
 
 
 def test_the_other_finalist_takes_the_seeds_it_fits_closer():
@@ -36,7 +26,7 @@ def test_the_other_finalist_takes_the_seeds_it_fits_closer():
     cfg = TrainConfig(depth=2)
 
     def finalist(method: str, slopes: list[float]):
-        out = _line(slopes)
+        out = line_networks(slopes)
         return method, cfg, out, stack_errors(out.layers, t, y)[0]  # each network's error
 
     kept, other = finalist("tent-warp", [2.0, 1.0, 2.5]), finalist("tent-scaled", [1.0, 1.9, 2.5])

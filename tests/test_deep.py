@@ -9,22 +9,12 @@ import pytest
 import torch
 
 from tentnet import TentnetError, fit, optimal_pwl
-from tentnet.config import TrainOutput
 from tentnet.mlp import stack_errors, weight_count
 from tentnet.train import TrainConfig
 
-from .conftest import run
+from .conftest import line_networks, run
 
 DEEP = sys.modules["tentnet.deep"]
-
-
-def _line(slopes: list[float]) -> TrainOutput:
-    """One-unit networks ``relu(x) * slope``, one per slope."""
-    n = len(slopes)
-    w1 = torch.ones(n, 1, 1, dtype=torch.float64)
-    b1 = torch.zeros(n, 1, dtype=torch.float64)
-    w2 = torch.tensor(slopes, dtype=torch.float64).view(n, 1, 1)
-    return TrainOutput(layers=[(w1, b1), (w2, torch.zeros(n, 1, dtype=torch.float64))])
 
 
 def test_each_seed_keeps_the_finalist_closest_to_its_reconstruction(monkeypatch):
@@ -37,7 +27,7 @@ def test_each_seed_keeps_the_finalist_closest_to_its_reconstruction(monkeypatch)
 
     def judge_shapes(t_, y_, cfg, depth, seeds, dev, progress, judge, hop_kept_only):
         seen.update(judge=judge, cfg=cfg, hop_kept_only=hop_kept_only)
-        out = _line([2.0, 1.0, 2.5])
+        out = line_networks([2.0, 1.0, 2.5])
         errors = stack_errors(out.layers, *judge)[0]
         found = {"method": "tent-warp", "depth": 4, "width": 7, "reconstruction_mse": 1.0}
         found["all_starts_mse"] = float(errors.median())
@@ -46,7 +36,7 @@ def test_each_seed_keeps_the_finalist_closest_to_its_reconstruction(monkeypatch)
     def train_networks(method, t_, y_, cfg, seeds, progress=None):
         seen["chain"] = cfg
         assert method == "tent-lm"
-        return _line([1.0, 1.9, 2.0])
+        return line_networks([1.0, 1.9, 2.0])
 
     monkeypatch.setattr(DEEP, "judge_shapes", judge_shapes)
     monkeypatch.setattr(DEEP, "train_networks", train_networks)
