@@ -12,7 +12,7 @@ import torch
 
 from .config import Progress, TrainConfig, TrainOutput, holdout_size, holdout_split, shallow_width
 from .cpwl import exact_cpwl
-from .deep import Swap, judge_shapes, median_on, other_finalists
+from .deep import Swap, judge_shapes, median_on, other_finalists, record_swaps
 from .mlp import stack_errors
 from .reconstruct import reconstruction
 from .tentfit import exact_tent
@@ -209,16 +209,7 @@ def choose_by_validation(
         return method, cfg, info, trained, []
     # Seed by seed, the finalist that fitted the reconstruction closest: the same judge, per
     # network (x^11 at the weights of depth 9: 5.2e-11 -> 4.3e-11; benchmarks/README.md).
-    info["seeds_swapped"] = []
-    for m, shape_cfg, _, taken in others:
-        swapped = [s for s, took in zip(seeds, taken.tolist(), strict=True) if took]
-        info["seeds_swapped"].append(
-            {"method": m, "depth": shape_cfg.depth, "width": shape_cfg.width, "seeds": swapped}
-        )
-        info["why"] += (
-            f"; seed by seed, {m} {shape_cfg.depth} x {shape_cfg.width} where it fitted the "
-            f"reconstruction closest (seeds {', '.join(map(str, swapped))})"
-        )
+    record_swaps(info, others, seeds)
     return method, cfg, info, trained, others
 
 

@@ -139,22 +139,24 @@ def choose_deep(
     )
     info: dict[str, Any] = {"selector": DEEP, "chose": method, "why": why, "candidates": candidates}
     if others:
-        info["seeds_swapped"] = []
-        for m, other_cfg, _, taken in others:
-            swapped = [s for s, took in zip(seeds, taken.tolist(), strict=True) if took]
-            info["seeds_swapped"].append(
-                {
-                    "method": m,
-                    "depth": other_cfg.depth,
-                    "width": other_cfg.width_for(m),
-                    "seeds": swapped,
-                }
-            )
-            info["why"] += (
-                f"; seed by seed, {m} {other_cfg.depth} x {other_cfg.width_for(m)} where it "
-                f"fitted the reconstruction closest (seeds {', '.join(map(str, swapped))})"
-            )
+        record_swaps(info, others, seeds)
     return method, cfg, info, out, others
+
+
+def record_swaps(info: dict[str, Any], others: list[Swap], seeds: list[int]) -> None:
+    """Add to what ``auto`` or ``tent+`` records the seeds that take another network than
+    the one chosen (``seeds_swapped``, and a clause of ``why`` each)."""
+    info["seeds_swapped"] = []
+    for m, shape, _, taken in others:
+        swapped = [s for s, took in zip(seeds, taken.tolist(), strict=True) if took]
+        width = shape.width_for(m)
+        info["seeds_swapped"].append(
+            {"method": m, "depth": shape.depth, "width": width, "seeds": swapped}
+        )
+        info["why"] += (
+            f"; seed by seed, {m} {shape.depth} x {width} where it fitted the "
+            f"reconstruction closest (seeds {', '.join(map(str, swapped))})"
+        )
 
 
 def judge_shapes(

@@ -164,8 +164,8 @@ def stack_loss_and_grad(layers: Stack, x: Tensor, y: Tensor) -> tuple[Tensor, li
     g = err.mul_(2.0 / count)
     grads: list[Tensor] = [torch.empty(0)] * (2 * len(layers))
     for k in range(last, -1, -1):
-        if inputs[k].shape[1] == 1:  # a matrix-vector product: elementwise (see matvec)
-            grads[2 * k] = (g * inputs[k]).sum(2, keepdim=True)
+        if inputs[k].shape[1] == 1:  # one input: a matrix-vector product
+            grads[2 * k] = matvec(g, inputs[k][:, 0]).unsqueeze(-1)
         else:
             grads[2 * k] = torch.bmm(g, inputs[k].transpose(1, 2))
         grads[2 * k + 1] = g.sum(2)

@@ -23,6 +23,7 @@ from .errors import TentnetError
 from .mlp import (
     Stack,
     gram,
+    matvec,
     rows_to_stack,
     stack_forward,
     stack_jacobian,
@@ -161,7 +162,7 @@ def gradient(jac_t: Tensor, r: Tensor) -> Tensor:
     """``jac_t (N, K, P) @ r (N, P)`` per network, the same in bits whatever the network's place
     in the batch or in memory (torch.bmm and torch.mv round a network differently alone and in
     a batch, and LM turns that into other minima; an elementwise product and a sum do not)."""
-    return (jac_t * r.unsqueeze(1)).sum(2)
+    return matvec(jac_t, r)
 
 
 # Levenberg-Marquardt's damping never rises above MAX_DAMPING nor falls below MIN_DAMPING.

@@ -85,8 +85,7 @@ def run_job(job: Job, device: str = "cpu") -> dict:
             )
         }
         | {"phase1_test_mse": r.phase1_test_mse, "phase1_linear_regions": r.phase1_linear_regions}
-        # per seed: auto and tent+ may swap the shape
-        | ({"auto_chose": r.method, "chose": f"{r.method} {r.depth} x {r.width}"} if r.auto else {})
+        | ({"auto_chose": r.method} if r.auto else {})  # per seed: auto may swap the shape
         for r in results
     ]
     record = {
@@ -272,8 +271,6 @@ def estimated_cost(job: Job) -> float:
         return 1e6 * sum(job.config["pieces"])
     if job.method == "auto":  # tent-lm on 80% of the points, then the winner (often tent-lm)
         return 2 * estimated_cost(replace(job, method="tent-lm"))
-    if job.method == "tent+":  # tent-lm, and the judged shapes: about 4 times as much
-        return 4 * estimated_cost(replace(job, method="tent-lm"))
     config = TrainConfig(**job.config).resolved(job.method)
     spec = get_method(job.method)
     nets = len(job.seeds) * max(1, len(job.targets)) * config.restarts
